@@ -1,0 +1,428 @@
+"""Opening the DuckDB file, applying migrations, and the bulk merges the sync engine uses.
+
+DuckDB allows one writing process, and while it holds the file no other process can open it.
+So writers open the file only for the final merge (open, write everything in one transaction,
+close) and retry briefly when another process holds the lock; readers open it read-only.
+Every write goes through a pandas frame registered with DuckDB and one SQL statement: never
+row by row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from papra_pipeline import __version__
+from papra_pipeline.warehouse.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TABLES,
+    Table,
+    view_ddl,
+)
+
+log = logging.getLogger("papra_pipeline.warehouse")
+
+_LOCK_MESSAGE = re.compile(r"lock", re.IGNORECASE)
+_PID = re.compile(r"PID (\d+)")
+
+
+class WarehouseError(Exception):
+    """Base class for warehouse problems a user can act on."""
+
+
+class WarehouseLockedError(WarehouseError):
+    """Another process holds the DuckDB file open for writing."""
+
+
+class WarehouseVersionError(WarehouseError):
+    """The file was written by a newer papra-pipeline with a schema this version cannot read."""
+
+
+class WarehouseMissingError(WarehouseError):
+    """A read was asked of a warehouse file that does not exist yet."""
+
+
+@dataclass
+class MergeCounts:
+    """What one merge did to a table."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+    def __add__(self, other: MergeCounts) -> MergeCounts:
+        return MergeCounts(
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+            self.removed + other.removed,
+        )
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated + self.removed
+
+
+class Warehouse:
+    """The DuckDB file holding the analytics copy of Papra.
+
+    Args:
+        path: the DuckDB file; created with its schema on the first write.
+        lock_timeout: how long to keep retrying while another process holds the file.
+        sleep: injectable for tests.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        lock_timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"Warehouse({str(self.path)!r})"
+
+    @contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection, for analytics and for the sync's look at what it has."""
+        if not self.path.exists():
+            raise WarehouseMissingError(
+                f"No warehouse at {self.path}: run `papra-pipeline sync` first."
+            )
+        con = self._connect(read_only=True)
+        try:
+            check_schema_version(con, self.path)
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def write(self) -> Iterator[WriteSession]:
+        """One transaction: everything written inside commits together or not at all."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = self._connect(read_only=False)
+        try:
+            migrate(con, self.path)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield WriteSession(con)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        finally:
+            con.close()
+
+    def ensure_schema(self) -> None:
+        """Create or upgrade the file without writing any data."""
+        with self.write():
+            pass
+
+    def _connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if not _LOCK_MESSAGE.search(str(exc)):
+                    raise WarehouseError(f"Cannot open {self.path}: {exc}") from exc
+                if time.monotonic() + delay > deadline:
+                    holder = _PID.search(str(exc))
+                    who = f"process {holder.group(1)}" if holder else "another process"
+                    raise WarehouseLockedError(
+                        f"The DuckDB file {self.path} is locked by {who} (probably another "
+                        f"sync); waited {self.lock_timeout:.0f}s. Try again when it finishes."
+                    ) from None
+                self._sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+
+def check_schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """The file's schema version (0 when empty); refuses a file from a newer version."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = '_papra_schema_version'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    version = con.execute("SELECT coalesce(max(version), 0) FROM _papra_schema_version").fetchone()
+    found = int(version[0])
+    if found > SCHEMA_VERSION:
+        raise WarehouseVersionError(
+            f"{path} was written by a newer papra-pipeline (schema version {found}); this "
+            f"version ({__version__}) understands up to {SCHEMA_VERSION}. Upgrade papra-pipeline "
+            "or point PAPRA_DUCKDB_PATH at another file."
+        )
+    return found
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Bring the file to SCHEMA_VERSION in one transaction; views are always recreated."""
+    current = check_schema_version(con, path)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[version]:
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO _papra_schema_version VALUES (?, now(), ?)", [version, __version__]
+            )
+            log.info("warehouse %s migrated to schema version %d", path, version)
+        for statement in view_ddl():
+            con.execute(statement)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _quoted(names: Iterable[str]) -> str:
+    return ", ".join(f'"{name}"' for name in names)
+
+
+class WriteSession:
+    """Bulk writes inside one open transaction. Frames must use the table's column names."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self._frames = 0
+
+    def _run(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> tuple:
+        """Execute and drain one statement (DuckDB refuses new work while a result is open).
+
+        Returns the first row; for DML that is the number of rows affected.
+        """
+        rows = self.con.execute(sql, params).fetchall()
+        return rows[0] if rows else ()
+
+    def _register(self, frame: pd.DataFrame) -> str:
+        self._frames += 1
+        name = f"_papra_frame_{self._frames}"
+        self.con.register(name, frame)
+        return name
+
+    def _source(self, table: Table, frame: pd.DataFrame) -> tuple[str, list[str]]:
+        """Register the frame and return a SELECT casting its columns to the table's types."""
+        unknown = set(frame.columns) - set(table.column_names)
+        unknown |= set(frame.columns) & {"_first_seen_at", "_last_changed_at"}
+        if unknown:
+            raise ValueError(f"{table.name}: unknown columns {sorted(unknown)}")
+        columns = [c for c in table.column_names if c in frame.columns]
+        name = self._register(frame)
+        select = ", ".join(
+            f'CAST("{c}" AS {table.column_type(c)}) AS "{c}"' for c in columns
+        )
+        return f"(SELECT {select} FROM {name})", columns
+
+    def upsert(self, table_name: str, frame: pd.DataFrame, now: datetime) -> MergeCounts:
+        """Insert new rows and rewrite rows whose ``_hash`` changed (or that come back).
+
+        Columns missing from the frame keep their stored values, so a scan that does not carry
+        ``content`` never blanks it. ``_first_seen_at`` is kept; ``_last_changed_at`` moves only
+        when the hash changes.
+        """
+        table = TABLES[table_name]
+        if frame.empty:
+            return MergeCounts()
+        frame = frame.drop_duplicates(subset=list(table.key), keep="last")
+        source, columns = self._source(table, frame)
+        on = " AND ".join(f't."{k}" = s."{k}"' for k in table.key)
+        changed = 't."_hash" IS DISTINCT FROM s."_hash"'
+        if "is_removed" in table.column_names:
+            changed = f"({changed} OR t.is_removed)"
+        inserted, updated = self._run(
+            f"""SELECT count(*) FILTER (WHERE t."{table.key[0]}" IS NULL),
+                       count(*) FILTER (WHERE t."{table.key[0]}" IS NOT NULL AND {changed})
+                FROM {source} s LEFT JOIN {table.name} t ON {on}"""
+        )
+        tracking = ["_first_seen_at", "_last_changed_at", "_synced_at"]
+        sets = [f'"{c}" = s."{c}"' for c in columns if c not in table.key]
+        sets += ['"_last_changed_at" = ?', '"_synced_at" = ?']
+        insert_columns = [*columns, *tracking]
+        insert_values = [f's."{c}"' for c in columns] + ["?"] * len(tracking)
+        if "is_removed" in table.column_names and "is_removed" not in columns:
+            sets += ["is_removed = false", "removed_at = NULL"]
+            insert_columns.append("is_removed")
+            insert_values.append("false")
+        self._run(
+            f"""MERGE INTO {table.name} t USING {source} s ON {on}
+                WHEN MATCHED AND {changed} THEN UPDATE SET {", ".join(sets)}
+                WHEN NOT MATCHED THEN INSERT ({_quoted(insert_columns)})
+                     VALUES ({", ".join(insert_values)})""",
+            [now] * 5,
+        )
+        return MergeCounts(
+            inserted=inserted, updated=updated, unchanged=len(frame) - inserted - updated
+        )
+
+    def update_columns(self, table_name: str, frame: pd.DataFrame) -> int:
+        """Set the frame's non-key columns on existing rows where any of them differs."""
+        table = TABLES[table_name]
+        if frame.empty:
+            return 0
+        frame = frame.drop_duplicates(subset=list(table.key), keep="last")
+        source, columns = self._source(table, frame)
+        data = [c for c in columns if c not in table.key and c != "_synced_at"]
+        on = " AND ".join(f't."{k}" = s."{k}"' for k in table.key)
+        differs = " OR ".join(f't."{c}" IS DISTINCT FROM s."{c}"' for c in data)
+        sets = ", ".join(f'"{c}" = s."{c}"' for c in columns if c not in table.key)
+        count = self._run(
+            f"SELECT count(*) FROM {source} s JOIN {table.name} t ON {on} WHERE {differs}"
+        )[0]
+        if count:
+            self._run(
+                f"MERGE INTO {table.name} t USING {source} s ON {on} "
+                f"WHEN MATCHED AND ({differs}) THEN UPDATE SET {sets}"
+            )
+        return count
+
+    def replace_children(
+        self,
+        table_name: str,
+        parent_column: str,
+        parent_ids: Sequence[str],
+        frame: pd.DataFrame,
+        now: datetime,
+    ) -> MergeCounts:
+        """Make the rows of ``parent_ids`` equal to ``frame``, touching only what differs.
+
+        Used for a document's tags and custom-property values, which are rebuilt from the scan
+        whenever the document changes: rows no longer present are deleted, new ones inserted,
+        changed ones rewritten, identical ones left alone.
+        """
+        table = TABLES[table_name]
+        if not parent_ids:
+            return MergeCounts()
+        parents = self._register(pd.DataFrame({"parent_id": list(dict.fromkeys(parent_ids))}))
+        if frame.empty:
+            frame = pd.DataFrame(columns=[c for c in table.column_names if c != "_synced_at"])
+        frame = frame.drop(columns=["_synced_at"], errors="ignore")
+        frame = frame.drop_duplicates(subset=list(table.key), keep="last")
+        source, columns = self._source(table, frame)
+        key_match = " AND ".join(f't."{k}" = s."{k}"' for k in table.key)
+        scope = f't."{parent_column}" IN (SELECT parent_id FROM {parents})'
+        removed = self._run(
+            f"""DELETE FROM {table.name} t WHERE {scope}
+                AND NOT EXISTS (SELECT 1 FROM {source} s WHERE {key_match})"""
+        )[0]
+        data = [c for c in columns if c not in table.key]
+        differs = " OR ".join(f't."{c}" IS DISTINCT FROM s."{c}"' for c in data) or "false"
+        inserted, updated = self._run(
+            f"""SELECT count(*) FILTER (WHERE t."{table.key[0]}" IS NULL),
+                       count(*) FILTER (WHERE t."{table.key[0]}" IS NOT NULL AND ({differs}))
+                FROM {source} s LEFT JOIN {table.name} t ON {key_match}"""
+        )
+        if inserted or updated:
+            sets = [f'"{c}" = s."{c}"' for c in data] + ['"_synced_at" = ?']
+            self._run(
+                f"""MERGE INTO {table.name} t USING {source} s ON {key_match}
+                    WHEN MATCHED AND ({differs}) THEN UPDATE SET {", ".join(sets)}
+                    WHEN NOT MATCHED THEN INSERT ({_quoted([*columns, "_synced_at"])})
+                         VALUES ({", ".join(f's."{c}"' for c in columns)}, ?)""",
+                [now, now],
+            )
+        return MergeCounts(
+            inserted=inserted,
+            updated=updated,
+            unchanged=len(frame) - inserted - updated,
+            removed=removed,
+        )
+
+    def insert_new(self, table_name: str, frame: pd.DataFrame) -> MergeCounts:
+        """Append rows whose key is not stored yet (activity entries never change)."""
+        table = TABLES[table_name]
+        if frame.empty:
+            return MergeCounts()
+        frame = frame.drop_duplicates(subset=list(table.key), keep="last")
+        source, columns = self._source(table, frame)
+        on = " AND ".join(f't."{k}" = s."{k}"' for k in table.key)
+        inserted = self._run(
+            f"""INSERT INTO {table.name} ({_quoted(columns)})
+                SELECT * FROM {source} s
+                WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {on})"""
+        )[0]
+        return MergeCounts(inserted=inserted, unchanged=len(frame) - inserted)
+
+    def mark_removed(
+        self,
+        table_name: str,
+        scope_column: str,
+        scope_value: str,
+        present_ids: Iterable[str],
+        now: datetime,
+    ) -> int:
+        """Flag rows of one scope that Papra no longer lists; nothing is deleted."""
+        table = TABLES[table_name]
+        present = self._register(pd.DataFrame({"id": pd.Series(list(present_ids), dtype=object)}))
+        return self._run(
+            f"""UPDATE {table.name} SET is_removed = true, removed_at = ?, _synced_at = ?
+                WHERE "{scope_column}" = ? AND NOT is_removed
+                AND id NOT IN (SELECT id FROM {present})""",
+            [now, now, scope_value],
+        )[0]
+
+    def mark_purged(self, document_ids: Sequence[str], now: datetime) -> int:
+        """Papra purged these documents (confirmed by a 404): keep the rows, set purged_at."""
+        if not document_ids:
+            return 0
+        ids = self._register(pd.DataFrame({"id": list(document_ids)}))
+        return self._run(
+            f"""UPDATE documents SET purged_at = ?, _synced_at = ?
+                WHERE purged_at IS NULL AND id IN (SELECT id FROM {ids})""",
+            [now, now],
+        )[0]
+
+    def append(self, table_name: str, frame: pd.DataFrame) -> int:
+        """Append rows as they are (statistics snapshots, tagging-rule applications)."""
+        return self.insert_new(table_name, frame).inserted
+
+    def write_state(self, stream: str, organization_id: str, state: dict[str, Any]) -> None:
+        """Sync cursors, written in the same transaction as the rows they describe."""
+        self._run(
+            """INSERT INTO _papra_sync_state VALUES (?, ?, ?, now())
+               ON CONFLICT (stream, organization_id)
+               DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at""",
+            [stream, organization_id, json.dumps(state, sort_keys=True, default=str)],
+        )
+
+    def record_run(self, run: dict[str, Any], streams: Sequence[dict[str, Any]]) -> None:
+        """One row for the run and one per stream, for the run log."""
+        self._run(
+            """INSERT INTO _papra_sync_runs VALUES
+               ($run_id, $mode, $started_at, $finished_at, $status, $organizations,
+                $requests, $retries, $duration_seconds, $error)""",
+            run,
+        )
+        if streams:
+            frame = self._register(pd.DataFrame([{"run_id": run["run_id"], **s} for s in streams]))
+            self._run(
+                f"""INSERT INTO _papra_sync_run_streams
+                    SELECT run_id, stream, inserted, updated, unchanged, trashed, restored,
+                           purged, removed, requests, retries, duration_seconds FROM {frame}"""
+            )
+
+
+def read_state(con: duckdb.DuckDBPyConnection, stream: str, organization_id: str) -> dict:
+    """The last committed cursor of a stream for one organization ({} when none)."""
+    row = con.execute(
+        "SELECT state FROM _papra_sync_state WHERE stream = ? AND organization_id = ?",
+        [stream, organization_id],
+    )
+    return json.loads(row[0]) if row and row[0] else {}
