@@ -226,9 +226,7 @@ class WriteSession:
             raise ValueError(f"{table.name}: unknown columns {sorted(unknown)}")
         columns = [c for c in table.column_names if c in frame.columns]
         name = self._register(frame)
-        select = ", ".join(
-            f'CAST("{c}" AS {table.column_type(c)}) AS "{c}"' for c in columns
-        )
+        select = ", ".join(f'CAST("{c}" AS {table.column_type(c)}) AS "{c}"' for c in columns)
         return f"(SELECT {select} FROM {name})", columns
 
     def upsert(self, table_name: str, frame: pd.DataFrame, now: datetime) -> MergeCounts:
@@ -363,19 +361,22 @@ class WriteSession:
     def mark_removed(
         self,
         table_name: str,
-        scope_column: str,
-        scope_value: str,
+        scope_column: str | None,
+        scope_value: str | None,
         present_ids: Iterable[str],
         now: datetime,
     ) -> int:
-        """Flag rows of one scope that Papra no longer lists; nothing is deleted."""
+        """Flag rows (of one scope, or all) that Papra no longer lists; nothing is deleted."""
         table = TABLES[table_name]
         present = self._register(pd.DataFrame({"id": pd.Series(list(present_ids), dtype=object)}))
+        scope, params = "true", [now, now]
+        if scope_column is not None:
+            scope, params = f'"{scope_column}" = ?', [now, now, scope_value]
         return self._run(
             f"""UPDATE {table.name} SET is_removed = true, removed_at = ?, _synced_at = ?
-                WHERE "{scope_column}" = ? AND NOT is_removed
+                WHERE {scope} AND NOT is_removed
                 AND id NOT IN (SELECT id FROM {present})""",
-            [now, now, scope_value],
+            params,
         )[0]
 
     def mark_purged(self, document_ids: Sequence[str], now: datetime) -> int:
