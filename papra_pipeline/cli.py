@@ -1,0 +1,264 @@
+"""The ``papra-pipeline`` command: sync, doctor, demo and the fake server, for people and cron.
+
+Configuration comes from the environment, the same names everywhere: ``PAPRA_API_URL``,
+``PAPRA_API_KEY``, ``PAPRA_EMAIL``/``PAPRA_PASSWORD`` (tagging rules) and ``PAPRA_DUCKDB_PATH``.
+Failures end with a non-zero status and one line saying what to fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from papra_pipeline.client import PapraClient, PapraError, PapraSessionRequiredError
+from papra_pipeline.sync import STREAMS, SyncError, SyncOptions, SyncResult, sync
+from papra_pipeline.warehouse import Warehouse, WarehouseError
+
+DEFAULT_DB = "papra.duckdb"
+DEMO_DB = "papra-demo.duckdb"
+# What a full sync reads; doctor checks the key has each one.
+SYNC_PERMISSIONS = ("organizations:read", "documents:read", "tags:read", "custom-properties:read")
+
+
+def db_path(explicit: str | None) -> Path:
+    return Path(explicit or os.environ.get("PAPRA_DUCKDB_PATH") or DEFAULT_DB)
+
+
+def _progress_printer(out: TextIO) -> Callable[[str, str, int, int | None], None]:
+    def report(stream: str, organization_id: str, done: int, total: int | None) -> None:
+        of = f"/{total}" if total else ""
+        unit = "pages" if stream == "documents" else "items"
+        print(f"  {stream:<12} {organization_id}: {done}{of} {unit}", file=out, flush=True)
+
+    return report
+
+
+def format_summary(result: SyncResult) -> str:
+    """The end-of-run table: one line per stream that did anything."""
+    header = (
+        f"{'stream':<34}{'inserted':>9}{'updated':>9}{'unchanged':>10}{'trashed':>8}"
+        f"{'restored':>9}{'purged':>7}{'removed':>8}{'requests':>9}{'retries':>8}{'seconds':>9}"
+    )
+    lines = [header, "-" * len(header)]
+    for name in STREAMS:
+        s = result.streams[name]
+        if not (s.requests or s.written or s.unchanged):
+            continue
+        lines.append(
+            f"{name:<34}{s.inserted:>9}{s.updated:>9}{s.unchanged:>10}{s.trashed:>8}"
+            f"{s.restored:>9}{s.purged:>7}{s.removed:>8}{s.requests:>9}{s.retries:>8}"
+            f"{s.duration_seconds:>9.2f}"
+        )
+    lines.append(
+        f"{result.mode} sync of {len(result.organization_ids)} organization(s): "
+        f"{result.rows_written} rows written, {result.requests} requests "
+        f"({result.retries} retries) in {result.duration_seconds:.1f}s"
+    )
+    return "\n".join(lines)
+
+
+def run_sync(
+    client: PapraClient,
+    warehouse: Warehouse,
+    options: SyncOptions,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> SyncResult:
+    print(f"Syncing {client.base_url} into {warehouse.path} ({options.mode})", file=err)
+    result = sync(client, warehouse, options, progress=_progress_printer(err))
+    print(format_summary(result), file=out)
+    return result
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    if not os.environ.get("PAPRA_API_KEY"):
+        raise SystemExit("error: PAPRA_API_KEY is not set (create an API key in Papra's settings)")
+    options = SyncOptions(
+        mode="quick" if args.quick else "full",
+        organization_ids=tuple(args.organization) if args.organization else None,
+        content=not args.no_content,
+    )
+    with PapraClient.from_env() as client:
+        run_sync(client, Warehouse(db_path(args.db)), options)
+    return 0
+
+
+def _check(out: TextIO, ok: bool | None, label: str, detail: str = "") -> bool:
+    mark = {True: "[ok]  ", False: "[FAIL]", None: "[--]  "}[ok]
+    print(f"{mark} {label}{': ' + detail if detail else ''}", file=out)
+    return ok is not False
+
+
+def cmd_doctor(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """A checklist of everything a sync needs, each line saying what to fix."""
+    healthy = True
+    with PapraClient.from_env() as client:
+        try:
+            client.ping()
+            healthy &= _check(out, True, f"Papra reachable at {client.base_url}")
+        except PapraError as exc:
+            _check(out, False, f"Papra reachable at {client.base_url}", str(exc))
+            return 1
+        try:
+            config = client.get_server_config()
+            retention = config.deleted_documents_retention_days
+            _check(out, True, "server version", f"{config.version}, trash kept {retention} days")
+        except PapraError as exc:
+            _check(out, None, "server version", f"unknown ({exc})")
+        if not os.environ.get("PAPRA_API_KEY"):
+            healthy &= _check(out, False, "API key", "PAPRA_API_KEY is not set")
+        else:
+            try:
+                key = client.get_current_api_key()
+                healthy &= _check(out, True, "API key", f"{key.name!r} is valid")
+                for permission in SYNC_PERMISSIONS:
+                    has = permission in key.permissions
+                    hint = "" if has else "add it to the key in Papra (Settings > API keys)"
+                    healthy &= _check(out, has, f"permission {permission}", hint)
+                organizations = client.list_organizations()
+                names = ", ".join(f"{o.name} ({o.id})" for o in organizations) or "none"
+                healthy &= _check(out, bool(organizations), "organizations visible", names)
+            except PapraError as exc:
+                healthy &= _check(out, False, "API key", str(exc))
+                organizations = []
+            try:
+                if organizations:
+                    rules = client.list_tagging_rules(organizations[0].id)
+                    _check(out, True, "tagging rules reachable", f"{len(rules)} rule(s)")
+            except PapraSessionRequiredError:
+                _check(out, None, "tagging rules", "optional: set PAPRA_EMAIL and PAPRA_PASSWORD")
+            except PapraError as exc:
+                healthy &= _check(out, False, "tagging rules", str(exc))
+    path = db_path(args.db)
+    try:
+        Warehouse(path, lock_timeout=2).ensure_schema()
+        healthy &= _check(out, True, f"DuckDB file {path} writable")
+    except (WarehouseError, OSError) as exc:
+        healthy &= _check(out, False, f"DuckDB file {path} writable", str(exc))
+    return 0 if healthy else 1
+
+
+def demo_queries(warehouse: Warehouse) -> list[tuple[str, str]]:
+    """A few analytics queries the demo prints, straight from the README."""
+    return [
+        (
+            "Rows per table",
+            """SELECT 'documents' AS table_name, count(*) AS rows FROM documents
+               UNION ALL SELECT 'tags', count(*) FROM tags
+               UNION ALL SELECT 'document_tags', count(*) FROM document_tags
+               UNION ALL SELECT 'document_activity', count(*) FROM document_activity
+               UNION ALL SELECT 'document_custom_property_values', count(*)
+                         FROM document_custom_property_values
+               UNION ALL SELECT 'organization_statistics', count(*) FROM organization_statistics""",
+        ),
+        (
+            "Documents per tag (top 10)",
+            """SELECT name AS tag, live_documents FROM v_tag_usage
+               ORDER BY live_documents DESC, name LIMIT 10""",
+        ),
+        (
+            "Storage added by month",
+            """SELECT strftime(day, '%Y-%m') AS month, sum(documents_added) AS documents,
+                      round(sum(bytes_added) / 1e6, 2) AS megabytes
+               FROM v_storage_daily GROUP BY month ORDER BY month DESC LIMIT 12""",
+        ),
+        (
+            "Total of each number custom property",
+            """SELECT property_name, count(*) AS documents, round(sum(number_value), 2) AS total
+               FROM document_custom_property_values v JOIN v_documents d ON d.id = v.document_id
+               WHERE property_type = 'number' GROUP BY property_name ORDER BY property_name""",
+        ),
+    ]
+
+
+def print_demo_report(warehouse: Warehouse, out: TextIO) -> None:
+    with warehouse.read() as con:
+        for title, sql in demo_queries(warehouse):
+            print(f"\n{title}", file=out)
+            print(con.execute(sql).df().to_string(index=False), file=out)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from papra_pipeline.testing import FakePapra, populate, serve
+
+    fake = FakePapra()
+    print(f"Generating a demo Papra with {args.documents} documents...", file=sys.stderr)
+    populate(fake, organizations=2, documents=args.documents, seed=args.seed)
+    warehouse = Warehouse(Path(args.db or DEMO_DB))
+    with serve(fake) as base_url, PapraClient(base_url, fake.api_key) as client:
+        run_sync(client, warehouse, SyncOptions(mode="full"))
+    print_demo_report(warehouse, sys.stdout)
+    print(f"\nThe warehouse is {warehouse.path}; open it with `duckdb {warehouse.path}`.")
+    return 0
+
+
+def cmd_fake_server(args: argparse.Namespace) -> int:
+    from papra_pipeline.testing import run_fake_server
+
+    run_fake_server(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        documents=args.documents,
+        organizations=args.organizations,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="papra-pipeline", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each request")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sync_parser = commands.add_parser("sync", help="sync Papra into DuckDB")
+    mode = sync_parser.add_mutually_exclusive_group()
+    mode.add_argument("--full", action="store_true", help="scan everything (default)")
+    mode.add_argument("--quick", action="store_true", help="newest pages, trash and statistics")
+    sync_parser.add_argument("--organization", action="append", metavar="ID", help="repeatable")
+    sync_parser.add_argument("--db", help=f"DuckDB file (PAPRA_DUCKDB_PATH, default {DEFAULT_DB})")
+    sync_parser.add_argument("--no-content", action="store_true", help="do not store text")
+    sync_parser.set_defaults(func=cmd_sync)
+
+    doctor = commands.add_parser("doctor", help="check URL, key, permissions and DuckDB path")
+    doctor.add_argument("--db", help="DuckDB file to check")
+    doctor.set_defaults(func=cmd_doctor)
+
+    demo = commands.add_parser("demo", help="sync a generated fake Papra into a local file")
+    demo.add_argument("--db", help=f"DuckDB file (default {DEMO_DB})")
+    demo.add_argument("--documents", type=int, default=2000)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=cmd_demo)
+
+    fake = commands.add_parser("fake-server", help="serve a generated fake Papra on loopback")
+    fake.add_argument("--host", default="127.0.0.1")
+    fake.add_argument("--port", type=int, default=8765)
+    fake.add_argument("--seed", type=int, default=0)
+    fake.add_argument("--documents", type=int, default=2000)
+    fake.add_argument("--organizations", type=int, default=2)
+    fake.set_defaults(func=cmd_fake_server)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except (PapraError, WarehouseError, SyncError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written by this run", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
