@@ -1,0 +1,83 @@
+"""Papra HTTP API client: ``PapraClient``, its typed models and its exceptions.
+
+Usage::
+
+    with PapraClient.from_env() as client:
+        for org in client.list_organizations():
+            for document in client.iter_documents(org.id):
+                ...
+"""
+
+from .client import UNSET, ClientStats, PapraClient
+from .errors import (
+    PapraAuthenticationError,
+    PapraConflictError,
+    PapraConnectionError,
+    PapraError,
+    PapraForbiddenError,
+    PapraNotFoundError,
+    PapraOrganizationAccessError,
+    PapraPayloadTooLargeError,
+    PapraRateLimitError,
+    PapraResponseError,
+    PapraServerError,
+    PapraSessionRequiredError,
+    PapraTimeoutError,
+    PapraValidationError,
+)
+from .models import (
+    Activity,
+    ApiKey,
+    CustomPropertyDefinition,
+    CustomPropertyOption,
+    Document,
+    DocumentCustomProperty,
+    DocumentPage,
+    DocumentRef,
+    Organization,
+    OrganizationStatistics,
+    SelectOptionValue,
+    ServerConfig,
+    SessionUser,
+    Tag,
+    TaggingRule,
+    TaskId,
+    UserRef,
+)
+
+__all__ = [
+    "UNSET",
+    "Activity",
+    "ApiKey",
+    "ClientStats",
+    "CustomPropertyDefinition",
+    "CustomPropertyOption",
+    "Document",
+    "DocumentCustomProperty",
+    "DocumentPage",
+    "DocumentRef",
+    "Organization",
+    "OrganizationStatistics",
+    "PapraAuthenticationError",
+    "PapraClient",
+    "PapraConflictError",
+    "PapraConnectionError",
+    "PapraError",
+    "PapraForbiddenError",
+    "PapraNotFoundError",
+    "PapraOrganizationAccessError",
+    "PapraPayloadTooLargeError",
+    "PapraRateLimitError",
+    "PapraResponseError",
+    "PapraServerError",
+    "PapraSessionRequiredError",
+    "PapraTimeoutError",
+    "PapraValidationError",
+    "SelectOptionValue",
+    "ServerConfig",
+    "SessionUser",
+    "Tag",
+    "TaggingRule",
+    "TaskId",
+    "UserRef",
+]

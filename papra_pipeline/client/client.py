@@ -1,0 +1,900 @@
+"""``PapraClient``: a synchronous, thread-safe client for Papra's HTTP API.
+
+Built for a sync engine that must be correct against a real server: it retries what is safe
+to retry, pages with explicit stop rules and guards, checks inputs Papra would mishandle, and
+never lets the API key, the password or the session cookie reach a log line or an exception.
+Behaviour follows the recorded responses in ``tests/fixtures/papra-samples``.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from datetime import date, datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import IO, Any, TypeVar
+
+import httpx
+
+from .. import __version__
+from . import _checks as check
+from ._errormap import SESSION_ENV_HINT, error_from_response, parse_retry_after, scrub
+from ._routes import ROUTES, Route
+from .errors import (
+    PapraAuthenticationError,
+    PapraConnectionError,
+    PapraError,
+    PapraResponseError,
+    PapraSessionRequiredError,
+    PapraTimeoutError,
+)
+from .models import (
+    Activity,
+    ApiKey,
+    CustomPropertyDefinition,
+    CustomPropertyOption,
+    Document,
+    DocumentCustomProperty,
+    DocumentPage,
+    Organization,
+    OrganizationStatistics,
+    ServerConfig,
+    SessionUser,
+    Tag,
+    TaggingRule,
+    TaskId,
+)
+
+logger = logging.getLogger("papra_pipeline.client")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+DEFAULT_BASE_URL = "https://api.papra.app"
+DEFAULT_USER_AGENT = f"papra-pipeline/{__version__}"
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+SESSION_COOKIE = "better-auth.session_token"
+_NO_BODY = object()
+
+
+class _Unset(enum.Enum):
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset.UNSET
+"""Default of optional update fields: "leave as is", distinct from ``None`` ("clear")."""
+
+
+class ClientStats:
+    """Thread-safe request counters: total attempts, retries, attempts per route template."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.retries = 0
+        self.by_endpoint: dict[str, int] = {}
+
+    def _record(self, endpoint: str) -> None:
+        with self._lock:
+            self.requests += 1
+            self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
+
+    def _record_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+    def _reset(self) -> None:
+        with self._lock:
+            self.requests = 0
+            self.retries = 0
+            self.by_endpoint = {}
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"requests": self.requests, "retries": self.retries,
+                    "by_endpoint": dict(self.by_endpoint)}
+
+    def __repr__(self) -> str:
+        return f"ClientStats(requests={self.requests}, retries={self.retries})"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _session_cookie(response: httpx.Response) -> tuple[str, str] | None:
+    """Find better-auth's session cookie (``__Secure-`` prefixed on https) in Set-Cookie."""
+    for header in response.headers.get_list("set-cookie"):
+        pair, _, attributes = header.partition(";")
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if sep and name.endswith(SESSION_COOKIE) and value.strip():
+            if "max-age=0" in attributes.replace(" ", "").lower():
+                continue  # a logout, not a session
+            return name, value.strip()
+    return None
+
+
+class PapraClient:
+    """Client for one Papra server; share one instance across threads.
+
+    Authentication: ``api_key`` (``Authorization: Bearer ppapi_...``) for everything except
+    tagging rules, which this Papra version only serves to a logged-in session; give
+    ``email`` and ``password`` for those and the client logs in lazily.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        api_key: str | None = None,
+        *,
+        email: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        retry_after_cap: float = 60.0,
+        max_concurrency: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+        user_agent: str = DEFAULT_USER_AGENT,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        url = httpx.URL(base_url.strip().rstrip("/"))
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(f"base_url must be an http(s) URL like https://papra.example.com, "
+                             f"got {base_url!r}")
+        if url.userinfo or url.query:
+            raise ValueError("base_url must not contain credentials or a query string; "
+                             "pass the API key as api_key (PAPRA_API_KEY)")
+        if (email is None) != (password is None):
+            raise ValueError(
+                "give both email and password (PAPRA_EMAIL, PAPRA_PASSWORD) or neither")
+        if api_key is not None and not (isinstance(api_key, str) and api_key.strip()):
+            raise ValueError("api_key must be a non-empty string or None")
+        if max_retries < 0 or max_concurrency < 1 or timeout <= 0:
+            raise ValueError("need max_retries >= 0, max_concurrency >= 1 and timeout > 0")
+        has_secret = api_key is not None or password is not None
+        if url.scheme == "http" and has_secret and not allow_insecure_http \
+                and not _is_loopback(url.host):
+            raise ValueError(
+                f"refusing to send credentials over plain http to {url.host}: anyone on the "
+                "path could read the API key or password. Use https, or pass "
+                "allow_insecure_http=True (PAPRA_ALLOW_INSECURE_HTTP=1) on a trusted network")
+        self.base_url = str(url)
+        self._origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
+        self._api_key = api_key.strip() if api_key else None
+        self._email = email
+        self._password = password
+        self._session: tuple[str, str] | None = None
+        self._session_lock = threading.RLock()
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.retry_after_cap = retry_after_cap
+        self.max_concurrency = max_concurrency
+        self._sleep = sleep
+        self._random = random.Random()
+        self.stats = ClientStats()
+        # Cookies are handled by hand: a jar that accepts none keeps the session cookie from
+        # riding along on API-key requests.
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=max_concurrency,
+                                max_keepalive_connections=max_concurrency),
+            transport=transport,
+            headers={"User-Agent": user_agent, "Accept": "application/json"},
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+            follow_redirects=False,
+        )
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> PapraClient:
+        """Build from ``PAPRA_API_URL``, ``PAPRA_API_KEY``, ``PAPRA_EMAIL``, ``PAPRA_PASSWORD``
+        and ``PAPRA_ALLOW_INSECURE_HTTP=1``; keyword arguments win over the environment."""
+        env = {
+            "base_url": os.environ.get("PAPRA_API_URL") or DEFAULT_BASE_URL,
+            "api_key": os.environ.get("PAPRA_API_KEY") or None,
+            "email": os.environ.get("PAPRA_EMAIL") or None,
+            "password": os.environ.get("PAPRA_PASSWORD") or None,
+            "allow_insecure_http": os.environ.get("PAPRA_ALLOW_INSECURE_HTTP", "").strip().lower()
+            in ("1", "true", "yes"),
+        }
+        env.update(overrides)
+        return cls(**env)
+
+    def __repr__(self) -> str:
+        return (f"PapraClient(base_url={self.base_url!r}, "
+                f"api_key={'configured' if self._api_key else 'missing'}, "
+                f"session_login={'configured' if self._email else 'missing'}, "
+                f"logged_in={self._session is not None})")
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> PapraClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def reset_stats(self) -> None:
+        self.stats._reset()
+
+    # ------------------------------------------------------------------ transport core
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        session = self._session[1] if self._session else ""
+        return tuple(s for s in (self._api_key, self._password, session) if s)
+
+    def _headers(self, route: Route, auth: str, session: tuple[str, str] | None) -> dict[str, str]:
+        if auth == "key":
+            if not self._api_key:
+                raise PapraAuthenticationError(
+                    f"{route.endpoint} needs an API key and none is configured",
+                    hint="pass api_key= or set PAPRA_API_KEY")
+            return {"Authorization": f"Bearer {self._api_key}"}
+        if auth == "session":
+            assert session is not None
+            return {"Cookie": f"{session[0]}={session[1]}"}
+        if auth == "login":
+            return {"Origin": self._origin}  # better-auth refuses logins without it (403)
+        return {}
+
+    def _send(
+        self,
+        route: Route,
+        path: str,
+        *,
+        auth: str,
+        query: Mapping[str, str] | None = None,
+        json_body: Any = _NO_BODY,
+        files: Any = None,
+        stream: bool = False,
+        session: tuple[str, str] | None = None,
+        may_retry: bool = True,
+        rewind: Callable[[], None] | None = None,
+    ) -> httpx.Response:
+        """Send with retries and return a 2xx response (open if ``stream``), else raise.
+
+        Retried: connection failures, timeouts, 408/500/502/503/504 when the route is safe to
+        repeat; 429 and refused connections always (the server did nothing). A retry waits
+        ``Retry-After``/``x-retry-after`` (capped) or a full-jitter exponential backoff.
+        """
+        headers = self._headers(route, auth, session)
+        attempt = 0
+        while True:
+            attempt += 1
+            if rewind is not None and attempt > 1:
+                rewind()
+            self.stats._record(route.endpoint)
+            started = time.perf_counter()
+            response: httpx.Response | None = None
+            try:
+                request = self._http.build_request(
+                    route.method, path, params=query, headers=headers, files=files,
+                    json=None if json_body is _NO_BODY else json_body)
+                response = self._http.send(request, stream=stream)
+            except httpx.TimeoutException as exc:
+                error: PapraError = PapraTimeoutError(
+                    f"no answer within {self.timeout:g} s ({type(exc).__name__})",
+                    method=route.method, path=path)
+                nothing_sent = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+                retryable = route.idempotent or nothing_sent
+            except httpx.TransportError as exc:
+                error = PapraConnectionError(
+                    f"could not talk to Papra at {self.base_url} ({type(exc).__name__}: "
+                    f"{scrub(str(exc), self._secrets)[:200]})", method=route.method, path=path)
+                retryable = route.idempotent or isinstance(exc, httpx.ConnectError)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            if response is not None:
+                logger.debug("%s -> %s in %.1f ms", route.endpoint, response.status_code,
+                             elapsed_ms)
+                if response.is_success:
+                    if stream or route.parse is None or route.method == "HEAD":
+                        return response
+                    error = self._check_json(response, route, path)
+                    if error is None:
+                        return response
+                    retryable = route.method == "GET"  # a truncated body: read again
+                else:
+                    if stream:
+                        response.read()
+                        response.close()
+                    error = error_from_response(
+                        status=response.status_code, headers=response.headers,
+                        content=response.content, method=route.method, path=path, auth=auth,
+                        secrets=self._secrets)
+                    retryable = response.status_code == 429 or (
+                        response.status_code in RETRY_STATUSES and route.idempotent)
+            else:
+                logger.debug("%s -> %s after %.1f ms", route.endpoint, type(error).__name__,
+                             elapsed_ms)
+            if not (retryable and may_retry) or attempt > self.max_retries:
+                raise error
+            delay = self._delay(attempt, response)
+            self.stats._record_retry()
+            logger.warning("retrying %s in %.2f s (attempt %d of %d): %s", route.endpoint, delay,
+                           attempt + 1, self.max_retries + 1, error)
+            self._sleep(delay)
+
+    def _check_json(self, response: httpx.Response, route: Route, path: str) -> PapraError | None:
+        try:
+            json.loads(response.content)
+        except ValueError:
+            excerpt = scrub(response.content[:200].decode("utf-8", "replace"), self._secrets)
+            return PapraResponseError(
+                f"expected JSON, got {len(response.content)} bytes of "
+                f"{response.headers.get('content-type') or 'unknown type'}: {excerpt!r}",
+                method=route.method, path=path, status=response.status_code)
+        return None
+
+    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+        hinted = parse_retry_after(response.headers) if response is not None else None
+        if hinted is not None:
+            return min(hinted, self.retry_after_cap)
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return self._random.uniform(0, ceiling)
+
+    def _parse(self, route: Route, path: str, response: httpx.Response,
+               query: Mapping[str, str] | None = None) -> Any:
+        assert route.parse is not None
+        try:
+            return route.parse(response.json(), query or {})
+        except PapraResponseError as exc:
+            exc.method, exc.path, exc.status = route.method, path, response.status_code
+            raise
+
+    def _call(self, name: str, *ids: str, query: Mapping[str, Any] | None = None,
+              json_body: Any = _NO_BODY, auth: str | None = None, **send: Any) -> Any:
+        """Send one request to a named route and return its parsed body (None if it has none)."""
+        route = ROUTES[name]
+        path = route.path(*ids)
+        params = {k: str(v) for k, v in (query or {}).items() if v is not None}
+        if route.auth == "session" and auth is None:
+            return self._with_session(
+                lambda session: self._finish(route, path, params, self._send(
+                    route, path, auth="session", session=session, query=params,
+                    json_body=json_body, **send)))
+        response = self._send(route, path, auth=auth or route.auth, query=params,
+                              json_body=json_body, **send)
+        return self._finish(route, path, params, response)
+
+    def _finish(self, route: Route, path: str, params: Mapping[str, str],
+                response: httpx.Response) -> Any:
+        return None if route.parse is None else self._parse(route, path, response, params)
+
+    # ------------------------------------------------------------------ session
+
+    @property
+    def _has_login(self) -> bool:
+        return self._email is not None and self._password is not None
+
+    def login(self) -> SessionUser:
+        """Log in with email/password and keep the session cookie (never logged or shown)."""
+        if not self._has_login:
+            raise PapraSessionRequiredError(
+                "no email/password configured for a session login", hint=SESSION_ENV_HINT)
+        route = ROUTES["login"]
+        with self._session_lock:
+            response = self._send(route, route.path(), auth="login",
+                                  json_body={"email": self._email, "password": self._password})
+            cookie = _session_cookie(response)
+            if cookie is None:
+                raise PapraResponseError(
+                    f"login answered {response.status_code} without a {SESSION_COOKIE} cookie",
+                    method=route.method, path=route.template, status=response.status_code)
+            self._session = cookie
+        return self._parse(route, route.template, response)
+
+    def _with_session(self, send: Callable[[tuple[str, str]], T]) -> T:
+        """Run ``send`` with a session, logging in lazily, and once more after a 401."""
+        with self._session_lock:
+            if self._session is None:
+                self.login()
+            session = self._session
+        assert session is not None
+        try:
+            return send(session)
+        except PapraAuthenticationError:
+            with self._session_lock:
+                if self._session == session:  # nobody refreshed it meanwhile
+                    self._session = None
+                    logger.info("session rejected, logging in again")
+                    self.login()
+                session = self._session
+            assert session is not None
+            return send(session)
+
+    # ------------------------------------------------------------------ meta
+
+    def ping(self) -> bool:
+        """True when ``GET /api/ping`` answers ``{"status":"ok"}``; one attempt, never raises."""
+        try:
+            return bool(self._call("ping", may_retry=False))
+        except PapraError:
+            return False
+
+    def get_server_config(self) -> ServerConfig:
+        """Public server settings: version and trash retention days (no auth needed)."""
+        return self._call("get_server_config")
+
+    def get_current_api_key(self) -> ApiKey:
+        """The key in use and its permissions; call it at startup to fail fast."""
+        return self._call("get_current_api_key")
+
+    # ------------------------------------------------------------------ organizations
+
+    def list_organizations(self) -> tuple[Organization, ...]:
+        return self._call("list_organizations")
+
+    def list_deleted_organizations(self) -> tuple[Organization, ...]:
+        """Organizations this user soft-deleted that are not purged yet."""
+        return self._call("list_deleted_organizations")
+
+    def create_organization(self, name: str) -> Organization:
+        name = check.text(name, "organization name", min_len=3, max_len=50, strip=True)
+        return self._call("create_organization", json_body={"name": name})
+
+    def get_organization(self, org_id: str) -> Organization:
+        return self._call("get_organization", org_id)
+
+    def update_organization(self, org_id: str, name: str) -> Organization:
+        name = check.text(name, "organization name", min_len=3, max_len=50, strip=True)
+        return self._call("update_organization", org_id, json_body={"name": name})
+
+    def delete_organization(self, org_id: str) -> None:
+        """Soft delete (owner only): members lose access at once, purge follows later."""
+        self._call("delete_organization", org_id)
+
+    # ------------------------------------------------------------------ documents
+
+    def upload_document(self, org_id: str, filename: str, content: bytes | IO[bytes],
+                        mime_type: str) -> Document:
+        """Upload one file. ``content`` is empty in the answer until Papra extracts the text.
+
+        Raises ``PapraConflictError`` (409) when a non-trashed document has the same bytes;
+        the bytes of a trashed document restore that document instead. Not retried except on
+        429 or a refused connection, and then only if ``content`` can be rewound.
+        """
+        # Without a filename Papra's multipart parser hangs until its 5-minute timeout.
+        check.text(filename, "filename", min_len=1)
+        if not filename.strip():
+            raise ValueError("filename must not be blank")
+        check.text(mime_type, "mime_type", min_len=1)
+        rewind: Callable[[], None] | None = None
+        may_retry = True
+        if not isinstance(content, bytes | bytearray):
+            if not hasattr(content, "read"):
+                raise ValueError("content must be bytes or a binary file object")
+            if getattr(content, "seekable", lambda: False)():
+                start = content.tell()
+                rewind = lambda: content.seek(start)  # noqa: E731
+            else:
+                may_retry = False
+        return self._call("upload_document", org_id,
+                          files={"file": (filename, content, mime_type)},
+                          rewind=rewind, may_retry=may_retry)
+
+    def list_documents(self, org_id: str, *, page_index: int = 0, page_size: int = 100,
+                       search_query: str | None = None, sort_field: str | None = None,
+                       sort_order: str | None = None) -> DocumentPage:
+        """One page of non-trashed documents (list items carry no ``content``)."""
+        check.page(page_index, page_size)
+        if search_query is not None:
+            check.text(search_query, "search_query", max_len=1024)
+        if sort_field is not None:
+            check.choice(sort_field, "sort_field", check.SORT_FIELDS)
+        if sort_order is not None:
+            check.choice(sort_order, "sort_order", check.SORT_ORDERS)
+        return self._call("list_documents", org_id, query={
+            "pageIndex": page_index, "pageSize": page_size, "searchQuery": search_query,
+            "sortField": sort_field, "sortOrder": sort_order})
+
+    def iter_documents(self, org_id: str, *, page_size: int = 100,
+                       search_query: str | None = None, sort_field: str = "createdAt",
+                       sort_order: str = "asc", max_pages: int | None = None
+                       ) -> Iterator[Document]:
+        """Every matching document, page by page (``createdAt asc`` is stable under uploads)."""
+        check.page(0, page_size)
+        return self._iter_pages(
+            lambda i: self.list_documents(org_id, page_index=i, page_size=page_size,
+                                          search_query=search_query, sort_field=sort_field,
+                                          sort_order=sort_order),
+            page_size, max_pages)
+
+    def list_deleted_documents(self, org_id: str, *, page_index: int = 0,
+                               page_size: int = 100) -> DocumentPage:
+        """One page of the trash, newest deletion first, with ``content`` but no tags."""
+        check.page(page_index, page_size)
+        return self._call("list_deleted_documents", org_id,
+                          query={"pageIndex": page_index, "pageSize": page_size})
+
+    def iter_deleted_documents(self, org_id: str, *, page_size: int = 100,
+                               max_pages: int | None = None) -> Iterator[Document]:
+        """Every trashed document. Papra sorts the trash by deletedAt only, so a concurrent
+        trash can shift pages: treat one pass as a snapshot that may miss a late arrival."""
+        check.page(0, page_size)
+        return self._iter_pages(
+            lambda i: self.list_deleted_documents(org_id, page_index=i, page_size=page_size),
+            page_size, max_pages)
+
+    @staticmethod
+    def _iter_pages(fetch: Callable[[int], DocumentPage], page_size: int,
+                    max_pages: int | None) -> Iterator[Document]:
+        """Stop on an empty page, a short page, or once ``documentsCount`` documents were seen.
+
+        Guards against a server that never ends: more than ``max_pages`` pages (default
+        ``ceil(documentsCount / page_size) + 10``) or a page repeating the previous page's ids
+        raise ``PapraResponseError``.
+        """
+        seen = 0
+        previous: tuple[str, ...] | None = None
+        limit = max_pages
+        index = 0
+        while True:
+            if limit is not None and index >= limit:
+                raise PapraResponseError(
+                    f"server keeps returning full pages after {index} pages of {page_size} "
+                    f"({seen} documents); stopping instead of looping forever")
+            result = fetch(index)
+            ids = tuple(d.id for d in result.documents)
+            if not ids:
+                return
+            if ids == previous:
+                raise PapraResponseError(
+                    f"page {index} repeats the document ids of page {index - 1}; the server "
+                    "ignores pageIndex, so paging would never end")
+            yield from result.documents
+            seen += len(ids)
+            if len(ids) < page_size or seen >= result.documents_count:
+                return
+            if limit is None:
+                limit = -(-result.documents_count // page_size) + 10
+            previous = ids
+            index += 1
+
+    def get_document(self, org_id: str, doc_id: str) -> Document:
+        """One document with ``content``, tags and custom properties (trashed ones too)."""
+        return self._call("get_document", org_id, doc_id)
+
+    def delete_document(self, org_id: str, doc_id: str) -> None:
+        """Move to trash (Papra answers 200 ``{"success":true}``); repeating resets deletedAt."""
+        self._call("delete_document", org_id, doc_id)
+
+    @contextmanager
+    def get_document_file(self, org_id: str, doc_id: str, *,
+                          chunk_size: int = 64 * 1024) -> Iterator[Iterator[bytes]]:
+        """Stream the original bytes: ``with client.get_document_file(o, d) as chunks:``.
+
+        Yields an iterator of ``bytes`` chunks; the connection is released when the block
+        exits. Opening is retried like any GET; a failure mid-stream raises
+        ``PapraConnectionError``/``PapraTimeoutError`` and the caller starts over. The
+        download's Content-Type is always octet-stream; use ``Document.mime_type``.
+        """
+        route = ROUTES["get_document_file"]
+        path = route.path(org_id, doc_id)
+        response = self._send(route, path, auth="key", stream=True)
+        try:
+            yield self._chunks(response, route, path, chunk_size)
+        finally:
+            response.close()
+
+    @staticmethod
+    def _chunks(response: httpx.Response, route: Route, path: str,
+                chunk_size: int) -> Iterator[bytes]:
+        try:
+            yield from response.iter_bytes(chunk_size)
+        except httpx.TimeoutException as exc:
+            raise PapraTimeoutError(f"download stalled ({type(exc).__name__})",
+                                    method=route.method, path=path) from None
+        except httpx.TransportError as exc:
+            raise PapraConnectionError(f"download interrupted ({type(exc).__name__})",
+                                       method=route.method, path=path) from None
+
+    def get_document_statistics(self, org_id: str) -> OrganizationStatistics:
+        return self._call("get_document_statistics", org_id)
+
+    def update_document(self, org_id: str, doc_id: str, *, name: str | _Unset = UNSET,
+                        content: str | _Unset = UNSET,
+                        document_date: datetime | date | str | None | _Unset = UNSET,
+                        notes: str | _Unset = UNSET) -> Document:
+        """PATCH only the given fields; ``document_date=None`` clears the date."""
+        body: dict[str, Any] = {}
+        if name is not UNSET:
+            body["name"] = check.text(name, "document name", min_len=1, max_len=255)
+        if content is not UNSET:
+            body["content"] = check.text(content, "content")
+        if document_date is not UNSET:
+            if document_date is None or isinstance(document_date, str):
+                body["documentDate"] = document_date
+            else:
+                body["documentDate"] = check.iso_datetime(document_date, "document_date")
+        if notes is not UNSET:
+            body["notes"] = check.text(notes, "notes", max_len=2048)
+        if not body:
+            raise ValueError("update_document needs at least one of name, content, "
+                             "document_date or notes")
+        return self._call("update_document", org_id, doc_id, json_body=body)
+
+    def list_document_activity(self, org_id: str, doc_id: str, *, page_index: int = 0,
+                               page_size: int = 100) -> tuple[Activity, ...]:
+        """One page of the activity log, newest first (an unknown document gives ``()``)."""
+        check.page(page_index, page_size)
+        return self._call("list_document_activity", org_id, doc_id,
+                          query={"pageIndex": page_index, "pageSize": page_size})
+
+    def iter_document_activity(self, org_id: str, doc_id: str, *, page_size: int = 100,
+                               max_pages: int = 100_000) -> Iterator[Activity]:
+        """All activity newest first, fetched lazily so a caller can stop at a known entry.
+
+        There is no total count: stop on a short or empty page, and raise
+        ``PapraResponseError`` on a repeated page or after ``max_pages``.
+        """
+        check.page(0, page_size)
+        previous: tuple[str, ...] | None = None
+        for index in range(max_pages):
+            activities = self.list_document_activity(org_id, doc_id, page_index=index,
+                                                     page_size=page_size)
+            ids = tuple(a.id for a in activities)
+            if not ids:
+                return
+            if ids == previous:
+                raise PapraResponseError(
+                    f"activity page {index} repeats page {index - 1}; the server ignores "
+                    "pageIndex")
+            yield from activities
+            if len(ids) < page_size:
+                return
+            previous = ids
+        raise PapraResponseError(f"server keeps returning full activity pages after "
+                                 f"{max_pages} pages; stopping")
+
+    # ------------------------------------------------------------------ tags
+
+    def create_tag(self, org_id: str, name: str, color: str,
+                   description: str | None = None) -> Tag:
+        body = {"name": check.text(name, "tag name", min_len=1, max_len=64, strip=True),
+                "color": check.color(color)}
+        if description is not None:
+            body["description"] = check.text(description, "tag description", max_len=256,
+                                             strip=True)
+        return self._call("create_tag", org_id, json_body=body)
+
+    def list_tags(self, org_id: str) -> tuple[Tag, ...]:
+        """All tags with ``documents_count`` (non-trashed documents only)."""
+        return self._call("list_tags", org_id)
+
+    def update_tag(self, org_id: str, tag_id: str, *, name: str | _Unset = UNSET,
+                   color: str | _Unset = UNSET, description: str | _Unset = UNSET) -> Tag:
+        """Change the given fields; an empty update is refused (Papra answers it with a 500)."""
+        body: dict[str, Any] = {}
+        if name is not UNSET:
+            body["name"] = check.text(name, "tag name", min_len=1, max_len=64, strip=True)
+        if color is not UNSET:
+            body["color"] = check.color(color)
+        if description is not UNSET:
+            body["description"] = check.text(description, "tag description", max_len=256,
+                                             strip=True)
+        if not body:
+            raise ValueError("update_tag needs at least one of name, color or description "
+                             "(Papra answers an empty update with a 500)")
+        return self._call("update_tag", org_id, tag_id, json_body=body)
+
+    def delete_tag(self, org_id: str, tag_id: str) -> None:
+        """Delete a tag; its document links vanish with no activity entry or webhook."""
+        self._call("delete_tag", org_id, tag_id)
+
+    def add_tag_to_document(self, org_id: str, doc_id: str, tag_id: str) -> None:
+        """Raises ``PapraConflictError`` if the document already has the tag."""
+        check.text(tag_id, "tag_id", min_len=1)
+        self._call("add_tag_to_document", org_id, doc_id, json_body={"tagId": tag_id})
+
+    def remove_tag_from_document(self, org_id: str, doc_id: str, tag_id: str) -> None:
+        """Succeeds even if the tag was not attached (Papra still logs an ``untagged``)."""
+        self._call("remove_tag_from_document", org_id, doc_id, tag_id)
+
+    def batch_update_document_tags(self, org_id: str, *, document_ids: Sequence[str] | None = None,
+                                   query: str | None = None, add_tag_ids: Iterable[str] = (),
+                                   remove_tag_ids: Iterable[str] = ()) -> None:
+        """Add/remove tags on documents picked by ids (1..1000) or by a search query."""
+        body: dict[str, Any] = {"filter": check.batch_filter(document_ids, query)}
+        add = check.ids(add_tag_ids, "add_tag_ids", max_items=50)
+        remove = check.ids(remove_tag_ids, "remove_tag_ids", max_items=50)
+        if not add and not remove:
+            raise ValueError("pass at least one tag id in add_tag_ids or remove_tag_ids")
+        if set(add) & set(remove):
+            raise ValueError(f"tag ids both added and removed: {sorted(set(add) & set(remove))}")
+        if add:
+            body["addTagIds"] = add
+        if remove:
+            body["removeTagIds"] = remove
+        self._call("batch_update_document_tags", org_id, json_body=body)
+
+    def batch_trash_documents(self, org_id: str, *, document_ids: Sequence[str] | None = None,
+                              query: str | None = None) -> None:
+        """Trash documents picked by ids or by a search query (already trashed ones are skipped;
+        unknown ids make Papra refuse the whole batch with a 400)."""
+        self._call("batch_trash_documents", org_id,
+                   json_body={"filter": check.batch_filter(document_ids, query)})
+
+    # ------------------------------------------------------------------ tagging rules
+
+    def list_tagging_rules(self, org_id: str) -> tuple[TaggingRule, ...]:
+        """All tagging rules; needs a session login (API keys always get 401 here)."""
+        if not self._has_login:
+            raise PapraSessionRequiredError(
+                "listing tagging rules needs a logged-in session",
+                hint=f"this Papra version needs a logged-in session for tagging rules; "
+                     f"{SESSION_ENV_HINT}")
+        return self._call("list_tagging_rules", org_id)
+
+    def apply_tagging_rule(self, org_id: str, rule_id: str) -> TaskId:
+        """Queue the rule over all documents (202); the task id cannot be polled.
+
+        Uses the session when email/password are configured, else tries the API key as the
+        docs suggest; this Papra version answers 401, raised as ``PapraSessionRequiredError``.
+        """
+        if self._has_login:
+            return self._call("apply_tagging_rule", org_id, rule_id)
+        if not self._api_key:
+            raise PapraSessionRequiredError(
+                "applying a tagging rule needs a logged-in session", hint=SESSION_ENV_HINT)
+        return self._call("apply_tagging_rule", org_id, rule_id, auth="key")
+
+    # ------------------------------------------------------------------ custom properties
+
+    def list_custom_property_definitions(self, org_id: str
+                                         ) -> tuple[CustomPropertyDefinition, ...]:
+        return self._call("list_custom_property_definitions", org_id)
+
+    def get_custom_property_definition(self, org_id: str, cpd_id: str
+                                       ) -> CustomPropertyDefinition:
+        return self._call("get_custom_property_definition", org_id, cpd_id)
+
+    def create_custom_property_definition(
+        self, org_id: str, *, name: str, type: str, description: str | None = None,
+        display_order: int | None = None, options: Sequence[str] | None = None,
+    ) -> CustomPropertyDefinition:
+        """Create a definition; ``options`` (names) are required for select/multi_select.
+
+        The answer has no options (``options is None``); fetch the definition to see them.
+        """
+        check.choice(type, "type", check.PROPERTY_TYPES)
+        body: dict[str, Any] = {
+            "name": check.text(name, "property name", min_len=1, max_len=255, strip=True),
+            "type": type}
+        if description is not None:
+            body["description"] = check.text(description, "description", max_len=1000,
+                                             strip=True)
+        if display_order is not None:
+            body["displayOrder"] = _display_order(display_order)
+        if type in ("select", "multi_select"):
+            if not options:
+                raise ValueError(f"a {type} property needs at least one option name")
+            body["options"] = [{"name": check.text(o, "option name", min_len=1, max_len=255,
+                                                   strip=True)} for o in options]
+        elif options is not None:
+            raise ValueError(f"only select and multi_select properties take options, not {type}")
+        return self._call("create_custom_property_definition", org_id, json_body=body)
+
+    def update_custom_property_definition(
+        self, org_id: str, cpd_id: str, *, name: str | _Unset = UNSET,
+        description: str | None | _Unset = UNSET, display_order: int | _Unset = UNSET,
+        options: Sequence[str | CustomPropertyOption | Mapping[str, str]] | _Unset = UNSET,
+    ) -> CustomPropertyDefinition:
+        """PUT the given fields. ``options`` replaces the full list: entries with an id
+        (``CustomPropertyOption`` or ``{"id", "name"}``) are kept or renamed, plain names are
+        created, and unlisted options are deleted with their values.
+
+        Papra answers an options-only body with a 500, so the current name is fetched and
+        sent along when only ``options`` is given.
+        """
+        body: dict[str, Any] = {}
+        if name is not UNSET:
+            body["name"] = check.text(name, "property name", min_len=1, max_len=255, strip=True)
+        if description is not UNSET:
+            body["description"] = None if description is None else check.text(
+                description, "description", max_len=1000, strip=True)
+        if display_order is not UNSET:
+            body["displayOrder"] = _display_order(display_order)
+        if options is not UNSET:
+            body["options"] = _option_updates(options)
+        if not body:
+            raise ValueError("update_custom_property_definition needs at least one field")
+        if set(body) == {"options"}:
+            body["name"] = self.get_custom_property_definition(org_id, cpd_id).name
+        return self._call("update_custom_property_definition", org_id, cpd_id, json_body=body)
+
+    def delete_custom_property_definition(self, org_id: str, cpd_id: str) -> None:
+        """Delete a definition and, silently, every value of it."""
+        self._call("delete_custom_property_definition", org_id, cpd_id)
+
+    def list_document_custom_properties(self, org_id: str, doc_id: str
+                                        ) -> tuple[DocumentCustomProperty, ...]:
+        """Only the properties that have a value on this document."""
+        return self._call("list_document_custom_properties", org_id, doc_id)
+
+    def set_document_custom_property(self, org_id: str, doc_id: str, cpd_id: str, value: Any,
+                                     *, type: str | None = None) -> None:
+        """Set (replace) a value. Pass the definition's ``type`` to get its shape checked here:
+        text str, number int/float, date datetime/date/ISO str, boolean bool, select option id,
+        multi_select/user_relation/document_relation lists of ids. ``None`` is refused: use
+        ``clear_document_custom_property``. Changes leave no activity entry."""
+        payload = check.property_value(value, type)
+        self._call("set_document_custom_property", org_id, doc_id, cpd_id,
+                   json_body={"value": payload})
+
+    def clear_document_custom_property(self, org_id: str, doc_id: str, cpd_id: str) -> None:
+        self._call("clear_document_custom_property", org_id, doc_id, cpd_id)
+
+    # ------------------------------------------------------------------ concurrency
+
+    def map_concurrent(self, func: Callable[[T], R], items: Iterable[T], *,
+                       max_workers: int | None = None) -> list[R]:
+        """``[func(item) for item in items]`` on a bounded thread pool, results in input order.
+
+        All workers share this client's connection pool (sized ``max_concurrency``). The first
+        exception cancels the work not yet started and is re-raised; calls already running
+        finish first.
+        """
+        workers = self.max_concurrency if max_workers is None else max_workers
+        if workers < 1:
+            raise ValueError("max_workers must be >= 1")
+        items = list(items)
+        if not items:
+            return []
+        with ThreadPoolExecutor(max_workers=min(workers, len(items)),
+                                thread_name_prefix="papra-client") as pool:
+            futures = [pool.submit(func, item) for item in items]
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in futures if f in done and f.exception() is not None]
+            if failed:
+                for future in pending:
+                    future.cancel()
+                raise failed[0].exception()
+            return [f.result() for f in futures]
+
+
+def _display_order(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"display_order must be an integer >= 0, got {value!r}")
+    return value
+
+
+def _option_updates(options: Any) -> list[dict[str, str]]:
+    if isinstance(options, str) or not options:
+        raise ValueError("options must be a non-empty list (it replaces every option)")
+    out = []
+    for option in options:
+        if isinstance(option, CustomPropertyOption):
+            entry = {"id": option.id, "name": option.name}
+        elif isinstance(option, Mapping):
+            entry = {k: option[k] for k in ("id", "name") if k in option}
+        else:
+            entry = {"name": option}
+        entry["name"] = check.text(entry.get("name"), "option name", min_len=1, max_len=255,
+                                   strip=True)
+        out.append(entry)
+    return out
