@@ -1,0 +1,180 @@
+"""Small building blocks shared by the fake Papra server: errors, clock, ids and dates."""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+ID_ALPHABET = string.ascii_lowercase + string.digits
+TOKEN_ALPHABET = string.ascii_letters + string.digits
+#: 2026-01-05T09:00:00.000Z: the default fake clock starts here so recorded data is reproducible.
+DEFAULT_EPOCH_MS = 1_767_603_600_000
+DAY_MS = 86_400_000
+
+
+class PapraError(Exception):
+    """An error the real server would answer with; handlers turn it into a JSON response.
+
+    The Python-level operations raise it too, so tests see the same codes as HTTP clients.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict] | None = None,
+        *,
+        wrapped: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        # better-auth (login layer) answers {"message","code"} without the "error" wrapper.
+        self.wrapped = wrapped
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        if not self.wrapped:
+            return {"message": self.message, "code": self.code}
+        error: dict = {"message": self.message, "code": self.code}
+        if self.details is not None:
+            error["details"] = self.details
+        return {"error": error}
+
+
+def internal_error() -> PapraError:
+    return PapraError(500, "internal.error", "An error occurred")
+
+
+def not_in_organization() -> PapraError:
+    return PapraError(403, "user.not_in_organization", "You are not part of this organization.")
+
+
+def unauthorized() -> PapraError:
+    return PapraError(401, "auth.unauthorized", "Unauthorized")
+
+
+class FakeClock:
+    """Monotonic fake clock in epoch milliseconds.
+
+    Every call advances it by ``step_ms`` so records created one after another get distinct,
+    strictly increasing timestamps and list orderings are stable across runs.
+    """
+
+    def __init__(self, start_ms: int = DEFAULT_EPOCH_MS, step_ms: int = 1) -> None:
+        self._now = start_ms
+        self.step_ms = step_ms
+
+    def __call__(self) -> int:
+        self._now += self.step_ms
+        return self._now
+
+    def peek(self) -> int:
+        return self._now
+
+    def advance(self, ms: int) -> None:
+        """Jump forward, e.g. to spread generated documents over months."""
+        self._now += ms
+
+
+ClockFn = Callable[[], "int | datetime"]
+
+
+def to_ms(value: int | float | datetime) -> int:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return int(value.timestamp() * 1000)
+    return int(value)
+
+
+class IdFactory:
+    """cuid2-like ids (``prefix_`` + 24 chars of [a-z0-9]) and API tokens from a seeded RNG."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)
+
+    def new(self, prefix: str) -> str:
+        return prefix + "_" + "".join(self._rng.choices(ID_ALPHABET, k=24))
+
+    def token(self, length: int = 64) -> str:
+        return "".join(self._rng.choices(TOKEN_ALPHABET, k=length))
+
+    def bare(self, length: int = 24) -> str:
+        return "".join(self._rng.choices(ID_ALPHABET, k=length))
+
+
+def iso(ms: int | None) -> str | None:
+    """Format epoch ms the way JSON.stringify(new Date(ms)) does."""
+    if ms is None:
+        return None
+    dt = datetime.fromtimestamp(ms // 1000, tz=UTC)
+    return f"{dt:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+
+
+_ISO_RE = re.compile(
+    r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
+    r"(Z|[+-]\d{2}:?\d{2})?)?)?)?$"
+)
+_SLASH_RE = re.compile(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})$")
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        [
+            "january", "february", "march", "april", "may", "june",
+            "july", "august", "september", "october", "november", "december",
+        ]
+    )
+}
+_WORDY_RE = re.compile(r"^([a-z]+)\s+(\d{1,2}),?\s+(\d{4})$", re.IGNORECASE)
+
+
+def parse_js_date(value: str | int | float, *, now_ms: int | None = None) -> int | None:
+    """Approximate ``new Date(value)``: epoch ms, or None for an invalid date.
+
+    Non-ISO forms are parsed as UTC (the real server uses its local timezone).
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value) if value == value and abs(value) < 8.64e15 else None
+    text = value.strip()
+    if text == "now" and now_ms is not None:
+        return now_ms
+    try:
+        m = _ISO_RE.match(text)
+        if m:
+            year, month, day, hh, mi, ss, frac, tz = m.groups()
+            dt = datetime(
+                int(year), int(month or 1), int(day or 1),
+                int(hh or 0), int(mi or 0), int(ss or 0),
+                int((frac or "0").ljust(3, "0")[:3]) * 1000, tzinfo=UTC,
+            )
+            ms = int(dt.timestamp() * 1000)
+            if tz and tz != "Z":
+                sign = 1 if tz[0] == "+" else -1
+                digits = tz[1:].replace(":", "")
+                ms -= sign * (int(digits[:2]) * 60 + int(digits[2:])) * 60_000
+            return ms
+        m = _SLASH_RE.match(text)
+        if m:
+            return int(datetime(*map(int, m.groups()), tzinfo=UTC).timestamp() * 1000)
+        m = _WORDY_RE.match(text)
+        if m and m.group(1).lower() in _MONTHS:
+            dt = datetime(int(m.group(3)), _MONTHS[m.group(1).lower()], int(m.group(2)), tzinfo=UTC)
+            return int(dt.timestamp() * 1000)
+    except ValueError:
+        return None
+    return None
+
+
+def property_key(name: str) -> str:
+    """Papra's generatePropertyKey: letters and digits only, lowercased."""
+    return "".join(ch for ch in name if ch.isalnum()).lower()

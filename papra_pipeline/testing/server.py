@@ -1,0 +1,90 @@
+"""Serve a ``FakePapra`` over real HTTP on loopback (threaded, for end-to-end tests)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+
+from papra_pipeline.testing.faults import DropConnection, HangConnection
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+
+
+def _handler_class(fake) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            host = self.headers.get("host", "127.0.0.1")
+            request = httpx.Request(
+                self.command, f"http://{host}{self.path}",
+                headers=list(self.headers.items()), content=body,
+            )
+            try:
+                response = fake.handle(request)
+            except DropConnection:
+                self.close_connection = True
+                return
+            except HangConnection:
+                time.sleep(fake.faults.hang_seconds)
+                self.close_connection = True
+                return
+            content = response.content
+            self.send_response(response.status_code)
+            for name, value in response.headers.multi_items():
+                if name.lower() not in _HOP_BY_HOP:
+                    self.send_header(name, value)
+            self.send_header("content-length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Keep test output clean: the fake records requests in ``fake.requests``."""
+
+    return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+
+@contextlib.contextmanager
+def serve(fake, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``fake`` in a daemon thread and yield its base URL; shut down on exit."""
+    server = _Server((host, port), _handler_class(fake))
+    fake.loopback = True
+    thread = threading.Thread(target=server.serve_forever, name="fake-papra", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        fake.loopback = False
+
+
+def run_fake_server(
+    host: str = "127.0.0.1", port: int = 8765, seed: int = 0, documents: int = 2000,
+    organizations: int = 2,
+) -> None:
+    """Build a populated fake and serve it until interrupted (``papra-pipeline fake-server``)."""
+    from papra_pipeline.testing.data import populate
+    from papra_pipeline.testing.fake import FakePapra
+
+    fake = FakePapra(seed=seed, auto_extract=True)
+    populate(fake, organizations=organizations, documents=documents, seed=seed)
+    with serve(fake, host, port) as url:
+        print(f"Fake Papra serving at {url} with API key {fake.api_key}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
