@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import date, datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -430,9 +430,13 @@ class PapraClient:
     # ------------------------------------------------------------------ meta
 
     def ping(self) -> bool:
-        """True when ``GET /api/ping`` answers ``{"status":"ok"}``; one attempt, never raises."""
+        """One unretried ``GET /api/ping``: True on ``{"status":"ok"}``, False on any other
+        answer. An unreachable server raises ``PapraConnectionError``/``PapraTimeoutError``,
+        whose message says why."""
         try:
             return bool(self._call("ping", may_retry=False))
+        except (PapraConnectionError, PapraTimeoutError):
+            raise
         except PapraError:
             return False
 
@@ -653,6 +657,10 @@ class PapraClient:
         ``PapraResponseError`` on a repeated page or after ``max_pages``.
         """
         check.page(0, page_size)
+        return self._iter_activity(org_id, doc_id, page_size, max_pages)
+
+    def _iter_activity(self, org_id: str, doc_id: str, page_size: int,
+                       max_pages: int) -> Iterator[Activity]:
         previous: tuple[str, ...] | None = None
         for index in range(max_pages):
             activities = self.list_document_activity(org_id, doc_id, page_index=index,
@@ -855,26 +863,37 @@ class PapraClient:
                        max_workers: int | None = None) -> list[R]:
         """``[func(item) for item in items]`` on a bounded thread pool, results in input order.
 
-        All workers share this client's connection pool (sized ``max_concurrency``). The first
-        exception cancels the work not yet started and is re-raised; calls already running
-        finish first.
+        All workers share this client's connection pool (sized ``max_concurrency``). Items are
+        submitted a few at a time, so the first exception stops the rest from starting; it is
+        re-raised once the calls already running have finished.
         """
         workers = self.max_concurrency if max_workers is None else max_workers
         if workers < 1:
             raise ValueError("max_workers must be >= 1")
-        items = list(items)
-        if not items:
-            return []
-        with ThreadPoolExecutor(max_workers=min(workers, len(items)),
-                                thread_name_prefix="papra-client") as pool:
-            futures = [pool.submit(func, item) for item in items]
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in futures if f in done and f.exception() is not None]
-            if failed:
-                for future in pending:
-                    future.cancel()
-                raise failed[0].exception()
-            return [f.result() for f in futures]
+        numbered = enumerate(items)
+        results: dict[int, R] = {}
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="papra-client") as pool:
+            running: dict[Future[R], int] = {}
+
+            def submit_next() -> None:
+                following = next(numbered, None)
+                if following is not None:
+                    running[pool.submit(func, following[1])] = following[0]
+
+            for _ in range(workers * 2):
+                submit_next()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=running.__getitem__):
+                    index = running.pop(future)
+                    error = future.exception()
+                    if error is not None:
+                        for other in running:
+                            other.cancel()
+                        raise error
+                    results[index] = future.result()
+                    submit_next()
+        return [results[i] for i in range(len(results))]
 
 
 def _display_order(value: Any) -> int:

@@ -1,0 +1,73 @@
+"""map_concurrent ordering and failure handling, and thread-safe stats."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+
+from .conftest import ORG, json_response, no_request
+
+
+def test_results_keep_input_order_when_completion_is_reversed(make_client):
+    client = make_client(no_request)
+    done = {i: threading.Event() for i in range(5)}
+
+    def work(i: int) -> int:
+        if i < 4:  # each item waits for the next one: completion order is 4, 3, 2, 1, 0
+            assert done[i + 1].wait(timeout=5)
+        done[i].set()
+        return i * 10
+
+    assert client.map_concurrent(work, range(5), max_workers=5) == [0, 10, 20, 30, 40]
+
+
+def test_first_exception_is_raised_and_pending_work_cancelled(make_client):
+    client = make_client(no_request)
+    ran: list[int] = []
+
+    def work(i: int) -> int:
+        if i == 0:
+            raise LookupError("item 0 failed")
+        ran.append(i)
+        return i
+
+    with pytest.raises(LookupError, match="item 0 failed"):
+        client.map_concurrent(work, range(20_000), max_workers=2)
+    assert len(ran) < 19_999
+
+
+def test_empty_input_and_bad_worker_count(make_client):
+    client = make_client(no_request)
+    assert client.map_concurrent(str, []) == []
+    with pytest.raises(ValueError, match="max_workers"):
+        client.map_concurrent(str, [1], max_workers=0)
+
+
+def test_concurrent_pages_share_client_and_count_requests(make_client):
+    lock = threading.Lock()
+    in_flight = {"now": 0, "max": 0}
+    gate = threading.Barrier(4, timeout=5)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        with lock:
+            in_flight["now"] += 1
+            in_flight["max"] = max(in_flight["max"], in_flight["now"])
+        if int(request.url.params["pageIndex"]) < 4:
+            gate.wait()  # the first four requests must be in flight together
+        with lock:
+            in_flight["now"] -= 1
+        return json_response(200, {"documents": [], "documentsCount": 0})
+
+    client = make_client(handle, max_concurrency=4)
+    pages = client.map_concurrent(
+        lambda i: client.list_documents(ORG, page_index=i, sort_field="createdAt",
+                                        sort_order="asc"), range(40))
+    assert [p.page_index for p in pages] == list(range(40))
+    assert in_flight["max"] == 4
+    snapshot = client.stats.snapshot()
+    assert snapshot["requests"] == 40
+    assert snapshot["by_endpoint"] == {"GET /api/organizations/{org}/documents": 40}
+    client.reset_stats()
+    assert client.stats.snapshot() == {"requests": 0, "retries": 0, "by_endpoint": {}}
