@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import date, datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import IO, Any, TypeVar
+from typing import IO, Any, NamedTuple, TypeVar
 
 import httpx
 
@@ -75,6 +75,13 @@ class _Unset(enum.Enum):
 
 UNSET = _Unset.UNSET
 """Default of optional update fields: "leave as is", distinct from ``None`` ("clear")."""
+
+
+class _Reply(NamedTuple):
+    """A 2xx response and its decoded JSON (None when the route's body is not read)."""
+
+    response: httpx.Response
+    data: Any
 
 
 class ClientStats:
@@ -275,7 +282,7 @@ class PapraClient:
         session: tuple[str, str] | None = None,
         may_retry: bool = True,
         rewind: Callable[[], None] | None = None,
-    ) -> httpx.Response:
+    ) -> _Reply:
         """Send with retries and return a 2xx response (open if ``stream``), else raise.
 
         Retried: connection failures, timeouts, 408/500/502/503/504 when the route is safe to
@@ -312,11 +319,12 @@ class PapraClient:
                 logger.debug("%s -> %s in %.1f ms", route.endpoint, response.status_code,
                              elapsed_ms)
                 if response.is_success:
-                    if stream or route.parse is None or route.method == "HEAD":
-                        return response
-                    error = self._check_json(response, route, path)
-                    if error is None:
-                        return response
+                    if stream or route.parse is None:
+                        return _Reply(response, None)
+                    try:
+                        return _Reply(response, self._decode(response, route, path))
+                    except PapraResponseError as exc:
+                        error = exc
                     retryable = route.method == "GET"  # a truncated body: read again
                 else:
                     if stream:
@@ -339,16 +347,15 @@ class PapraClient:
                            attempt + 1, self.max_retries + 1, error)
             self._sleep(delay)
 
-    def _check_json(self, response: httpx.Response, route: Route, path: str) -> PapraError | None:
+    def _decode(self, response: httpx.Response, route: Route, path: str) -> Any:
         try:
-            json.loads(response.content)
+            return json.loads(response.content)
         except ValueError:
             excerpt = scrub(response.content[:200].decode("utf-8", "replace"), self._secrets)
-            return PapraResponseError(
+            raise PapraResponseError(
                 f"expected JSON, got {len(response.content)} bytes of "
                 f"{response.headers.get('content-type') or 'unknown type'}: {excerpt!r}",
-                method=route.method, path=path, status=response.status_code)
-        return None
+                method=route.method, path=path, status=response.status_code) from None
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         hinted = parse_retry_after(response.headers) if response is not None else None
@@ -357,13 +364,15 @@ class PapraClient:
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         return self._random.uniform(0, ceiling)
 
-    def _parse(self, route: Route, path: str, response: httpx.Response,
+    def _parse(self, route: Route, path: str, reply: _Reply,
                query: Mapping[str, str] | None = None) -> Any:
-        assert route.parse is not None
+        """Run the route's parser, or return None for routes whose body carries nothing."""
+        if route.parse is None:
+            return None
         try:
-            return route.parse(response.json(), query or {})
+            return route.parse(reply.data, query or {})
         except PapraResponseError as exc:
-            exc.method, exc.path, exc.status = route.method, path, response.status_code
+            exc.method, exc.path, exc.status = route.method, path, reply.response.status_code
             raise
 
     def _call(self, name: str, *ids: str, query: Mapping[str, Any] | None = None,
@@ -374,16 +383,12 @@ class PapraClient:
         params = {k: str(v) for k, v in (query or {}).items() if v is not None}
         if route.auth == "session" and auth is None:
             return self._with_session(
-                lambda session: self._finish(route, path, params, self._send(
+                lambda session: self._parse(route, path, self._send(
                     route, path, auth="session", session=session, query=params,
-                    json_body=json_body, **send)))
-        response = self._send(route, path, auth=auth or route.auth, query=params,
-                              json_body=json_body, **send)
-        return self._finish(route, path, params, response)
-
-    def _finish(self, route: Route, path: str, params: Mapping[str, str],
-                response: httpx.Response) -> Any:
-        return None if route.parse is None else self._parse(route, path, response, params)
+                    json_body=json_body, **send), params))
+        reply = self._send(route, path, auth=auth or route.auth, query=params,
+                           json_body=json_body, **send)
+        return self._parse(route, path, reply, params)
 
     # ------------------------------------------------------------------ session
 
@@ -398,15 +403,15 @@ class PapraClient:
                 "no email/password configured for a session login", hint=SESSION_ENV_HINT)
         route = ROUTES["login"]
         with self._session_lock:
-            response = self._send(route, route.path(), auth="login",
-                                  json_body={"email": self._email, "password": self._password})
-            cookie = _session_cookie(response)
+            reply = self._send(route, route.path(), auth="login",
+                               json_body={"email": self._email, "password": self._password})
+            cookie = _session_cookie(reply.response)
             if cookie is None:
                 raise PapraResponseError(
-                    f"login answered {response.status_code} without a {SESSION_COOKIE} cookie",
-                    method=route.method, path=route.template, status=response.status_code)
+                    f"login answered without a {SESSION_COOKIE} cookie", method=route.method,
+                    path=route.template, status=reply.response.status_code)
             self._session = cookie
-        return self._parse(route, route.template, response)
+        return self._parse(route, route.template, reply)
 
     def _with_session(self, send: Callable[[tuple[str, str]], T]) -> T:
         """Run ``send`` with a session, logging in lazily, and once more after a 401."""
@@ -489,7 +494,9 @@ class PapraClient:
         check.text(mime_type, "mime_type", min_len=1)
         rewind: Callable[[], None] | None = None
         may_retry = True
-        if not isinstance(content, bytes | bytearray):
+        if isinstance(content, bytearray):
+            content = bytes(content)
+        if not isinstance(content, bytes):
             if not hasattr(content, "read"):
                 raise ValueError("content must be bytes or a binary file object")
             if getattr(content, "seekable", lambda: False)():
@@ -599,7 +606,7 @@ class PapraClient:
         """
         route = ROUTES["get_document_file"]
         path = route.path(org_id, doc_id)
-        response = self._send(route, path, auth="key", stream=True)
+        response = self._send(route, path, auth="key", stream=True).response
         try:
             yield self._chunks(response, route, path, chunk_size)
         finally:

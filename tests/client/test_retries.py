@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -18,6 +19,7 @@ from papra_pipeline.client import (
 )
 
 from .conftest import ORG, Recorder, json_response
+from .test_pagination import doc_json
 
 ORGS = {"organizations": []}
 ERROR_503 = {"error": {"code": "internal.error", "message": "An error occurred"}}
@@ -166,3 +168,12 @@ def test_ping_is_one_attempt(make_client, sleeps):
     with pytest.raises(PapraConnectionError):
         make_client(Recorder(_connect_error())).ping()
     assert sleeps == []
+
+
+def test_upload_from_file_is_rewound_for_a_429_retry(make_client, sleeps):
+    recorder = Recorder(json_response(429, {}, **{"Retry-After": "1"}),
+                        json_response(200, {"document": doc_json(1)}))
+    stream = io.BytesIO(b"file body")
+    make_client(recorder).upload_document(ORG, "a.txt", stream, "text/plain")
+    assert len(recorder.requests) == 2
+    assert all(b"file body" in r.content for r in recorder.requests)
