@@ -6,6 +6,7 @@ fills it with deterministic realistic data.
 """
 
 from papra_pipeline.testing.common import FakeClock, PapraError
+from papra_pipeline.testing.data import populate
 from papra_pipeline.testing.fake import FakePapra, RequestRecord
 from papra_pipeline.testing.faults import FAULT_KINDS, Faults
 from papra_pipeline.testing.models import PERMISSIONS
@@ -20,5 +21,6 @@ __all__ = [
     "PapraError",
     "RequestRecord",
     "run_fake_server",
+    "populate",
     "serve",
 ]
