@@ -1,0 +1,365 @@
+"""Assets: the warehouse tables the sync fills, statistics snapshots, rule applications and
+daily reports. Each asset is one DuckDB table; the functions here call the sync layer and
+report what it did as materialization metadata.
+"""
+
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import dagster as dg
+from pydantic import Field
+
+from papra_pipeline.defs.resources import PapraResource, WarehouseResource
+from papra_pipeline.sync import StreamStats, SyncOptions, SyncResult, sync
+from papra_pipeline.sync.probe import snapshot_statistics
+from papra_pipeline.sync.tagging import apply_tagging_rules
+from papra_pipeline.warehouse import TABLES, Warehouse
+from papra_pipeline.warehouse.reports import refresh_daily_reports
+
+GROUP = "papra"
+KINDS = {"python", "duckdb"}
+# DuckDB allows one writing process: every step that writes takes a slot of this pool, whose
+# limit is 1 (dagster.yaml), so concurrent runs wait for each other instead of failing.
+POOL = "papra_duckdb"
+COUNTERS = ("inserted", "updated", "unchanged", "trashed", "restored", "purged", "removed")
+
+
+@dataclass(frozen=True)
+class SyncedTable:
+    """A table the sync fills: its asset, the engine streams counted into it, its story."""
+
+    asset: str
+    table: str
+    streams: tuple[str, ...]
+    description: str
+    deps: tuple[str, ...] = ()
+
+
+SYNCED_TABLES = (
+    SyncedTable(
+        "papra_organizations",
+        "organizations",
+        ("organizations",),
+        "Organizations the API key can see, one row each. Organizations that disappear from "
+        "Papra stay here with is_removed = true.",
+    ),
+    SyncedTable(
+        "papra_tags",
+        "tags",
+        ("tags",),
+        "Tags per organization with name, color and Papra's document count. Deleted tags stay "
+        "with is_removed = true so old document_tags rows can still be named.",
+        ("papra_organizations",),
+    ),
+    SyncedTable(
+        "papra_custom_property_definitions",
+        "custom_property_definitions",
+        ("custom_property_definitions",),
+        "Custom-property definitions (text, number, date, boolean, select, relations...).",
+        ("papra_organizations",),
+    ),
+    SyncedTable(
+        "papra_custom_property_options",
+        "custom_property_options",
+        ("custom_property_options",),
+        "Options of select and multi-select custom properties.",
+        ("papra_custom_property_definitions",),
+    ),
+    SyncedTable(
+        "papra_documents",
+        "documents",
+        ("documents", "document_content"),
+        "Every document ever seen: live, in the trash (is_deleted, deleted_at) or purged "
+        "(purged_at, the sync that noticed). Sizes are original file bytes; content holds the "
+        "extracted text. Query v_documents for live documents only.",
+        ("papra_organizations",),
+    ),
+    SyncedTable(
+        "papra_document_tags",
+        "document_tags",
+        ("document_tags",),
+        "Which tag is on which document right now (one row per pair).",
+        ("papra_documents", "papra_tags"),
+    ),
+    SyncedTable(
+        "papra_document_custom_property_values",
+        "document_custom_property_values",
+        ("document_custom_property_values",),
+        "Custom-property values per document, with one typed column per value shape.",
+        ("papra_documents", "papra_custom_property_definitions"),
+    ),
+    SyncedTable(
+        "papra_document_activity",
+        "document_activity",
+        ("document_activity",),
+        "The activity log: created, updated, deleted (trashed), restored, tagged, untagged; "
+        "kept after Papra purges the document.",
+        ("papra_documents",),
+    ),
+)
+
+
+def table_schema(table: str) -> dg.TableSchema:
+    """The column schema Dagster shows next to the asset, from the warehouse declaration."""
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name, sql_type) for name, sql_type in TABLES[table].columns]
+    )
+
+
+def table_metadata(table: str) -> dict[str, object]:
+    return {"dagster/column_schema": table_schema(table), "dagster/table_name": table}
+
+
+def row_count(warehouse: Warehouse, table: str) -> int:
+    if not warehouse.path.exists():
+        return 0
+    with warehouse.read() as con:
+        return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
+def outcome_metadata(stats: StreamStats, mode: str) -> dict[str, object]:
+    """The counters every materialization carries, whatever produced it."""
+    metadata: dict[str, object] = {name: getattr(stats, name) for name in COUNTERS}
+    metadata |= {
+        "requests": stats.requests,
+        "retries": stats.retries,
+        "duration_seconds": round(stats.duration_seconds, 3),
+        "mode": mode,
+    }
+    return metadata
+
+
+def _combined(result: SyncResult, streams: tuple[str, ...]) -> StreamStats:
+    total = StreamStats()
+    for name in streams:
+        stats = result.streams[name]
+        for field in (*COUNTERS, "requests", "retries", "duration_seconds"):
+            setattr(total, field, getattr(total, field) + getattr(stats, field))
+    return total
+
+
+class SyncConfig(dg.Config):
+    """What one sync run does; the full- and quick-sync jobs preset ``mode``."""
+
+    mode: str = Field(
+        default="full",
+        description="full: scan everything (authoritative). quick: newest pages, trash and "
+        "statistics only (a few requests per organization).",
+    )
+    organization_ids: list[str] = Field(
+        default_factory=list, description="Only these organizations; empty means all."
+    )
+    content: bool = Field(default=True, description="Store extracted document text.")
+
+
+@dg.multi_asset(
+    name="papra_sync",
+    specs=[
+        dg.AssetSpec(
+            t.asset,
+            description=t.description,
+            deps=list(t.deps),
+            group_name=GROUP,
+            kinds=KINDS,
+            metadata=table_metadata(t.table),
+        )
+        for t in SYNCED_TABLES
+    ],
+    description="One pass over the Papra API fills every table below in a single DuckDB "
+    "transaction: a failed run leaves the warehouse exactly as the last good run left it.",
+    pool=POOL,
+)
+def papra_sync(
+    context: dg.AssetExecutionContext,
+    config: SyncConfig,
+    papra: PapraResource,
+    warehouse: WarehouseResource,
+) -> Iterator[dg.MaterializeResult]:
+    if config.mode not in ("full", "quick"):
+        raise dg.Failure(f"mode must be 'full' or 'quick', got {config.mode!r}")
+    options = SyncOptions(
+        mode=config.mode,  # type: ignore[arg-type]
+        organization_ids=tuple(config.organization_ids) or None,
+        content=config.content,
+    )
+    store = warehouse.get_warehouse()
+    with papra.get_client() as client:
+        result = sync(client, store, options)
+    context.log.info(
+        f"{result.mode} sync {result.run_id}: {result.rows_written} rows written, "
+        f"{result.requests} requests ({result.retries} retries) in "
+        f"{result.duration_seconds:.1f}s"
+    )
+    with store.read() as con:
+        counts = {
+            t.table: con.execute(f"SELECT count(*) FROM {t.table}").fetchall()[0][0]
+            for t in SYNCED_TABLES
+        }
+    for t in SYNCED_TABLES:
+        metadata = {
+            "dagster/row_count": counts[t.table],
+            **outcome_metadata(_combined(result, t.streams), result.mode),
+            "sync_run_id": result.run_id,
+            "organizations": len(result.organization_ids),
+        }
+        if t.table == "documents":
+            metadata["content_updated"] = result.streams["document_content"].updated
+            metadata["api_documents_count"] = dict(result.api_documents_count)
+            metadata["statistics_snapshots"] = result.streams["organization_statistics"].inserted
+        yield dg.MaterializeResult(asset_key=t.asset, metadata=metadata)
+
+
+@dg.asset(
+    name="papra_organization_statistics",
+    description="Snapshots of Papra's own counters per organization over time: live and "
+    "trashed documents and bytes. Append-only; every sync adds one too.",
+    group_name=GROUP,
+    kinds=KINDS,
+    deps=["papra_organizations"],
+    metadata=table_metadata("organization_statistics"),
+    pool=POOL,
+)
+def papra_organization_statistics(
+    context: dg.AssetExecutionContext, papra: PapraResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    store = warehouse.get_warehouse()
+    with papra.get_client() as client:
+        written = snapshot_statistics(client, store, run_id=context.run_id)
+        usage = client.stats.snapshot()
+    stats = StreamStats(inserted=written, requests=usage["requests"], retries=usage["retries"])
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": row_count(store, "organization_statistics"),
+            **outcome_metadata(stats, "snapshot"),
+        }
+    )
+
+
+class TaggingConfig(dg.Config):
+    """Which tagging rules to apply."""
+
+    organization_ids: list[str] = Field(
+        default_factory=list, description="Organizations; empty means every one the key sees."
+    )
+    rule_ids: list[str] = Field(
+        default_factory=list,
+        description="Rules to apply; empty means every enabled rule (needs PAPRA_EMAIL and "
+        "PAPRA_PASSWORD, since Papra serves tagging rules to logged-in sessions only).",
+    )
+    reason: str = Field(default="manual", description="Recorded with each application.")
+
+
+@dg.asset(
+    name="papra_tagging_rule_applications",
+    description="One row per tagging-rule apply request sent to Papra, with the task id it "
+    "returned, the rule's content hash and why it was applied. Papra runs the task in the "
+    "background; tags appear in papra_document_tags after the next sync.",
+    group_name=GROUP,
+    kinds=KINDS,
+    metadata=table_metadata("tagging_rule_applications"),
+    pool=POOL,
+)
+def papra_tagging_rule_applications(
+    context: dg.AssetExecutionContext,
+    config: TaggingConfig,
+    papra: PapraResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    store = warehouse.get_warehouse()
+    with papra.get_client() as client:
+        applications = apply_tagging_rules(
+            client,
+            store,
+            config.organization_ids or None,
+            config.rule_ids or None,
+            reason=config.reason,
+        )
+        usage = client.stats.snapshot()
+    for application in applications:
+        context.log.info(
+            f"applied rule {application.tagging_rule_name or application.tagging_rule_id} in "
+            f"{application.organization_id}: task {application.task_id}"
+        )
+    stats = StreamStats(
+        inserted=len(applications), requests=usage["requests"], retries=usage["retries"]
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": row_count(store, "tagging_rule_applications"),
+            **outcome_metadata(stats, "apply"),
+            "reason": config.reason,
+            "applications": [
+                {
+                    "organization_id": a.organization_id,
+                    "rule_id": a.tagging_rule_id,
+                    "rule_name": a.tagging_rule_name,
+                    "task_id": a.task_id,
+                }
+                for a in applications
+            ],
+        }
+    )
+
+
+REPORT_ASSETS = {
+    "papra_report_daily_documents": (
+        "report_daily_documents",
+        "Per organization and UTC day: documents uploaded and bytes added, documents trashed "
+        "and restored, tag applications, activity events, and the live documents and bytes "
+        "at the end of the day (reconstructed from document history and the activity log).",
+    ),
+    "papra_report_daily_activity": (
+        "report_daily_activity",
+        "Per organization, UTC day and activity event type (created, updated, deleted, "
+        "restored, tagged, untagged): events and distinct documents.",
+    ),
+}
+
+
+def build_report_assets(start_date: str) -> dg.AssetsDefinition:
+    """The daily report tables, partitioned by UTC day from ``start_date``.
+
+    A backfill runs as one run over its whole range (one transaction); re-running a day
+    replaces its rows.
+    """
+    partitions = dg.DailyPartitionsDefinition(start_date=start_date, timezone="UTC")
+
+    @dg.multi_asset(
+        name="papra_daily_reports",
+        specs=[
+            dg.AssetSpec(
+                asset,
+                description=description,
+                deps=["papra_documents", "papra_document_activity", "papra_organizations"],
+                group_name=GROUP,
+                kinds=KINDS,
+                metadata={"dagster/table_name": table},
+                partitions_def=partitions,
+            )
+            for asset, (table, description) in REPORT_ASSETS.items()
+        ],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=POOL,
+    )
+    def papra_daily_reports(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> Iterator[dg.MaterializeResult]:
+        window = context.partition_time_window
+        first = window.start.date()
+        last = (window.end - timedelta(days=1)).date()
+        counts = refresh_daily_reports(warehouse.get_warehouse(), first, last)
+        context.log.info(f"daily reports {first}..{last}: {counts}")
+        common = {"first_day": first.isoformat(), "last_day": last.isoformat(), "mode": "replace"}
+        yield dg.MaterializeResult(
+            asset_key="papra_report_daily_documents",
+            metadata={"dagster/row_count": counts.document_rows, "days": counts.days, **common},
+        )
+        yield dg.MaterializeResult(
+            asset_key="papra_report_daily_activity",
+            metadata={"dagster/row_count": counts.activity_rows, "days": counts.days, **common},
+        )
+
+    return papra_daily_reports

@@ -1,0 +1,205 @@
+"""Asset checks: what must hold in the warehouse after a sync, read straight from DuckDB.
+
+They only read, so they take no slot of the writer pool and can be re-run from the UI at
+any time.
+"""
+
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from papra_pipeline.defs.assets import SYNCED_TABLES
+from papra_pipeline.defs.resources import WarehouseResource
+from papra_pipeline.warehouse import TABLES, WarehouseMissingError
+
+UNIQUE_IDS = "unique_ids"
+
+
+def _missing(check_name: str, asset: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=check_name,
+        passed=False,
+        description="The warehouse file does not exist yet: run the full sync job first.",
+    )
+
+
+@dg.multi_asset_check(
+    name="papra_unique_ids",
+    specs=[
+        dg.AssetCheckSpec(
+            UNIQUE_IDS,
+            asset=t.asset,
+            description=f"Every row of {t.table} has a non-null, unique "
+            f"({', '.join(TABLES[t.table].key)}).",
+        )
+        for t in SYNCED_TABLES
+    ],
+)
+def papra_unique_ids(warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
+    try:
+        with warehouse.get_warehouse().read() as con:
+            for t in SYNCED_TABLES:
+                key = TABLES[t.table].key
+                columns = ", ".join(key)
+                null_filter = " OR ".join(f"{c} IS NULL" for c in key)
+                rows, distinct, nulls = con.execute(
+                    f"""SELECT count(*), count(DISTINCT ({columns})),
+                               count(*) FILTER (WHERE {null_filter})
+                        FROM {t.table}"""
+                ).fetchall()[0]
+                yield dg.AssetCheckResult(
+                    asset_key=t.asset,
+                    check_name=UNIQUE_IDS,
+                    passed=rows == distinct and nulls == 0,
+                    metadata={"rows": rows, "duplicates": rows - distinct, "null_keys": nulls},
+                )
+    except WarehouseMissingError:
+        for t in SYNCED_TABLES:
+            yield _missing(UNIQUE_IDS, t.asset)
+
+
+@dg.asset_check(
+    asset="papra_document_tags",
+    name="references_existing_rows",
+    description="Every document tag points at a stored document and a stored tag.",
+)
+def document_tags_reference_existing_rows(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    try:
+        with warehouse.get_warehouse().read() as con:
+            rows, no_document, no_tag = con.execute(
+                """SELECT count(*),
+                          count(*) FILTER (WHERE d.id IS NULL),
+                          count(*) FILTER (WHERE t.id IS NULL)
+                   FROM document_tags dt
+                   LEFT JOIN documents d ON d.id = dt.document_id
+                   LEFT JOIN tags t ON t.id = dt.tag_id"""
+            ).fetchall()[0]
+    except WarehouseMissingError:
+        return _missing("references_existing_rows", "papra_document_tags")
+    return dg.AssetCheckResult(
+        passed=no_document == 0 and no_tag == 0,
+        metadata={"rows": rows, "missing_documents": no_document, "missing_tags": no_tag},
+    )
+
+
+@dg.asset_check(
+    asset="papra_document_custom_property_values",
+    name="references_existing_rows",
+    description="Every custom-property value points at a stored document and a stored "
+    "property definition.",
+)
+def custom_property_values_reference_existing_rows(
+    warehouse: WarehouseResource,
+) -> dg.AssetCheckResult:
+    try:
+        with warehouse.get_warehouse().read() as con:
+            rows, no_document, no_definition = con.execute(
+                """SELECT count(*),
+                          count(*) FILTER (WHERE d.id IS NULL),
+                          count(*) FILTER (WHERE p.id IS NULL)
+                   FROM document_custom_property_values v
+                   LEFT JOIN documents d ON d.id = v.document_id
+                   LEFT JOIN custom_property_definitions p ON p.id = v.property_definition_id"""
+            ).fetchall()[0]
+    except WarehouseMissingError:
+        return _missing("references_existing_rows", "papra_document_custom_property_values")
+    return dg.AssetCheckResult(
+        passed=no_document == 0 and no_definition == 0,
+        metadata={
+            "rows": rows,
+            "missing_documents": no_document,
+            "missing_definitions": no_definition,
+        },
+    )
+
+
+@dg.asset_check(
+    asset="papra_documents",
+    name="live_count_matches_api",
+    description="For each organization of the last successful sync, the live documents in "
+    "the warehouse equal the documentsCount Papra reported during that sync.",
+)
+def live_count_matches_api(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    try:
+        with warehouse.get_warehouse().read() as con:
+            last = con.execute(
+                """SELECT run_id, mode FROM _papra_sync_runs WHERE status = 'succeeded'
+                   ORDER BY finished_at DESC LIMIT 1"""
+            ).fetchall()
+            if not last:
+                return dg.AssetCheckResult(
+                    passed=False, description="No successful sync is recorded yet."
+                )
+            run_id, mode = last[0]
+            rows = con.execute(
+                """SELECT s.organization_id, s.documents_count,
+                          (SELECT count(*) FROM documents d
+                           WHERE d.organization_id = s.organization_id
+                             AND NOT d.is_deleted AND d.purged_at IS NULL)
+                   FROM organization_statistics s WHERE s.run_id = ?
+                   ORDER BY s.organization_id""",
+                [run_id],
+            ).fetchall()
+    except WarehouseMissingError:
+        return _missing("live_count_matches_api", "papra_documents")
+    organizations = {org: {"api": api, "warehouse": live} for org, api, live in rows}
+    mismatched = sorted(org for org, c in organizations.items() if c["api"] != c["warehouse"])
+    return dg.AssetCheckResult(
+        passed=bool(rows) and not mismatched,
+        metadata={
+            "sync_run_id": run_id,
+            "mode": mode,
+            "organizations": organizations,
+            "mismatched_organizations": mismatched,
+        },
+    )
+
+
+def build_freshness_check(max_age_hours: float) -> dg.AssetChecksDefinition:
+    """Warns when the last successful sync (full or quick) is older than ``max_age_hours``."""
+
+    @dg.asset_check(
+        asset="papra_documents",
+        name="fresh",
+        description=f"The last successful sync finished less than {max_age_hours:g} hours ago "
+        "(PAPRA_FRESHNESS_HOURS).",
+    )
+    def fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        try:
+            with warehouse.get_warehouse().read() as con:
+                last = con.execute(
+                    "SELECT max(finished_at) FROM _papra_sync_runs WHERE status = 'succeeded'"
+                ).fetchall()[0][0]
+        except WarehouseMissingError:
+            return _missing("fresh", "papra_documents")
+        if last is None:
+            return dg.AssetCheckResult(
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                description="No successful sync is recorded yet.",
+            )
+        age_hours = (datetime.now(UTC) - last).total_seconds() / 3600
+        return dg.AssetCheckResult(
+            passed=age_hours <= max_age_hours,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "last_sync_finished_at": last.isoformat(),
+                "age_hours": round(age_hours, 3),
+                "max_age_hours": max_age_hours,
+            },
+        )
+
+    return fresh
+
+
+def build_checks(freshness_hours: float) -> list[dg.AssetChecksDefinition]:
+    return [
+        papra_unique_ids,
+        document_tags_reference_existing_rows,
+        custom_property_values_reference_existing_rows,
+        live_count_matches_api,
+        build_freshness_check(freshness_hours),
+    ]

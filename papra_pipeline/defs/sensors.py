@@ -1,0 +1,235 @@
+"""Sensors: react to changes in Papra and to finished syncs.
+
+Cursors are small JSON documents. Run keys are derived from the cursor and what changed, so
+a tick evaluated twice from the same cursor (a crashed daemon, a retried tick) never
+requests the same run twice, while the same state seen again later (a document trashed,
+then restored) still gets its own run. Papra being briefly unavailable makes a tick skip
+with the reason; a rejected API key or login makes it fail, visibly, until fixed.
+"""
+
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+
+from papra_pipeline.client import (
+    PapraConnectionError,
+    PapraRateLimitError,
+    PapraServerError,
+    PapraTimeoutError,
+)
+from papra_pipeline.defs.jobs import (
+    apply_tagging_rules_job,
+    full_sync_job,
+    quick_sync_job,
+    statistics_snapshot_job,
+    sync_run_config,
+    tagging_run_config,
+)
+from papra_pipeline.defs.resources import PapraResource, WarehouseResource
+from papra_pipeline.sync.probe import probe
+from papra_pipeline.sync.tagging import list_rules, rule_fingerprint
+from papra_pipeline.warehouse import WarehouseLockedError, WarehouseMissingError
+
+TRANSIENT_ERRORS = (PapraConnectionError, PapraRateLimitError, PapraServerError, PapraTimeoutError)
+# Sensors must finish within Dagster's tick timeout: never wait long for the DuckDB lock.
+SENSOR_LOCK_TIMEOUT = 5.0
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _load(cursor: str | None) -> dict[str, Any]:
+    return json.loads(cursor) if cursor else {}
+
+
+def _dump(cursor: dict[str, Any]) -> str:
+    return json.dumps(cursor, sort_keys=True, separators=(",", ":"))
+
+
+def _transient(exc: Exception) -> dg.SkipReason:
+    return dg.SkipReason(f"Papra is unavailable right now ({type(exc).__name__}: {exc}); "
+                         "will look again on the next tick.")
+
+
+def build_change_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="papra_change_sensor",
+        job=quick_sync_job,
+        minimum_interval_seconds=minimum_interval_seconds,
+        description="Probes Papra cheaply (statistics and newest document per organization) "
+        "and requests a quick sync of the organizations whose fingerprint moved. Renames and "
+        "tag edits do not move it: the scheduled full sync catches those.",
+    )
+    def papra_change_sensor(
+        context: dg.SensorEvaluationContext, papra: PapraResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        cursor = _load(context.cursor)
+        previous = cursor.get("organizations", {})
+        try:
+            with papra.get_client() as client:
+                result = probe(client)
+        except TRANSIENT_ERRORS as exc:
+            return _transient(exc)
+        changed = result.changed_since(previous)
+        if not changed:
+            return dg.SensorResult(
+                skip_reason=f"No change in {len(result.organizations)} organization(s) "
+                f"({result.requests} requests).",
+                cursor=_dump({**cursor, "organizations": result.organizations}),
+            )
+        seq = cursor.get("seq", 0) + 1
+        states = {org: result.organizations[org] for org in changed}
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"quick-sync-{seq}-{_digest(states)}",
+                    run_config=sync_run_config("quick", changed),
+                    tags={"papra/trigger": "change_sensor"},
+                )
+            ],
+            cursor=_dump({"seq": seq, "organizations": result.organizations}),
+        )
+
+    return papra_change_sensor
+
+
+def _document_counts(warehouse: WarehouseResource) -> dict[str, int] | None:
+    """Document rows per organization (rows are never deleted, so it only grows).
+
+    ``None`` when a sync holds the file right now: the next tick will look again.
+    """
+    try:
+        with warehouse.get_warehouse(lock_timeout=SENSOR_LOCK_TIMEOUT).read() as con:
+            rows = con.execute(
+                "SELECT organization_id, count(*) FROM documents GROUP BY ALL"
+            ).fetchall()
+    except WarehouseMissingError:
+        return {}
+    except WarehouseLockedError:
+        return None
+    return {org: count for org, count in rows}
+
+
+def build_tagging_rules_sensor(
+    minimum_interval_seconds: int, reapply_rule_ids: Sequence[str]
+) -> dg.SensorDefinition:
+    """``reapply_rule_ids``: rules to apply again whenever a sync brought new documents."""
+    reapply = tuple(reapply_rule_ids)
+
+    @dg.sensor(
+        name="papra_tagging_rules_sensor",
+        job=apply_tagging_rules_job,
+        minimum_interval_seconds=minimum_interval_seconds,
+        description="Applies tagging rules that are new or changed (their content is hashed: "
+        "Papra never moves a rule's updatedAt), and re-applies the rules listed in "
+        "PAPRA_REAPPLY_RULES_ON_NEW_DOCUMENTS when a sync brought new documents. Needs "
+        "PAPRA_EMAIL and PAPRA_PASSWORD. The first tick only records the rules as they are.",
+    )
+    def papra_tagging_rules_sensor(
+        context: dg.SensorEvaluationContext,
+        papra: PapraResource,
+        warehouse: WarehouseResource,
+    ) -> dg.SensorResult | dg.SkipReason:
+        if not papra.has_session:
+            return dg.SkipReason(
+                "Tagging rules are only served to a logged-in session: set PAPRA_EMAIL and "
+                "PAPRA_PASSWORD to use this sensor."
+            )
+        try:
+            with papra.get_client() as client:
+                rules = list_rules(client)
+        except TRANSIENT_ERRORS as exc:
+            return _transient(exc)
+        hashes = {
+            org: {rule.id: rule_fingerprint(rule) for rule in org_rules}
+            for org, org_rules in rules.items()
+        }
+        enabled = {
+            org: {rule.id for rule in org_rules if rule.enabled}
+            for org, org_rules in rules.items()
+        }
+        counts = _document_counts(warehouse)
+        cursor = _load(context.cursor)
+        new_cursor = {
+            "seq": cursor.get("seq", 0),
+            "rules": hashes,
+            "documents": cursor.get("documents", {}) if counts is None else counts,
+        }
+        if not cursor:
+            total = sum(len(h) for h in hashes.values())
+            return dg.SensorResult(
+                skip_reason=f"Recorded {total} tagging rule(s) as they are now; changes from "
+                "here on will be applied.",
+                cursor=_dump(new_cursor),
+            )
+
+        requests = []
+        seen_rules = cursor.get("rules", {})
+        seen_documents = cursor.get("documents", {})
+        for org in sorted(hashes):
+            changed = sorted(
+                rule_id
+                for rule_id, fingerprint in hashes[org].items()
+                if rule_id in enabled[org] and seen_rules.get(org, {}).get(rule_id) != fingerprint
+            )
+            if changed:
+                new_cursor["seq"] += 1
+                changed_hashes = {rule_id: hashes[org][rule_id] for rule_id in changed}
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"rules-changed-{new_cursor['seq']}-{org}-{_digest(changed_hashes)}",
+                        run_config=tagging_run_config([org], changed, "rule_changed"),
+                        tags={"papra/trigger": "tagging_rules_sensor"},
+                    )
+                )
+            grown = counts is not None and counts.get(org, 0) > seen_documents.get(org, 0)
+            again = sorted((set(reapply) & enabled[org]) - set(changed))
+            if grown and again:
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"rules-new-documents-{org}-{counts[org]}",
+                        run_config=tagging_run_config([org], again, "new_documents"),
+                        tags={"papra/trigger": "tagging_rules_sensor"},
+                    )
+                )
+        if not requests:
+            return dg.SensorResult(
+                skip_reason="No new or changed enabled rule, and no new documents for the "
+                "rules to re-apply.",
+                cursor=_dump(new_cursor),
+            )
+        return dg.SensorResult(run_requests=requests, cursor=_dump(new_cursor))
+
+    return papra_tagging_rules_sensor
+
+
+@dg.run_status_sensor(
+    name="papra_statistics_after_sync_sensor",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[full_sync_job, quick_sync_job],
+    request_job=statistics_snapshot_job,
+    description="After every successful sync, records a statistics snapshot so the "
+    "statistics asset follows the data it describes.",
+)
+def papra_statistics_after_sync_sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+    run_id = context.dagster_run.run_id
+    return dg.RunRequest(
+        run_key=f"statistics-after-{run_id}",
+        tags={"papra/trigger": "statistics_after_sync_sensor", "papra/after_run": run_id},
+    )
+
+
+def build_sensors(
+    change_seconds: int, tagging_seconds: int, reapply_rule_ids: Sequence[str]
+) -> list[dg.SensorDefinition]:
+    return [
+        build_change_sensor(change_seconds),
+        build_tagging_rules_sensor(tagging_seconds, reapply_rule_ids),
+        papra_statistics_after_sync_sensor,
+    ]

@@ -1,0 +1,116 @@
+"""Cheap looks at Papra between syncs: a change fingerprint and a statistics snapshot.
+
+Papra has no change feed. Its statistics counters move on every upload, trash, restore and
+purge, and the newest document id moves on every upload, so ``1 + 2 * organizations``
+requests tell a sensor whether a quick sync is worth running. Edits that change neither
+(renames, tags, custom properties) are left to the scheduled full sync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from papra_pipeline.client import OrganizationStatistics, PapraClient
+from papra_pipeline.sync.records import statistics_row
+from papra_pipeline.warehouse import Warehouse
+
+STATISTICS_FIELDS = (
+    "documents_count",
+    "documents_size",
+    "deleted_documents_count",
+    "deleted_documents_size",
+    "total_documents_count",
+    "total_documents_size",
+)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Per organization: the six statistics counters and the newest document id.
+
+    ``organizations`` is JSON-able as it is, small enough for a sensor cursor.
+    """
+
+    organizations: dict[str, dict[str, Any]]
+    requests: int
+
+    def fingerprint(self, organization_id: str) -> str:
+        """A short stable hash of one organization's state, for run keys."""
+        return _digest(self.organizations[organization_id])
+
+    def changed_since(self, previous: dict[str, dict[str, Any]]) -> list[str]:
+        """Organizations whose state differs from ``previous`` (new ones included), sorted."""
+        return sorted(
+            org for org, state in self.organizations.items() if previous.get(org) != state
+        )
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _statistics_dict(stats: OrganizationStatistics) -> dict[str, Any]:
+    return {name: getattr(stats, name) for name in STATISTICS_FIELDS}
+
+
+def probe(client: PapraClient, organization_ids: Sequence[str] | None = None) -> ProbeResult:
+    """Fingerprint every organization the key sees (or only ``organization_ids``)."""
+    before = client.stats.snapshot()["requests"]
+    if organization_ids is None:
+        organization_ids = [org.id for org in client.list_organizations()]
+    organizations: dict[str, dict[str, Any]] = {}
+    for org in sorted(organization_ids):
+        state = _statistics_dict(client.get_document_statistics(org))
+        newest = client.list_documents(
+            org, page_index=0, page_size=1, sort_field="createdAt", sort_order="desc"
+        )
+        state["newest_document_id"] = newest.documents[0].id if newest.documents else None
+        organizations[org] = state
+    return ProbeResult(organizations, client.stats.snapshot()["requests"] - before)
+
+
+def snapshot_statistics(
+    client: PapraClient,
+    warehouse: Warehouse,
+    organization_ids: Sequence[str] | None = None,
+    *,
+    run_id: str | None = None,
+    now: Callable[[], datetime] = _utcnow,
+) -> int:
+    """Append one ``organization_statistics`` row per organization; returns rows written.
+
+    Organizations default to the ones the warehouse holds (not removed), or every one the key
+    sees when the warehouse has none yet.
+    """
+    warehouse.ensure_schema()
+    if organization_ids is None:
+        with warehouse.read() as con:
+            organization_ids = [
+                row[0]
+                for row in con.execute(
+                    "SELECT id FROM organizations WHERE NOT is_removed ORDER BY id"
+                ).fetchall()
+            ]
+        if not organization_ids:
+            organization_ids = [org.id for org in client.list_organizations()]
+    snapshot_at = now()
+    run_id = run_id or uuid.uuid4().hex
+    rows = [
+        statistics_row(org, client.get_document_statistics(org), snapshot_at, run_id)
+        for org in organization_ids
+    ]
+    with warehouse.write() as session:
+        return session.append("organization_statistics", pd.DataFrame(rows))
