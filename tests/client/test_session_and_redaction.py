@@ -130,6 +130,12 @@ def test_plain_http_to_remote_host_is_refused(url):
     PapraClient(url).close()  # no credentials, nothing to leak
 
 
+def test_plain_http_is_fine_for_an_in_process_mock_transport():
+    PapraClient("http://papra.test", API_KEY, transport=httpx.MockTransport(no_request)).close()
+    with pytest.raises(ValueError, match="plain http"):
+        PapraClient("http://papra.test", API_KEY, transport=httpx.HTTPTransport())
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:1221", "http://localhost:8080",
                                  "http://[::1]:1221", "http://127.5.0.1"])
 def test_plain_http_to_loopback_is_fine(url):
