@@ -132,7 +132,7 @@ class FakeState:
         self.api_keys: dict[str, ApiKey] = {}  # by key hash
         self.sessions: dict[str, Session] = {}  # by token
         self.organizations: dict[str, Organization] = {}
-        self.documents: dict[str, Document] = {}
+        self.docs_by_id: dict[str, Document] = {}
         self._pending_extraction: dict[str, Document] = {}
         self.email = email
         self.password = password
@@ -155,7 +155,7 @@ class FakeState:
         return org
 
     def _doc(self, org: Organization, doc_id: str) -> Document:
-        doc = self.documents.get(doc_id)
+        doc = self.docs_by_id.get(doc_id)
         if doc is None or doc.organization_id != org.id:
             raise _doc_not_found()
         return doc
@@ -337,7 +337,7 @@ class FakeState:
             return response
 
     def _insert(self, org: Organization, doc: Document) -> None:
-        self.documents[doc.id] = doc
+        self.docs_by_id[doc.id] = doc
         org.all_docs.add(doc)
         if not doc.is_deleted:
             org.active.add(doc)
@@ -370,7 +370,7 @@ class FakeState:
     def extract_pending(self) -> int:
         """Finish the background extraction of every pending upload; returns how many."""
         with self.lock:
-            pending = [d for d in self._pending_extraction.values() if d.id in self.documents]
+            pending = [d for d in self._pending_extraction.values() if d.id in self.docs_by_id]
             self._pending_extraction.clear()
             for doc in pending:
                 self._extract(doc)
@@ -550,7 +550,7 @@ class FakeState:
             self._purge(org, doc)
 
     def _purge(self, org: Organization, doc: Document) -> None:
-        del self.documents[doc.id]
+        del self.docs_by_id[doc.id]
         org.all_docs.remove(doc)
         org.sha_index.pop(doc.sha256, None)
         self._pending_extraction.pop(doc.id, None)
@@ -580,7 +580,7 @@ class FakeState:
         """Newest first; an unknown document simply has no activity."""
         with self.lock:
             org = self.org(org_id, user_id)
-            doc = self.documents.get(doc_id)
+            doc = self.docs_by_id.get(doc_id)
             if doc is None or doc.organization_id != org.id:
                 return []
             ordered = sorted(doc.activities, key=lambda a: a.created_at, reverse=True)
@@ -607,7 +607,7 @@ class FakeState:
         if "documentIds" in flt:
             docs = []
             for doc_id in flt["documentIds"]:
-                doc = self.documents.get(doc_id)
+                doc = self.docs_by_id.get(doc_id)
                 if doc is None or doc.organization_id != org.id:
                     raise PapraError(
                         400, "documents.batch.documents_not_from_organization",
@@ -671,7 +671,7 @@ class FakeState:
             for tag in sorted(org.tags.values(), key=lambda t: (t.created_at, t.id), reverse=True):
                 item = tag.to_api()
                 item["documentsCount"] = sum(
-                    1 for d in tag.doc_ids if not self.documents[d].is_deleted
+                    1 for d in tag.doc_ids if not self.docs_by_id[d].is_deleted
                 )
                 out.append(item)
             return out
@@ -700,7 +700,7 @@ class FakeState:
             org = self.org(org_id, user_id)
             tag = self._tag(org, tag_id)
             for doc_id in tag.doc_ids:
-                self.documents[doc_id].tag_ids.remove(tag_id)
+                self.docs_by_id[doc_id].tag_ids.remove(tag_id)
             for rule in org.rules.values():
                 rule.actions = [a for a in rule.actions if a.tag_id != tag_id]
             del org.tags[tag_id]
@@ -939,7 +939,7 @@ class FakeState:
                 )
         else:
             if any(
-                v not in self.documents or self.documents[v].organization_id != org.id
+                v not in self.docs_by_id or self.docs_by_id[v].organization_id != org.id
                 for v in value
             ):
                 raise PapraError(
@@ -967,9 +967,9 @@ class FakeState:
             ]
         if kind == "document_relation":
             return [
-                {"documentId": v, "name": self.documents[v].name}
+                {"documentId": v, "name": self.docs_by_id[v].name}
                 for v in stored
-                if v in self.documents
+                if v in self.docs_by_id
             ]
         return stored
 
