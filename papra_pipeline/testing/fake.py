@@ -71,6 +71,9 @@ class FakePapra(FakeState):
         """Run ``fn(record)`` before each request is handled (and before faults apply)."""
         self._hooks.append(fn)
 
+    def clear_hooks(self) -> None:
+        self._hooks.clear()
+
     def request_count(self, route_template: str | None = None) -> int:
         with self.lock:
             if route_template is None:

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 Predicate = Callable[["Document"], bool]
 OPERATORS = (">=", "<=", ">", "<", "=")
 MAX_TOKENS = 200
-MAX_DEPTH = 10
 _TAG_ID_RE = re.compile(r"^tag_[a-z0-9]{24}$")
 _FTS_TOKEN_RE = re.compile(r"[^\W_]+")
 _TRUE_WORDS = {"true", "yes", "y", "1", "on", "enabled"}

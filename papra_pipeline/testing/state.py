@@ -483,6 +483,10 @@ class FakeState:
             doc = self._doc(org, doc_id)
             return doc.name, doc.data
 
+    def document_bytes(self, org_id: str, doc_id: str, *, user_id: str | None = None) -> bytes:
+        """The stored file, e.g. to re-upload it and trigger dedup-restore."""
+        return self.document_file(org_id, doc_id, user_id=user_id)[1]
+
     def update_document(
         self, org_id: str, doc_id: str, *, user_id: str | None = None, **fields: Any
     ) -> dict:

@@ -92,6 +92,7 @@ def test_reupload_of_trashed_file_restores_same_id_without_tags(
     assert again["content"] == "same bytes"
     detail = client.get(f"{_docs_url(org_id)}/{doc['id']}").json()["document"]
     assert detail["tags"] == [] and detail["isDeleted"] is False
+    assert fake.document_bytes(org_id, doc["id"]) == b"same bytes"
     duplicate = client.post(_docs_url(org_id), files=files)
     assert duplicate.status_code == 409
     assert duplicate.json()["error"]["code"] == "document.already_exists"
@@ -193,6 +194,9 @@ def test_hooks_run_between_page_requests(
     # The new document shifted the desc listing: page 2 repeats the last item of page 1.
     assert second["documents"][0]["id"] == first["documents"][1]["id"]
     assert fake.request_count("GET /api/organizations/{org}/documents") == 2
+    fake.clear_hooks()
+    client.get(_docs_url(org_id), params={**params, "pageIndex": 1})
+    assert len(fake.documents(org_id)) == 5
     fake.reset_requests()
     assert fake.request_count() == 0
 
