@@ -159,11 +159,11 @@ def check_schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """The file's schema version (0 when empty); refuses a file from a newer version."""
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = '_papra_schema_version'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exists:
         return 0
-    version = con.execute("SELECT coalesce(max(version), 0) FROM _papra_schema_version").fetchone()
-    found = int(version[0])
+    version = con.execute("SELECT coalesce(max(version), 0) FROM _papra_schema_version").fetchall()
+    found = int(version[0][0])
     if found > SCHEMA_VERSION:
         raise WarehouseVersionError(
             f"{path} was written by a newer papra-pipeline (schema version {found}); this "
@@ -422,8 +422,8 @@ class WriteSession:
 
 def read_state(con: duckdb.DuckDBPyConnection, stream: str, organization_id: str) -> dict:
     """The last committed cursor of a stream for one organization ({} when none)."""
-    row = con.execute(
+    rows = con.execute(
         "SELECT state FROM _papra_sync_state WHERE stream = ? AND organization_id = ?",
         [stream, organization_id],
-    )
-    return json.loads(row[0]) if row and row[0] else {}
+    ).fetchall()
+    return json.loads(rows[0][0]) if rows and rows[0][0] else {}

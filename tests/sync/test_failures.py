@@ -1,0 +1,87 @@
+"""A sync that fails or is killed half-way leaves the last good state; the next run converges."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from papra_pipeline.client import PapraClient, PapraServerError
+from papra_pipeline.sync import SyncOptions, sync
+from papra_pipeline.testing import serve
+from papra_pipeline.warehouse import Warehouse
+from tests.sync.helpers import assert_matches_server, table_fingerprints
+
+FULL = SyncOptions(mode="full", reverify_every_runs=0)
+
+
+def change_things(fake):
+    org = fake.list_organizations()[0]["id"]
+    docs = fake.documents(org, include_deleted=False)
+    fake.update_document(org, docs[1]["id"], name="changed-name.txt")
+    fake.trash_document(org, docs[2]["id"])
+    fake.upload_document(org, "after-failure.txt", "uploaded between runs", extract=True)
+
+
+def test_an_error_beyond_the_retry_budget_leaves_the_previous_state(fake, client, warehouse):
+    sync(client, warehouse, FULL)
+    before = table_fingerprints(warehouse)
+    change_things(fake)
+    # Every activity request fails: the run dies after the scan, before writing anything.
+    fake.faults.add("503", route="GET /api/organizations/{org}/documents/{doc}/activity")
+
+    with pytest.raises(PapraServerError):
+        sync(client, warehouse, FULL)
+
+    assert table_fingerprints(warehouse) == before
+    with warehouse.read() as con:
+        status = con.execute(
+            "SELECT status, error FROM _papra_sync_runs ORDER BY started_at DESC LIMIT 1"
+        ).fetchall()
+    assert status[0][0] == "failed" and "503" in status[0][1]
+    assert fake.api_key not in status[0][1]
+
+    fake.faults.clear()
+    sync(client, warehouse, FULL)
+    assert_matches_server(fake, warehouse)
+
+
+def _reference(fake, tmp_path) -> dict[str, str]:
+    reference = Warehouse(tmp_path / "reference.duckdb")
+    with PapraClient("http://papra.test", fake.api_key, transport=fake.transport()) as client:
+        sync(client, reference, FULL)
+    return table_fingerprints(reference)
+
+
+def test_killed_syncs_converge_to_an_uninterrupted_one(fake, warehouse, tmp_path):
+    """SIGKILL a CLI sync at random moments; one more run must end identical to a clean sync."""
+    rng = random.Random(20261128)
+    with serve(fake) as base_url:
+        env = {
+            **os.environ,
+            "PAPRA_API_URL": base_url,
+            "PAPRA_API_KEY": fake.api_key,
+            "PAPRA_DUCKDB_PATH": str(warehouse.path),
+        }
+        command = [sys.executable, "-m", "papra_pipeline.cli", "sync", "--full"]
+        kills = 0
+        for attempt in range(5):
+            if attempt == 2:
+                change_things(fake)
+            process = subprocess.Popen(
+                command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            time.sleep(rng.uniform(0.5, 3.0))
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+            process.wait(timeout=30)
+        finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert finished.returncode == 0, finished.stderr
+    assert kills >= 1
+    assert table_fingerprints(warehouse) == _reference(fake, tmp_path)
