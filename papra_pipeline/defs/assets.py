@@ -70,7 +70,7 @@ SYNCED_TABLES = (
     SyncedTable(
         "papra_documents",
         "documents",
-        ("documents", "document_content"),
+        ("documents",),
         "Every document ever seen: live, in the trash (is_deleted, deleted_at) or purged "
         "(purged_at, the sync that noticed). Sizes are original file bytes; content holds the "
         "extracted text. Query v_documents for live documents only.",
@@ -205,7 +205,9 @@ def papra_sync(
             "organizations": len(result.organization_ids),
         }
         if t.table == "documents":
-            metadata["content_updated"] = result.streams["document_content"].updated
+            content = result.streams["document_content"]
+            metadata["content_updated"] = content.updated
+            metadata["content_requests"] = content.requests
             metadata["api_documents_count"] = dict(result.api_documents_count)
             metadata["statistics_snapshots"] = result.streams["organization_statistics"].inserted
         yield dg.MaterializeResult(asset_key=t.asset, metadata=metadata)
@@ -226,7 +228,7 @@ def papra_organization_statistics(
 ) -> dg.MaterializeResult:
     store = warehouse.get_warehouse()
     with papra.get_client() as client:
-        written = snapshot_statistics(client, store, run_id=context.run_id)
+        written = snapshot_statistics(client, store, run_id=context.run.run_id)
         usage = client.stats.snapshot()
     stats = StreamStats(inserted=written, requests=usage["requests"], retries=usage["retries"])
     return dg.MaterializeResult(

@@ -72,7 +72,6 @@ def build_reports_job(reports: dg.AssetsDefinition) -> dg.UnresolvedAssetJobDefi
     return dg.define_asset_job(
         "papra_daily_reports_job",
         selection=dg.AssetSelection.assets(reports),
-        partitions_def=reports.partitions_def,
         description="Recompute the daily report tables for one day, or a range in a backfill.",
     )
 
