@@ -99,10 +99,11 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     healthy = True
     with PapraClient.from_env() as client:
         try:
-            client.ping()
-            healthy &= _check(out, True, f"Papra reachable at {client.base_url}")
+            reachable = client.ping()
+            detail = "" if reachable else "GET /api/ping did not answer like Papra (proxy page?)"
         except PapraError as exc:
-            _check(out, False, f"Papra reachable at {client.base_url}", str(exc))
+            reachable, detail = False, str(exc)
+        if not _check(out, reachable, f"Papra reachable at {client.base_url}", detail):
             return 1
         try:
             config = client.get_server_config()

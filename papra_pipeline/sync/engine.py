@@ -637,13 +637,16 @@ class _SyncRun:
                 self.stats["organizations"].removed += session.mark_removed(
                     "organizations", None, None, [o["id"] for o in pending.organizations], now
                 )
-            # Tags embedded in documents first, so the full tag list (with counts) wins.
-            session.upsert("tags", frame(pending.embedded_tags), now)
             for org, rows in pending.tags.items():
                 self.stats["tags"].add_counts(session.upsert("tags", frame(rows), now))
                 self.stats["tags"].removed += session.mark_removed(
                     "tags", "organization_id", org, [r["id"] for r in rows], now
                 )
+            # Tags seen only inside documents (quick mode, or created mid-run): new ones only,
+            # so the full list, which also carries documentsCount, stays the reference.
+            self.stats["tags"].inserted += session.upsert(
+                "tags", frame(pending.embedded_tags), now, update=False
+            ).inserted
             for org, rows in pending.definitions.items():
                 stream = self.stats["custom_property_definitions"]
                 stream.add_counts(session.upsert("custom_property_definitions", frame(rows), now))

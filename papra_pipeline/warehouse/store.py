@@ -229,12 +229,15 @@ class WriteSession:
         select = ", ".join(f'CAST("{c}" AS {table.column_type(c)}) AS "{c}"' for c in columns)
         return f"(SELECT {select} FROM {name})", columns
 
-    def upsert(self, table_name: str, frame: pd.DataFrame, now: datetime) -> MergeCounts:
+    def upsert(
+        self, table_name: str, frame: pd.DataFrame, now: datetime, *, update: bool = True
+    ) -> MergeCounts:
         """Insert new rows and rewrite rows whose ``_hash`` changed (or that come back).
 
         Columns missing from the frame keep their stored values, so a scan that does not carry
         ``content`` never blanks it. ``_first_seen_at`` is kept; ``_last_changed_at`` moves only
-        when the hash changes.
+        when the hash changes. With ``update=False`` existing rows are left alone (a partial
+        view of a record, such as a tag embedded in a document, must not overwrite the full one).
         """
         table = TABLES[table_name]
         if frame.empty:
@@ -245,6 +248,8 @@ class WriteSession:
         changed = 't."_hash" IS DISTINCT FROM s."_hash"'
         if "is_removed" in table.column_names:
             changed = f"({changed} OR t.is_removed)"
+        if not update:
+            changed = "false"
         inserted, updated = self._run(
             f"""SELECT count(*) FILTER (WHERE t."{table.key[0]}" IS NULL),
                        count(*) FILTER (WHERE t."{table.key[0]}" IS NOT NULL AND {changed})
