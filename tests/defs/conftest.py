@@ -76,6 +76,5 @@ def materializations(result) -> dict[str, dict[str, object]]:
 
 
 def check_results(result) -> dict[tuple[str, str], object]:
-    return {
-        (e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()
-    }
+    evaluations = result.get_asset_check_evaluations()
+    return {(e.asset_key.to_user_string(), e.check_name): e for e in evaluations}
