@@ -66,9 +66,10 @@ def run_sync(
     client: PapraClient,
     warehouse: Warehouse,
     options: SyncOptions,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> SyncResult:
+    out, err = out or sys.stdout, err or sys.stderr
     print(f"Syncing {client.base_url} into {warehouse.path} ({options.mode})", file=err)
     result = sync(client, warehouse, options, progress=_progress_printer(err))
     print(format_summary(result), file=out)
@@ -84,7 +85,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         content=not args.no_content,
     )
     with PapraClient.from_env() as client:
-        run_sync(client, Warehouse(db_path(args.db)), options)
+        run_sync(client, Warehouse(db_path(args.db), lock_timeout=args.lock_timeout), options)
     return 0
 
 
@@ -94,8 +95,9 @@ def _check(out: TextIO, ok: bool | None, label: str, detail: str = "") -> bool:
     return ok is not False
 
 
-def cmd_doctor(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def cmd_doctor(args: argparse.Namespace) -> int:
     """A checklist of everything a sync needs, each line saying what to fix."""
+    out = sys.stdout
     healthy = True
     with PapraClient.from_env() as client:
         try:
@@ -223,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     sync_parser.add_argument("--organization", action="append", metavar="ID", help="repeatable")
     sync_parser.add_argument("--db", help=f"DuckDB file (PAPRA_DUCKDB_PATH, default {DEFAULT_DB})")
     sync_parser.add_argument("--no-content", action="store_true", help="do not store text")
+    sync_parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait while another process writes the DuckDB file (default 30)",
+    )
     sync_parser.set_defaults(func=cmd_sync)
 
     doctor = commands.add_parser("doctor", help="check URL, key, permissions and DuckDB path")

@@ -276,13 +276,14 @@ class WriteSession:
         )
 
     def update_columns(self, table_name: str, frame: pd.DataFrame) -> int:
-        """Set the frame's non-key columns on existing rows where any of them differs."""
+        """Set the frame's non-key columns on existing rows where a data column differs."""
         table = TABLES[table_name]
         if frame.empty:
             return 0
         frame = frame.drop_duplicates(subset=list(table.key), keep="last")
         source, columns = self._source(table, frame)
-        data = [c for c in columns if c not in table.key and c != "_synced_at"]
+        # Bookkeeping columns (``_content_synced_at``...) are written along, never compared.
+        data = [c for c in columns if c not in table.key and not c.startswith("_")]
         on = " AND ".join(f't."{k}" = s."{k}"' for k in table.key)
         differs = " OR ".join(f't."{c}" IS DISTINCT FROM s."{c}"' for c in data)
         sets = ", ".join(f'"{c}" = s."{c}"' for c in columns if c not in table.key)

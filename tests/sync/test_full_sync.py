@@ -309,3 +309,21 @@ def test_an_invisible_organization_is_a_clear_error(client, warehouse):
 
     with pytest.raises(SyncError, match="not visible to this API key"):
         sync(client, warehouse, SyncOptions(organization_ids=("org_aaaaaaaaaaaaaaaaaaaaaaaa",)))
+
+
+def test_a_no_op_full_sync_costs_pages_plus_the_rolling_slice_and_writes_nothing(
+    fake, client, warehouse
+):
+    options = SyncOptions(mode="full", reverify_every_runs=10)
+    sync(client, warehouse, options)
+    result = sync(client, warehouse, options)
+
+    assert result.rows_written == 0
+    expected = 1  # the organization list
+    for org in fake.list_organizations():
+        live = len(fake.documents(org["id"], include_deleted=False))
+        pages = -(-live // 100)
+        slice_size = -(-live // 10)
+        # tags, definitions, statistics, document pages, one trash page, 2 per re-verified doc
+        expected += 3 + pages + 1 + 2 * slice_size
+    assert result.requests == expected
