@@ -127,7 +127,9 @@ class TestTaggingRulesSensor:
         new = tick(self.sensor, quiet.cursor, instance, papra=papra, warehouse=warehouse)
         [request] = new.run_requests
         config = request.run_config["ops"]["papra_tagging_rule_applications"]["config"]
-        assert config == {"organization_ids": [org], "rule_ids": [created], "reason": "rule_changed"}
+        assert config == {
+            "organization_ids": [org], "rule_ids": [created], "reason": "rule_changed"
+        }
         replay = tick(self.sensor, quiet.cursor, instance, papra=papra, warehouse=warehouse)
         assert [r.run_key for r in replay.run_requests] == [request.run_key]
 
@@ -159,7 +161,8 @@ class TestTaggingRulesSensor:
         [request] = result.run_requests
         config = request.run_config["ops"]["papra_tagging_rule_applications"]["config"]
         assert config == {"organization_ids": [org], "rule_ids": [rule], "reason": "new_documents"}
-        assert tick(sensor, result.cursor, instance, papra=papra, warehouse=warehouse).run_requests == []
+        after = tick(sensor, result.cursor, instance, papra=papra, warehouse=warehouse)
+        assert after.run_requests == []
 
     def test_transient_errors_skip_and_auth_errors_raise(self, fake, papra, papra_url, warehouse,
                                                           instance):

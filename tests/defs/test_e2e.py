@@ -1,0 +1,102 @@
+"""End to end, as a user runs it: the Dagster CLI and webserver in their own processes,
+loading ``papra_pipeline.definitions`` from the environment, against the fake over HTTP."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from papra_pipeline.warehouse import Warehouse
+from tests.defs.conftest import DOCUMENTS
+from tests.defs.test_definitions import ASSETS
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def user_env(tmp_path, fake, papra_url) -> dict[str, str]:
+    """A clean environment like a user's ``.env``, with its own DAGSTER_HOME."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPRA_", "DAGSTER_"))}
+    env |= {
+        "DAGSTER_HOME": str(home),
+        "PAPRA_API_URL": papra_url,
+        "PAPRA_API_KEY": fake.api_key,
+        "PAPRA_DUCKDB_PATH": str(tmp_path / "papra.duckdb"),
+    }
+    return env
+
+
+def dagster(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dagster", *args],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
+def test_definitions_validate_without_any_papra_variable(tmp_path, user_env):
+    env = {k: v for k, v in user_env.items() if not k.startswith("PAPRA_")}
+    done = dagster("definitions", "validate", "-w", str(REPO / "workspace.yaml"), env=env,
+                   cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not list(REPO.glob(".tmp_dagster_home_*"))
+
+
+def test_cli_full_sync_then_webserver_shows_the_assets(tmp_path, user_env):
+    done = dagster(
+        "job", "execute", "-m", "papra_pipeline.definitions", "-j", "papra_full_sync_job",
+        env=user_env, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with Warehouse(user_env["PAPRA_DUCKDB_PATH"]).read() as con:
+        assert con.execute("SELECT count(*) FROM documents").fetchall()[0][0] == DOCUMENTS
+    assert user_env["PAPRA_API_KEY"] not in done.stdout + done.stderr
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dagster_webserver", "-m", "papra_pipeline.definitions",
+         "-h", "127.0.0.1", "-p", str(port)],
+        env=user_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        nodes = _asset_nodes(f"http://127.0.0.1:{port}/graphql", server)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert {".".join(n["assetKey"]["path"]) for n in nodes} == ASSETS
+    by_key = {n["assetKey"]["path"][0]: n for n in nodes}
+    assert by_key["papra_documents"]["groupName"] == "papra"
+    # The CLI run above shows up in the UI: same instance, same definitions.
+    assert by_key["papra_documents"]["assetMaterializations"]
+
+
+QUERY = """{ assetNodes { assetKey { path } groupName
+             assetMaterializations(limit: 1) { runId } } }"""
+
+
+def _asset_nodes(url: str, server: subprocess.Popen) -> list[dict]:
+    deadline = time.monotonic() + 120
+    while True:
+        assert server.poll() is None, "the webserver exited"
+        try:
+            response = httpx.post(url, json={"query": QUERY}, timeout=10)
+            body = response.json()
+            if response.status_code == 200 and body.get("data", {}).get("assetNodes"):
+                return body["data"]["assetNodes"]
+        except (httpx.HTTPError, ValueError):
+            pass
+        assert time.monotonic() < deadline, "the webserver did not answer in time"
+        time.sleep(0.5)
