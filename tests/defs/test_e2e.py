@@ -11,9 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
 import httpx
 import pytest
+from dagster._core.instance.ref import InstanceRef  # no public way to open a given home
 
+from papra_pipeline.defs.demo import dagster_home, demo_env, fill_instance, run_full_sync_job
 from papra_pipeline.warehouse import Warehouse
 from tests.defs.conftest import DOCUMENTS
 from tests.defs.test_definitions import ASSETS
@@ -100,3 +103,33 @@ def _asset_nodes(url: str, server: subprocess.Popen) -> list[dict]:
             pass
         assert time.monotonic() < deadline, "the webserver did not answer in time"
         time.sleep(0.5)
+
+
+def test_demo_fills_an_instance_with_sync_statistics_and_reports(tmp_path, fake, papra_url):
+    env = demo_env(papra_url, fake.api_key, tmp_path / "demo.duckdb")
+    home = dagster_home()
+    try:
+        fill_instance(env, home)
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+            days = instance.get_materialized_partitions(dg.AssetKey("papra_report_daily_documents"))
+            synced = instance.get_latest_materialization_event(dg.AssetKey("papra_documents"))
+            stats = instance.get_latest_materialization_event(
+                dg.AssetKey("papra_organization_statistics")
+            )
+    finally:
+        shutil.rmtree(home)
+    assert synced is not None and stats is not None
+    with Warehouse(env["PAPRA_DUCKDB_PATH"]).read() as con:
+        report_days = con.execute("SELECT count(DISTINCT day) FROM report_daily_documents")
+        assert report_days.fetchall()[0][0] == len(days) > 1
+        uploaded = con.execute("SELECT sum(documents_uploaded) FROM report_daily_documents")
+        assert uploaded.fetchall()[0][0] == DOCUMENTS
+
+
+def test_make_demo_runs_the_deployed_full_sync_job_in_process(tmp_path, fake, papra_url):
+    env = demo_env(papra_url, fake.api_key, tmp_path / "demo.duckdb")
+    result = run_full_sync_job(env)
+    assert result.success
+    assert "PAPRA_API_KEY" not in os.environ or os.environ["PAPRA_API_KEY"] != fake.api_key
+    with Warehouse(env["PAPRA_DUCKDB_PATH"]).read() as con:
+        assert con.execute("SELECT count(*) FROM documents").fetchall()[0][0] == DOCUMENTS
