@@ -490,9 +490,10 @@ class _SyncRun:
             elif was_deleted and not document.is_deleted:
                 self.pending.restored += 1
 
+        changed = self._with_details(org, changed)
         for document in changed:
             self.pending.documents.append(records.document_row(document, with_content=False))
-            if document.tags is not None:  # trash items carry no tags: keep the last known
+            if document.tags is not None:
                 self.pending.children_of.append(document.id)
                 self.pending.document_tags.extend(records.document_tag_rows(document))
                 self.pending.custom_property_values.extend(
@@ -547,6 +548,23 @@ class _SyncRun:
             state["last_full_scan_at"] = self.started_at.isoformat()
             state["documents_listed"] = len(scanned)
             self.pending.states[org] = state
+
+    def _with_details(self, org: str, changed: list[Document]) -> list[Document]:
+        """Newly trashed documents come from the trash list, which omits tags and custom
+        properties; one GET each brings them, so the copy does not depend on whether we saw
+        the document before it was trashed."""
+        partial = [doc.id for doc in changed if doc.tags is None]
+        if not partial:
+            return changed
+        with self._measure("documents"):
+            details = self.client.map_concurrent(lambda d: self._get_or_none(org, d), partial)
+        found = {doc.id: doc for doc in details if doc is not None}
+        for doc_id, detail in zip(partial, details, strict=True):
+            if detail is None:
+                self.pending.purged.append(doc_id)
+        return [
+            found.get(doc.id, doc) for doc in changed if doc.tags is not None or doc.id in found
+        ]
 
     def _keep_content(self, document: Document, now: datetime) -> None:
         self.pending.content.append(

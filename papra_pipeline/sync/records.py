@@ -39,10 +39,12 @@ def fingerprint(raw: Mapping[str, Any], *, drop: Iterable[str] = ()) -> str:
 def document_fingerprint(document: Document) -> str:
     """Same value for a list item, a detail response and a re-fetch of an unchanged document.
 
-    ``content`` is left out (list items do not carry it), and so are the keys that only some
-    endpoints send (``tags``/``customProperties`` are absent from trash items).
+    ``content`` is left out (list items do not carry it). For a trashed document the tags and
+    custom properties are left out too: the trash list does not send them, and the detail
+    response that does must not look like a change on the next run.
     """
-    return fingerprint(document.raw, drop=("content",))
+    drop = ("content", "tags", "customProperties") if document.is_deleted else ("content",)
+    return fingerprint(document.raw, drop=drop)
 
 
 def _raw_without_content(raw: Mapping[str, Any]) -> str:

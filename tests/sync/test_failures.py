@@ -69,19 +69,28 @@ def test_killed_syncs_converge_to_an_uninterrupted_one(fake, warehouse, tmp_path
             "PAPRA_DUCKDB_PATH": str(warehouse.path),
         }
         command = [sys.executable, "-m", "papra_pipeline.cli", "sync", "--full"]
+        started = time.monotonic()
+        subprocess.run(
+            command,
+            env={**env, "PAPRA_DUCKDB_PATH": str(tmp_path / "timing.duckdb")},
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        duration = time.monotonic() - started  # interpreter start, fetch, merge
         kills = 0
-        for attempt in range(5):
-            if attempt == 2:
+        for attempt in range(6):
+            if attempt == 3:
                 change_things(fake)
             process = subprocess.Popen(
                 command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
-            time.sleep(rng.uniform(0.5, 3.0))
+            time.sleep(rng.uniform(0.3, 1.0) * duration)
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 kills += 1
             process.wait(timeout=30)
         finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert finished.returncode == 0, finished.stderr
-    assert kills >= 1
+    assert kills >= 3
     assert table_fingerprints(warehouse) == _reference(fake, tmp_path)
