@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -118,7 +119,10 @@ def run_demo_ui(env: Mapping[str, str], *, host: str = "127.0.0.1", port: int = 
         try:
             return dev.wait()
         except KeyboardInterrupt:
-            dev.terminate()
+            # Ctrl-C reached dagster dev too (same process group); let it shut down its
+            # webserver, daemon and code server. SIGTERM would leave them running.
+            if dev.poll() is None:
+                dev.send_signal(signal.SIGINT)
             return dev.wait()
     finally:
         shutil.rmtree(home, ignore_errors=True)
