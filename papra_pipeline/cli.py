@@ -32,7 +32,7 @@ def db_path(explicit: str | None) -> Path:
 def _progress_printer(out: TextIO) -> Callable[[str, str, int, int | None], None]:
     def report(stream: str, organization_id: str, done: int, total: int | None) -> None:
         of = f"/{total}" if total else ""
-        unit = "pages" if stream == "documents" else "items"
+        unit = {"documents": "pages", "organizations": "organizations"}.get(stream, "documents")
         print(f"  {stream:<12} {organization_id}: {done}{of} {unit}", file=out, flush=True)
 
     return report

@@ -455,12 +455,42 @@ class _SyncRun:
     ) -> None:
         """Compare what Papra listed with what the warehouse holds and fetch the details."""
         known = snapshot.documents.get(org, {})
+        observed = self._observe_trash_and_absences(org, known, scanned, complete_scan)
+        changed = self._with_details(org, self._changed(known, observed))
+        self._stage_documents(org, snapshot, changed)
+
+        changed_ids = {doc.id for doc in changed}
+        reverify = self._reverify_slice(org, snapshot, changed_ids) if complete_scan else []
+        purged = set(self.pending.purged)
+        activity_for = [doc.id for doc in changed if doc.id not in purged] + reverify
+        new_activity = self._fetch_activity(org, activity_for)
+        if self.options.content:
+            self._fetch_content(org, known, observed, changed, new_activity, reverify)
+
+        if complete_scan:
+            state = dict(snapshot.states.get(org, {}))
+            if reverify:
+                state["reverify_cursor"] = list(known[reverify[-1]].order_key)
+            state["last_full_scan_at"] = self.started_at.isoformat()
+            state["documents_listed"] = len(scanned)
+            self.pending.states[org] = state
+
+    def _observe_trash_and_absences(
+        self,
+        org: str,
+        known: dict[str, _Known],
+        scanned: dict[str, Document],
+        complete_scan: bool,
+    ) -> dict[str, Document]:
+        """Everything seen of the organization's documents this run, by id.
+
+        The trash is read after the scan, so it is the later observation of a document. A known
+        document listed nowhere is looked up: Papra purges without a trace, so only a 404
+        counts as purged (offset paging under concurrent writes can skip an item).
+        """
         with self._measure("documents"):
             trash = {doc.id: doc for doc in self.client.iter_deleted_documents(org)}
-        # The trash is read after the scan, so it is the later observation of a document.
         observed: dict[str, Document] = {**scanned, **trash}
-
-        # Absences: listed nowhere. Papra purges without a trace, so confirm each with a GET.
         unresolved = [
             doc_id
             for doc_id, entry in known.items()
@@ -473,81 +503,82 @@ class _SyncRun:
                 self.pending.purged.append(doc_id)
             else:
                 observed[doc_id] = document
+        return observed
 
+    def _changed(self, known: dict[str, _Known], observed: dict[str, Document]) -> list[Document]:
+        """New documents and those whose fingerprint moved; counts trashes and restores."""
         changed: list[Document] = []
         for doc_id, document in observed.items():
             entry = known.get(doc_id)
-            if (
-                entry is not None
-                and not entry.purged
-                and entry.hash == records.document_fingerprint(document)
-            ):
-                continue
-            changed.append(document)
-            was_deleted = entry.is_deleted if entry and not entry.purged else False
-            if document.is_deleted and not was_deleted:
+            if entry is not None and not entry.purged:
+                if entry.hash == records.document_fingerprint(document):
+                    continue
+                if document.is_deleted and not entry.is_deleted:
+                    self.pending.trashed += 1
+                elif entry.is_deleted and not document.is_deleted:
+                    self.pending.restored += 1
+            elif document.is_deleted:
                 self.pending.trashed += 1
-            elif was_deleted and not document.is_deleted:
-                self.pending.restored += 1
+            changed.append(document)
+        return changed
 
-        changed = self._with_details(org, changed)
+    def _stage_documents(self, org: str, snapshot: _Snapshot, changed: list[Document]) -> None:
+        """Rows for changed documents, with their tags and values rebuilt from the same item."""
+        definition_ids = snapshot.definitions.get(org, {})
         for document in changed:
             self.pending.documents.append(records.document_row(document, with_content=False))
-            if document.tags is not None:
-                self.pending.children_of.append(document.id)
-                self.pending.document_tags.extend(records.document_tag_rows(document))
-                self.pending.custom_property_values.extend(
-                    records.custom_property_value_rows(document, snapshot.definitions.get(org, {}))
-                )
-                self.pending.embedded_tags.extend(
-                    records.tag_row(tag, organization_id=org) for tag in document.tags
-                )
+            if document.tags is None:
+                continue
+            self.pending.children_of.append(document.id)
+            self.pending.document_tags.extend(records.document_tag_rows(document))
+            self.pending.custom_property_values.extend(
+                records.custom_property_value_rows(document, definition_ids)
+            )
+            self.pending.embedded_tags.extend(
+                records.tag_row(tag, organization_id=org) for tag in document.tags
+            )
 
+    def _fetch_content(
+        self,
+        org: str,
+        known: dict[str, _Known],
+        observed: dict[str, Document],
+        changed: list[Document],
+        new_activity: dict[str, list[Activity]],
+        reverify: list[str],
+    ) -> None:
+        """Text only where it can have changed: new, edited (per activity), still empty while
+        Papra may be extracting it, or due for re-verification."""
+        now = self.now()
+        wanted: list[str] = []
+        for document in changed:
+            entry = known.get(document.id)
+            if document.content is not None:  # trash items and details carry it already
+                self._keep_content(document, now)
+            elif (
+                entry is None
+                or entry.purged
+                or entry.content_missing
+                or records.shows_content_update(new_activity.get(document.id, ()))
+            ):
+                wanted.append(document.id)
         changed_ids = {doc.id for doc in changed}
-        reverify = self._reverify_slice(org, snapshot, changed_ids) if complete_scan else []
-        activity_for = [doc.id for doc in changed if doc.id not in self.pending.purged]
-        activity_for += reverify
-        new_activity = self._fetch_activity(org, activity_for)
-
-        if self.options.content:
-            now = self.now()
-            wants_content: list[str] = []
-            for document in changed:
-                entry = known.get(document.id)
-                if document.content is not None:  # trash items and details carry it already
-                    self._keep_content(document, now)
-                elif (
-                    entry is None
-                    or entry.purged
-                    or entry.content_missing
-                    or records.shows_content_update(new_activity.get(document.id, ()))
-                ):
-                    wants_content.append(document.id)
-            for doc_id, entry in known.items():
-                if (
-                    doc_id not in changed_ids
-                    and doc_id in observed
-                    and entry.content_missing
-                    and not entry.is_deleted
-                    and now - entry.first_seen_at <= self.options.empty_content_retry
-                ):
-                    wants_content.append(doc_id)
-            wants_content = list(dict.fromkeys(wants_content + reverify))
-            with self._measure("document_content"):
-                fetched = self.client.map_concurrent(
-                    lambda d: self._get_or_none(org, d), wants_content
-                )
-            for document in fetched:
-                if document is not None:
-                    self._keep_content(document, now)
-
-        if complete_scan:
-            state = dict(snapshot.states.get(org, {}))
-            if reverify:
-                state["reverify_cursor"] = list(known[reverify[-1]].order_key)
-            state["last_full_scan_at"] = self.started_at.isoformat()
-            state["documents_listed"] = len(scanned)
-            self.pending.states[org] = state
+        for doc_id, entry in known.items():
+            if (
+                doc_id not in changed_ids
+                and doc_id in observed
+                and entry.content_missing
+                and not entry.is_deleted
+                and now - entry.first_seen_at <= self.options.empty_content_retry
+            ):
+                wanted.append(doc_id)
+        wanted = list(dict.fromkeys(wanted + reverify))
+        with self._measure("document_content"):
+            fetched = self.client.map_concurrent(lambda d: self._get_or_none(org, d), wanted)
+        for document in fetched:
+            if document is not None:
+                self._keep_content(document, now)
+        self.progress("document_content", org, len(wanted), len(wanted))
 
     def _with_details(self, org: str, changed: list[Document]) -> list[Document]:
         """Newly trashed documents come from the trash list, which omits tags and custom
@@ -612,6 +643,7 @@ class _SyncRun:
 
         with self._measure("document_activity"):
             results = self.client.map_concurrent(fetch, list(document_ids))
+        self.progress("document_activity", org, len(document_ids), len(document_ids))
         new: dict[str, list[Activity]] = {}
         for doc_id, activities in zip(document_ids, results, strict=True):
             new[doc_id] = activities
