@@ -64,9 +64,9 @@ def run_full_sync_job(env: Mapping[str, str]) -> dg.ExecuteInProcessResult:
     """Run ``papra_full_sync_job`` in process with the definitions built from ``env``."""
     from papra_pipeline.defs import build_definitions
 
-    with _environment(env):
+    with _environment(env), dg.DagsterInstance.ephemeral() as instance:
         job = build_definitions().resolve_job_def("papra_full_sync_job")
-        return job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
+        return job.execute_in_process(instance=instance)
 
 
 def _dagster(args: list[str], env: Mapping[str, str]) -> None:

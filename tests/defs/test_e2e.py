@@ -56,36 +56,6 @@ def test_definitions_validate_without_any_papra_variable(tmp_path, user_env):
     assert not list(REPO.glob(".tmp_dagster_home_*"))
 
 
-def test_cli_full_sync_then_webserver_shows_the_assets(tmp_path, user_env):
-    done = dagster(
-        "job", "execute", "-m", "papra_pipeline.definitions", "-j", "papra_full_sync_job",
-        env=user_env, cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    with Warehouse(user_env["PAPRA_DUCKDB_PATH"]).read() as con:
-        assert con.execute("SELECT count(*) FROM documents").fetchall()[0][0] == DOCUMENTS
-    assert user_env["PAPRA_API_KEY"] not in done.stdout + done.stderr
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "dagster_webserver", "-m", "papra_pipeline.definitions",
-         "-h", "127.0.0.1", "-p", str(port)],
-        env=user_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        nodes = _asset_nodes(f"http://127.0.0.1:{port}/graphql", server)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    assert {".".join(n["assetKey"]["path"]) for n in nodes} == ASSETS
-    by_key = {n["assetKey"]["path"][0]: n for n in nodes}
-    assert by_key["papra_documents"]["groupName"] == "papra"
-    # The CLI run above shows up in the UI: same instance, same definitions.
-    assert by_key["papra_documents"]["assetMaterializations"]
-
-
 QUERY = """{ assetNodes { assetKey { path } groupName
              assetMaterializations(limit: 1) { runId } } }"""
 
@@ -105,25 +75,53 @@ def _asset_nodes(url: str, server: subprocess.Popen) -> list[dict]:
         time.sleep(0.5)
 
 
-def test_demo_fills_an_instance_with_sync_statistics_and_reports(tmp_path, fake, papra_url):
+def test_cli_runs_fill_an_instance_that_the_webserver_shows(tmp_path, fake, papra_url, capfd):
+    """What `papra-pipeline demo --ui` does before `dagster dev`: `dagster job execute` of the
+    full sync and the statistics snapshot, and a `dagster asset materialize` report backfill
+    over a partition range; then the webserver, on the same instance, answers GraphQL."""
     env = demo_env(papra_url, fake.api_key, tmp_path / "demo.duckdb")
     home = dagster_home()
     try:
         fill_instance(env, home)
+        output = capfd.readouterr()
+        assert fake.api_key not in output.out + output.err
         with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
             days = instance.get_materialized_partitions(dg.AssetKey("papra_report_daily_documents"))
-            synced = instance.get_latest_materialization_event(dg.AssetKey("papra_documents"))
             stats = instance.get_latest_materialization_event(
                 dg.AssetKey("papra_organization_statistics")
             )
+        assert stats is not None
+        with Warehouse(env["PAPRA_DUCKDB_PATH"]).read() as con:
+            report_days = con.execute("SELECT count(DISTINCT day) FROM report_daily_documents")
+            assert report_days.fetchall()[0][0] == len(days) > 1
+            uploaded = con.execute("SELECT sum(documents_uploaded) FROM report_daily_documents")
+            assert uploaded.fetchall()[0][0] == DOCUMENTS
+
+        nodes = _webserver_asset_nodes({**os.environ, **env, "DAGSTER_HOME": str(home)}, tmp_path)
     finally:
         shutil.rmtree(home)
-    assert synced is not None and stats is not None
-    with Warehouse(env["PAPRA_DUCKDB_PATH"]).read() as con:
-        report_days = con.execute("SELECT count(DISTINCT day) FROM report_daily_documents")
-        assert report_days.fetchall()[0][0] == len(days) > 1
-        uploaded = con.execute("SELECT sum(documents_uploaded) FROM report_daily_documents")
-        assert uploaded.fetchall()[0][0] == DOCUMENTS
+    assert {".".join(n["assetKey"]["path"]) for n in nodes} == ASSETS
+    by_key = {n["assetKey"]["path"][0]: n for n in nodes}
+    assert by_key["papra_documents"]["groupName"] == "papra"
+    # The CLI runs show up in the UI: same instance, same definitions.
+    assert by_key["papra_documents"]["assetMaterializations"]
+    assert by_key["papra_report_daily_activity"]["assetMaterializations"]
+
+
+def _webserver_asset_nodes(env: dict[str, str], cwd: Path) -> list[dict]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dagster_webserver", "-m", "papra_pipeline.definitions",
+         "-h", "127.0.0.1", "-p", str(port)],
+        env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        return _asset_nodes(f"http://127.0.0.1:{port}/graphql", server)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_make_demo_runs_the_deployed_full_sync_job_in_process(tmp_path, fake, papra_url):
