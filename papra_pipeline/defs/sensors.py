@@ -60,11 +60,12 @@ def _transient(exc: Exception) -> dg.SkipReason:
 def build_change_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
     @dg.sensor(
         name="papra_change_sensor",
-        job=quick_sync_job,
+        jobs=[quick_sync_job, full_sync_job],
         minimum_interval_seconds=minimum_interval_seconds,
         description="Probes Papra cheaply (statistics and newest document per organization) "
-        "and requests a quick sync of the organizations whose fingerprint moved. Renames and "
-        "tag edits do not move it: the scheduled full sync catches those.",
+        "and requests a quick sync of the organizations whose fingerprint moved (a full sync when "
+        "a new organization appears). Renames and tag edits do not move it: the scheduled "
+        "full sync catches those.",
     )
     def papra_change_sensor(
         context: dg.SensorEvaluationContext, papra: PapraResource
@@ -85,14 +86,25 @@ def build_change_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
             )
         seq = cursor.get("seq", 0) + 1
         states = {org: result.organizations[org] for org in changed}
+        # A quick sync only reads organizations the warehouse knows: a new one needs a full
+        # sync, which lists organizations (the first tick has nothing to compare with).
+        new = bool(previous) and any(org not in previous for org in changed)
+        request = (
+            dg.RunRequest(
+                run_key=f"full-sync-{seq}-{_digest(states)}",
+                job_name=full_sync_job.name,
+                tags={"papra/trigger": "change_sensor"},
+            )
+            if new
+            else dg.RunRequest(
+                run_key=f"quick-sync-{seq}-{_digest(states)}",
+                job_name=quick_sync_job.name,
+                run_config=sync_run_config("quick", changed),
+                tags={"papra/trigger": "change_sensor"},
+            )
+        )
         return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(
-                    run_key=f"quick-sync-{seq}-{_digest(states)}",
-                    run_config=sync_run_config("quick", changed),
-                    tags={"papra/trigger": "change_sensor"},
-                )
-            ],
+            run_requests=[request],
             cursor=_dump({"seq": seq, "organizations": result.organizations}),
         )
 

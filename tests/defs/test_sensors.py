@@ -34,6 +34,7 @@ class TestChangeSensor:
         result = tick(self.sensor, None, instance, papra=papra)
 
         [request] = result.run_requests
+        assert request.job_name == "papra_quick_sync_job"
         config = request.run_config["ops"]["papra_sync"]["config"]
         assert config == {"mode": "quick", "organization_ids": org_ids(fake)}
         cursor = json.loads(result.cursor)
@@ -73,6 +74,16 @@ class TestChangeSensor:
         keys = [request.run_key, trashed.run_requests[0].run_key, restored.run_requests[0].run_key]
         assert len(set(keys)) == 3
         assert tick(self.sensor, restored.cursor, instance, papra=papra).run_requests == []
+
+    def test_a_new_organization_gets_a_full_sync(self, fake, papra, instance):
+        cursor = tick(self.sensor, None, instance, papra=papra).cursor
+        org = fake.create_organization("Arrived later")["id"]
+
+        result = tick(self.sensor, cursor, instance, papra=papra)
+
+        [request] = result.run_requests
+        assert request.job_name == "papra_full_sync_job"
+        assert org in json.loads(result.cursor)["organizations"]
 
     def test_transient_errors_skip_the_tick_and_keep_the_cursor(self, fake, papra, instance):
         cursor = tick(self.sensor, None, instance, papra=papra).cursor
