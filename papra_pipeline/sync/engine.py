@@ -338,9 +338,9 @@ class _SyncRun:
     def _organizations(self, snapshot: _Snapshot) -> list[str]:
         """The organizations to sync; full mode and first runs list them from Papra."""
         wanted = self.options.organization_ids
-        if self.options.mode == "quick" and snapshot.organization_ids:
-            known = snapshot.organization_ids
-            return [org for org in known if wanted is None or org in wanted] or list(wanted or [])
+        known = snapshot.organization_ids
+        if self.options.mode == "quick" and known and set(wanted or ()) <= set(known):
+            return [org for org in known if wanted is None or org in wanted]
         with self._measure("organizations"):
             organizations = self.client.list_organizations()
         visible = {org.id for org in organizations}
@@ -512,6 +512,7 @@ class _SyncRun:
             entry = known.get(doc_id)
             if entry is not None and not entry.purged:
                 if entry.hash == records.document_fingerprint(document):
+                    self.stats["documents"].unchanged += 1
                     continue
                 if document.is_deleted and not entry.is_deleted:
                     self.pending.trashed += 1

@@ -29,6 +29,7 @@ def test_first_sync_copies_everything_and_the_second_writes_nothing(fake, client
     second = sync(client, warehouse, FULL)
 
     assert second.rows_written == 0, {k: v for k, v in second.streams.items() if v.written}
+    assert second.streams["documents"].unchanged == first.streams["documents"].inserted
     assert table_fingerprints(warehouse) == before
     counts = row_counts(warehouse)
     assert counts["organization_statistics"] == 2 * len(second.organization_ids)

@@ -71,3 +71,13 @@ def test_uploads_and_trashes_during_the_scan_lose_nothing(fake, client, warehous
     fake.clear_hooks()
     sync(client, warehouse, FULL)
     assert_matches_server(fake, warehouse)
+
+
+def test_quick_sync_of_an_organization_not_yet_known_records_it(fake, client, warehouse):
+    first, second = [o["id"] for o in fake.list_organizations()]
+    sync(client, warehouse, SyncOptions(mode="full", organization_ids=(first,)))
+    result = sync(client, warehouse, SyncOptions(mode="quick", organization_ids=(second,)))
+    assert result.organization_ids == [second]
+    with warehouse.read() as con:
+        orgs = {row[0] for row in con.execute("SELECT id FROM organizations").fetchall()}
+    assert orgs == {first, second}
