@@ -166,7 +166,8 @@ def demo_queries(warehouse: Warehouse) -> list[tuple[str, str]]:
         ),
         (
             "Storage added by month",
-            """SELECT strftime(day, '%Y-%m') AS month, sum(documents_added) AS documents,
+            """SELECT strftime(day, '%Y-%m') AS month,
+                      CAST(sum(documents_added) AS BIGINT) AS documents,
                       round(sum(bytes_added) / 1e6, 2) AS megabytes
                FROM v_storage_daily GROUP BY month ORDER BY month DESC LIMIT 12""",
         ),
@@ -187,14 +188,30 @@ def print_demo_report(warehouse: Warehouse, out: TextIO) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The full sync job of the Dagster definitions users deploy, against a generated fake."""
+    from papra_pipeline.defs.demo import demo_env, run_demo_ui, run_full_sync_job
     from papra_pipeline.testing import FakePapra, populate, serve
 
     fake = FakePapra()
     print(f"Generating a demo Papra with {args.documents} documents...", file=sys.stderr)
     populate(fake, organizations=2, documents=args.documents, seed=args.seed)
-    warehouse = Warehouse(Path(args.db or DEMO_DB))
-    with serve(fake) as base_url, PapraClient(base_url, fake.api_key) as client:
-        run_sync(client, warehouse, SyncOptions(mode="full"))
+    warehouse = Warehouse(Path(args.db or DEMO_DB).resolve())
+    with serve(fake) as base_url:
+        env = demo_env(
+            base_url, fake.api_key, warehouse.path, email=fake.email, password=fake.password
+        )
+        if args.ui:
+            print(
+                f"Fake Papra at {base_url}; Dagster UI at http://127.0.0.1:{args.port} "
+                "(Ctrl-C stops both)",
+                file=sys.stderr,
+            )
+            return run_demo_ui(env, port=args.port)
+        print(f"Running papra_full_sync_job into {warehouse.path}...", file=sys.stderr)
+        result = run_full_sync_job(env)
+    if not result.success:
+        print("error: the demo sync job failed; see the Dagster output above", file=sys.stderr)
+        return 1
     print_demo_report(warehouse, sys.stdout)
     print(f"\nThe warehouse is {warehouse.path}; open it with `duckdb {warehouse.path}`.")
     return 0
@@ -238,10 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--db", help="DuckDB file to check")
     doctor.set_defaults(func=cmd_doctor)
 
-    demo = commands.add_parser("demo", help="sync a generated fake Papra into a local file")
+    demo = commands.add_parser(
+        "demo", help="run the Dagster full sync job on a generated fake Papra into a local file"
+    )
     demo.add_argument("--db", help=f"DuckDB file (default {DEMO_DB})")
     demo.add_argument("--documents", type=int, default=2000)
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--ui", action="store_true", help="also start the Dagster UI on the data")
+    demo.add_argument("--port", type=int, default=3000, help="Dagster UI port (with --ui)")
     demo.set_defaults(func=cmd_demo)
 
     fake = commands.add_parser("fake-server", help="serve a generated fake Papra on loopback")

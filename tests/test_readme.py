@@ -13,6 +13,7 @@ from papra_pipeline.sync import sync
 from papra_pipeline.sync.tagging import apply_tagging_rules
 from papra_pipeline.testing import FakePapra, populate
 from papra_pipeline.warehouse import PUBLIC_TABLES, VIEWS, Warehouse
+from papra_pipeline.warehouse.reports import REPORT_TABLES, refresh_daily_reports
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 EXAMPLES = re.findall(r"```sql\n(.*?)```", README, flags=re.DOTALL)
@@ -37,11 +38,16 @@ def warehouse(tmp_path_factory):
     ) as client:
         sync(client, warehouse)
         apply_tagging_rules(client, warehouse)
+    with warehouse.read() as con:
+        first, last = con.execute(
+            "SELECT min(created_at), max(created_at) FROM documents"
+        ).fetchall()[0]
+    refresh_daily_reports(warehouse, first.date(), last.date())
     return warehouse
 
 
 def test_every_public_table_and_view_is_documented_with_an_example():
-    for name in [t.name for t in PUBLIC_TABLES] + list(VIEWS):
+    for name in [t.name for t in PUBLIC_TABLES] + list(VIEWS) + list(REPORT_TABLES):
         assert f"`{name}`" in README, name
         assert any(re.search(rf"\b{name}\b", sql) for sql in EXAMPLES), name
 
@@ -51,3 +57,15 @@ def test_each_sql_example_runs(warehouse, sql):
     with warehouse.read() as con:
         rows = con.execute(sql).fetchall()
     assert rows, sql
+
+
+def test_every_dagster_name_in_the_readme_exists():
+    from papra_pipeline.definitions import defs
+
+    documented = set(re.findall(r"`(papra_[a-z_]+)`", README))
+    real = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
+    real |= {job.name for job in defs.resolve_all_job_defs()}
+    real |= {s.name for s in defs.schedules} | {s.name for s in defs.sensors}
+    real |= {"papra_duckdb", "papra_sync"}  # the pool and the multi-asset's op name
+    assert documented - real == set()
+    assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} <= documented
