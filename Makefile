@@ -23,5 +23,14 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check papra_pipeline tests
 
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# Benchmark side by side with the HTTP floor; `make bench ARGS=--large` for 100,000 documents.
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks $(ARGS)
+
 clean:
 	rm -rf $(VENV) papra-demo.duckdb* .pytest_cache
