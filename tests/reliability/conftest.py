@@ -1,0 +1,145 @@
+"""Shared pieces of the reliability suite: a small fake Papra, CLI runs against it over
+loopback, reference warehouses, and a place to record the figures docs/reliability.md quotes.
+
+Set ``RELIABILITY_FIGURES=/some/file.json`` to have the figures of a run written there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from papra_pipeline.client import PapraClient
+from papra_pipeline.sync import SyncOptions, sync
+from papra_pipeline.testing import FakePapra, populate, serve
+from papra_pipeline.warehouse import Warehouse
+from tests.sync.helpers import table_fingerprints
+
+# Two organizations of 150 documents: two pages each, a few hundred documents in all.
+DOCUMENTS = 300
+ORGANIZATIONS = 2
+CLI = [sys.executable, "-m", "papra_pipeline.cli"]
+
+FIGURES: dict[str, dict] = {}
+
+
+def record(area: str, **values) -> None:
+    """Keep a figure for docs/reliability.md (written out when RELIABILITY_FIGURES is set)."""
+    FIGURES.setdefault(area, {}).update(values)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    target = os.environ.get("RELIABILITY_FIGURES")
+    if target and FIGURES:
+        Path(target).write_text(json.dumps(FIGURES, indent=2, sort_keys=True, default=str))
+
+
+def make_fake(documents: int = DOCUMENTS, seed: int = 11, **kwargs) -> FakePapra:
+    fake = FakePapra(seed=seed, **kwargs)
+    populate(
+        fake, organizations=ORGANIZATIONS, documents=documents, tags=8, custom_properties=8,
+        activity_per_document=2, text_bytes=600, seed=seed,
+    )
+    return fake
+
+
+@pytest.fixture
+def fake() -> FakePapra:
+    return make_fake()
+
+
+@pytest.fixture
+def papra_url(fake: FakePapra) -> Iterator[str]:
+    with serve(fake) as url:
+        yield url
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without any PAPRA_/DAGSTER_ variable, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPRA_", "DAGSTER_"))}
+    env.update(extra)
+    return env
+
+
+def cli_env(fake: FakePapra, url: str, db: Path, **extra: str) -> dict[str, str]:
+    return clean_env(
+        PAPRA_API_URL=url, PAPRA_API_KEY=fake.api_key, PAPRA_DUCKDB_PATH=str(db), **extra
+    )
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def in_process_client(fake: FakePapra, **kwargs) -> PapraClient:
+    """A client on the fake's in-process transport that never really sleeps."""
+    kwargs.setdefault("sleep", lambda seconds: None)
+    return PapraClient("http://papra.test", fake.api_key, transport=fake.transport(), **kwargs)
+
+
+def reference_fingerprints(
+    fake: FakePapra, path: Path, start_from: Path | None = None, **options
+) -> dict[str, str]:
+    """What an uninterrupted, fault-free full sync of the fake's current state holds, run on a
+    copy of ``start_from`` (the warehouse as it was before the run under test) or from scratch.
+
+    Starting from the same file matters: purged documents stay in a warehouse that saw them.
+    """
+    if path.exists():
+        path.unlink()
+    if start_from is not None:
+        shutil.copyfile(start_from, path)
+    warehouse = Warehouse(path)
+    with in_process_client(fake) as client:
+        sync(client, warehouse, SyncOptions(mode="full", **options))
+    return table_fingerprints(warehouse)
+
+
+def internal_state(warehouse: Warehouse) -> list[tuple]:
+    """Sync cursors and the schema version: what a failed run must not move either."""
+    with warehouse.read() as con:
+        state = con.execute(
+            "SELECT stream, organization_id, state FROM _papra_sync_state ORDER BY ALL"
+        ).fetchall()
+        version = con.execute("SELECT max(version) FROM _papra_schema_version").fetchall()
+        succeeded = con.execute(
+            "SELECT count(*) FROM _papra_sync_runs WHERE status = 'succeeded'"
+        ).fetchall()
+    return [*state, *version, *succeeded]
+
+
+def duplicate_keys(warehouse: Warehouse) -> dict[str, int]:
+    """Rows sharing a primary key, per synced table (must be all zero)."""
+    from papra_pipeline.warehouse import PUBLIC_TABLES
+
+    found = {}
+    with warehouse.read() as con:
+        for table in PUBLIC_TABLES:
+            if not table.key:
+                continue
+            keys = ", ".join(f'"{k}"' for k in table.key)
+            found[table.name] = con.execute(
+                f"SELECT count(*) - count(DISTINCT ({keys})) FROM {table.name}"
+            ).fetchall()[0][0]
+    return found
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
