@@ -1,0 +1,593 @@
+"""``python -m benchmarks``: papra-pipeline side by side with the HTTP floor (issue 5).
+
+Starts the fake Papra in its own process, then measures each scenario ``--repeat`` times, each
+in a fresh worker process (``benchmarks/worker.py``), and prints a table plus a JSON file under
+``benchmarks/results/``. Request counts come from the server's own log, so they are the same
+for our sync, the Dagster job, the floor and dlt. See ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+CONCURRENCY = 8
+CHILD_ENV = dict(os.environ)  # PYTHONPATH set by --source
+
+
+def use_source(revision: str, workdir: Path) -> dict:
+    """Measure ``papra_pipeline`` as committed at ``revision`` (not the working tree, which
+    others may be editing): extract it with ``git archive`` and put it first on PYTHONPATH."""
+    target = workdir / "src"
+    target.mkdir()
+    archive = subprocess.run(["git", "archive", revision, "papra_pipeline"], cwd=HERE.parent,
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    CHILD_ENV["PYTHONPATH"] = os.pathsep.join([str(target), str(HERE.parent)])
+    sys.path.insert(0, str(target))  # the mutations below use the same client
+    commit = subprocess.run(["git", "rev-parse", revision], cwd=HERE.parent, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    return {"source": revision, "commit": commit}
+
+
+def working_tree() -> dict:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=HERE.parent, capture_output=True,
+                              text=True).stdout.strip()
+    dirty = git("status", "--porcelain", "--", "papra_pipeline")
+    return {"source": "working tree", "commit": git("rev-parse", "HEAD"),
+            "dirty": bool(dirty)}
+
+
+# --------------------------------------------------------------------------------- server
+
+
+class BenchServer:
+    """The fake in a subprocess; ``log()``/``reset()`` use its control routes."""
+
+    def __init__(self, documents: int, organizations: int, seed: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.server", "--documents", str(documents),
+             "--organizations", str(organizations), "--seed", str(seed)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=HERE.parent, env=CHILD_ENV,
+        )
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the benchmark server did not start")
+        info = json.loads(line)
+        self.url: str = info["url"]
+        self.api_key: str = info["api_key"]
+        self.summary: dict = info["summary"]
+        self.populate_seconds: float = info["populate_seconds"]
+        self._http = httpx.Client(base_url=self.url, timeout=120)
+
+    def reset(self) -> None:
+        self._http.post("/__bench/reset").raise_for_status()
+
+    def log(self) -> dict:
+        response = self._http.get("/__bench/log")
+        response.raise_for_status()
+        return response.json()
+
+    def close(self) -> None:
+        self._http.close()
+        if self.proc.poll() is None:
+            self.proc.stdin.close()  # the server exits when its stdin closes
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# --------------------------------------------------------------------------------- runs
+
+
+@dataclass
+class Scenario:
+    """One row of the table: repeated measurements of the same thing."""
+
+    name: str
+    label: str
+    runs: list[dict] = field(default_factory=list)
+    floor: str | None = None  # name of the floor scenario it is compared with
+    urls: list | None = None  # the GET requests of its first run (for its floor)
+    by_route: dict | None = None
+    note: str = ""
+
+    def stat(self, key: str) -> dict[str, float] | None:
+        values = [r[key] for r in self.runs if r.get(key) is not None]
+        if not values:
+            return None
+        return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, server: BenchServer, workdir: Path) -> None:
+        self.args = args
+        self.server = server
+        self.workdir = workdir
+        self.scenarios: dict[str, Scenario] = {}
+        self._counter = 0
+
+    def path(self, name: str) -> Path:
+        return self.workdir / name
+
+    def _worker(self, spec: dict) -> dict:
+        self._counter += 1
+        spec_path = self.path(f"spec-{self._counter}.json")
+        out_path = self.path(f"out-{self._counter}.json")
+        spec = {"url": self.server.url, "api_key": self.server.api_key,
+                "concurrency": CONCURRENCY, **spec}
+        spec_path.write_text(json.dumps(spec))
+        log_path = self.path(f"worker-{self._counter}.log")
+        with open(log_path, "w") as log:
+            proc = subprocess.run(
+                [sys.executable, "-m", "benchmarks.worker", str(spec_path), str(out_path)],
+                cwd=HERE.parent, stdout=log, stderr=subprocess.STDOUT, check=False,
+                env=CHILD_ENV,
+            )
+        if proc.returncode != 0:
+            tail = log_path.read_text()[-3000:]
+            raise RuntimeError(f"worker {spec['kind']} failed ({proc.returncode}):\n{tail}")
+        return json.loads(out_path.read_text())
+
+    def measure(self, name: str, label: str, spec: dict, *, prepare=None, floor: str | None = None,
+                repeat: int | None = None, keep_urls: bool = True, note: str = "") -> Scenario:
+        """Run ``spec`` ``repeat`` times; ``prepare(i)`` returns spec overrides (fresh DB...)."""
+        scenario = self.scenarios.setdefault(name, Scenario(name, label, floor=floor, note=note))
+        for i in range(repeat or self.args.repeat):
+            overrides = prepare(i) if prepare else {}
+            self.server.reset()
+            result = self._worker({**spec, **overrides})
+            log = self.server.log()
+            result["requests"] = log["count"]
+            if scenario.urls is None and keep_urls:
+                scenario.urls = [r for r in log["requests"] if r[0] == "GET"]
+                scenario.by_route = log["by_route"]
+            scenario.runs.append(result)
+            print(f"  {label:<46} run {i + 1}: {result['wall_seconds']:7.2f}s "
+                  f"{result['requests']:>7} requests {result.get('rows_written', 0):>8} rows "
+                  f"{result['peak_rss_mb']:6.0f} MB", flush=True)
+        return scenario
+
+    def floor_for(self, scenario: Scenario) -> Scenario:
+        """Replay the scenario's own GET requests with plain httpx (its floor)."""
+        name = f"floor:{scenario.name}"
+        urls_path = self.path(f"urls-{scenario.name}.json")
+        urls_path.write_text(json.dumps(scenario.urls))
+        floor = self.measure(name, f"floor ({scenario.label})", {"kind": "floor",
+                                                                  "urls": str(urls_path)},
+                             keep_urls=False)
+        scenario.floor = name
+        return floor
+
+    def fresh_db(self, tag: str, source: Path | None = None):
+        def prepare(i: int) -> dict:
+            db = self.path(f"{tag}-{i}.duckdb")
+            for leftover in (db, Path(f"{db}.wal")):
+                leftover.unlink(missing_ok=True)
+            if source is not None:
+                shutil.copyfile(source, db)
+            return {"db": str(db)}
+        return prepare
+
+    def profile(self, name: str, spec: dict, prepare) -> str:
+        html = RESULTS / f"profile-{name}-n{self.args.documents}.html"
+        self.server.reset()
+        self._worker({**spec, **prepare(99), "profile": str(html)})
+        return str(html)
+
+
+# --------------------------------------------------------------------------------- mutations
+
+
+def _client(server: BenchServer):
+    from papra_pipeline.client import PapraClient
+
+    return PapraClient(server.url, server.api_key, max_concurrency=CONCURRENCY)
+
+
+def upload_documents(server: BenchServer, count: int, seed: int) -> None:
+    """``count`` new text documents, round-robin over the organizations, via the real API."""
+    orgs = server.summary["organizations"]
+    with _client(server) as client:
+        def upload(i: int) -> None:
+            body = f"Benchmark upload {seed}-{i}\n{'lorem ipsum ' * 150}".encode()
+            client.upload_document(orgs[i % len(orgs)], f"bench-upload-{seed}-{i}.txt", body,
+                                   "text/plain")
+        client.map_concurrent(upload, range(count))
+
+
+def edit_documents(server: BenchServer, db: Path, fraction: float, seed: int) -> dict:
+    """Edit ``fraction`` of the live documents via the API: a third renamed, a third tagged,
+    a third with a custom property changed. Ids, tags and definitions come from ``db``."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    docs = con.execute(
+        "SELECT id, organization_id FROM documents WHERE NOT is_deleted AND purged_at IS NULL "
+        "ORDER BY id").fetchall()
+    tags_of: dict[str, set] = {}
+    for doc_id, tag_id in con.execute("SELECT document_id, tag_id FROM document_tags").fetchall():
+        tags_of.setdefault(doc_id, set()).add(tag_id)
+    org_tags: dict[str, list] = {}
+    for org, tag_id in con.execute(
+            "SELECT organization_id, id FROM tags WHERE NOT is_removed ORDER BY id").fetchall():
+        org_tags.setdefault(org, []).append(tag_id)
+    reference = dict(con.execute(
+        "SELECT organization_id, id FROM custom_property_definitions "
+        "WHERE key = 'reference' AND NOT is_removed").fetchall())
+    con.close()
+    rng = random.Random(seed)
+    chosen = rng.sample(docs, k=max(1, round(len(docs) * fraction)))
+    edits = {"renamed": 0, "tagged": 0, "property": 0}
+
+    with _client(server) as client:
+        def edit(item: tuple[int, tuple[str, str]]) -> str:
+            i, (doc_id, org) = item
+            if i % 3 == 0:
+                client.update_document(org, doc_id, name=f"renamed-by-bench-{seed}-{i}.pdf")
+                return "renamed"
+            if i % 3 == 1:
+                free = [t for t in org_tags[org] if t not in tags_of.get(doc_id, set())]
+                client.add_tag_to_document(org, doc_id, free[i % len(free)])
+                return "tagged"
+            client.set_document_custom_property(org, doc_id, reference[org], f"EDIT-{seed}-{i}",
+                                                type="text")
+            return "property"
+
+        for kind in client.map_concurrent(edit, list(enumerate(chosen))):
+            edits[kind] += 1
+    edits["documents"] = len(chosen)
+    return edits
+
+
+# --------------------------------------------------------------------------------- report
+
+
+def _fmt(stat: dict | None, spec: str = ".2f") -> str:
+    if stat is None:
+        return "-"
+    return f"{stat['median']:{spec}} [{stat['min']:{spec}}-{stat['max']:{spec}}]"
+
+
+def summarize(bench: Bench, n: int) -> list[dict]:
+    rows = []
+    for s in bench.scenarios.values():
+        if s.name.startswith("merge"):
+            continue
+        wall = s.stat("wall_seconds")
+        floor = bench.scenarios.get(s.floor) if s.floor else None
+        floor_wall = floor.stat("wall_seconds") if floor else None
+        documents = s.runs[0].get("documents_synced", n)
+        rows.append({
+            "scenario": s.name,
+            "label": s.label,
+            "repeat": len(s.runs),
+            "wall_seconds": wall,
+            "cpu_seconds": s.stat("cpu_seconds"),
+            "requests": s.stat("requests"),
+            "rows_written": s.stat("rows_written"),
+            "documents_per_second": (documents / wall["median"]) if wall else None,
+            "floor": s.floor,
+            "floor_wall_seconds": floor_wall,
+            "ratio_to_floor": (wall["median"] / floor_wall["median"]) if floor_wall else None,
+            "peak_rss_mb": s.stat("peak_rss_mb"),
+            "by_route": s.by_route,
+            "note": s.note,
+            "runs": s.runs,
+        })
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    header = (f"{'scenario':<44}{'wall s median [min-max]':>26}{'requests':>10}{'rows':>9}"
+              f"{'docs/s':>9}{'floor s':>9}{'x floor':>8}{'cpu s':>8}{'RSS MB':>8}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        ratio = f"{r['ratio_to_floor']:.2f}" if r["ratio_to_floor"] else "-"
+        floor = f"{r['floor_wall_seconds']['median']:.2f}" if r["floor_wall_seconds"] else "-"
+        dps = f"{r['documents_per_second']:.0f}" if r["documents_per_second"] else "-"
+        print(f"{r['label']:<44}{_fmt(r['wall_seconds']):>26}"
+              f"{r['requests']['median']:>10.0f}{r['rows_written']['median']:>9.0f}{dps:>9}"
+              f"{floor:>9}{ratio:>8}{r['cpu_seconds']['median']:>8.1f}"
+              f"{r['peak_rss_mb']['max']:>8.0f}")
+
+
+def targets(bench: Bench, rows: list[dict], n: int, facts: dict) -> list[dict]:
+    """Issue 5's targets, each with the measured figure and whether it is met at this N."""
+    by = {r["scenario"]: r for r in rows}
+    out = []
+
+    def add(target: str, measured: Any, limit: Any, met: bool) -> None:
+        out.append({"target": target, "measured": measured, "limit": limit, "met": bool(met)})
+
+    if "full_command" in by and by["full_command"]["ratio_to_floor"]:
+        r = by["full_command"]["ratio_to_floor"]
+        add("full initial sync (command) within 1.3x floor", round(r, 3), 1.3, r <= 1.3)
+    if "full_dagster" in by and by["full_dagster"]["ratio_to_floor"]:
+        r = by["full_dagster"]["ratio_to_floor"]
+        add("full initial sync (Dagster job) within 1.3x floor", round(r, 3), 1.3, r <= 1.3)
+    for key, every in (("noop_full_slice_off", 0), ("noop_full_slice_default", 24)):
+        if key not in by:
+            continue
+        row = by[key]
+        slice_docs = sum(math.ceil(live / every) for live in facts["live_per_org"]) if every else 0
+        budget = (facts["list_pages"] + facts["trash_pages"] + 10 * facts["organizations"]
+                  + 2 * slice_docs)
+        req = row["requests"]["max"]
+        add(f"{row['label']}: requests <= list pages + trash pages + 10/org + 2/slice doc",
+            req, budget, req <= budget)
+        add(f"{row['label']}: zero rows written", row["rows_written"]["max"], 0,
+            row["rows_written"]["max"] == 0)
+        if row["ratio_to_floor"]:
+            add(f"{row['label']}: within 1.2x its own floor", round(row["ratio_to_floor"], 3),
+                1.2, row["ratio_to_floor"] <= 1.2)
+    if "quick_nochange" in by:
+        req = by["quick_nochange"]["requests"]["max"]
+        add("quick sync, no change: <= 3 requests per organization", req,
+            3 * facts["organizations"], req <= 3 * facts["organizations"])
+    if "full_after_edits" in by and "noop_full_reference" in by:
+        req = by["full_after_edits"]["requests"]["median"]
+        noop = by["noop_full_reference"]["requests"]["median"]
+        changed = facts.get("edits", {}).get("documents", 0)
+        budget = noop + 2 * changed
+        add("full sync after 1% edits: requests <= no-op + 2 per changed document",
+            req, budget, req <= budget * 1.02)
+    sync_rows = [r for r in rows if not r["scenario"].startswith(("floor", "dlt"))]
+    if sync_rows:
+        peak = max(r["peak_rss_mb"]["max"] for r in sync_rows)
+        add("peak RSS of every sync <= 400 MB", round(peak), 400, peak <= 400)
+    merge = bench.scenarios.get("merge")
+    if merge:
+        for kind in ("insert", "update"):
+            rate = statistics.median(r[f"{kind}_rows_per_second"] for r in merge.runs)
+            add(f"DuckDB bulk merge on documents ({kind}) >= 200,000 rows/s", round(rate), 200_000,
+                rate >= 200_000)
+    return out
+
+
+# --------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--documents", type=int, default=None, help="default 20,000")
+    parser.add_argument("--large", action="store_true", help="100,000 documents")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 2,000 documents, one repetition, no dlt")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per scenario (median/min/max)")
+    parser.add_argument("--dlt-repeat", type=int, default=None,
+                        help="runs of the dlt comparison (default: --repeat)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-dlt", action="store_true", help="skip the dlt comparison")
+    parser.add_argument("--no-dagster", action="store_true", help="skip the Dagster job")
+    parser.add_argument("--profile", action="append", default=[],
+                        choices=["full", "noop", "quick", "edits", "dagster"],
+                        help="also run this scenario once under pyinstrument (repeatable)")
+    parser.add_argument("--output", help="JSON path (default benchmarks/results/n<N>.json)")
+    parser.add_argument("--source", metavar="REV",
+                        help="measure papra_pipeline as committed at REV (e.g. HEAD) instead of "
+                             "the working tree")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args(argv)
+    if args.documents is None:
+        args.documents = 100_000 if args.large else 2_000 if args.quick else 20_000
+    if args.quick:
+        args.repeat = 1
+        args.no_dlt = True
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import duckdb
+
+    n = args.documents
+    started = time.perf_counter()
+    workdir = Path(tempfile.mkdtemp(prefix="papra-bench-"))
+    machine = {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "httpx": httpx.__version__,
+        "platform": platform.platform(),
+        "load_average_at_start": os.getloadavg(),
+    }
+    code = use_source(args.source, workdir) if args.source else working_tree()
+    try:
+        import dlt
+        machine["dlt"] = dlt.__version__
+    except ImportError:
+        args.no_dlt = True
+    print(f"papra-pipeline benchmark: N={n:,} documents, repeat={args.repeat}, "
+          f"{machine['cores']} cores, Python {machine['python']}, DuckDB {machine['duckdb']}",
+          flush=True)
+    server = BenchServer(n, 2, args.seed)
+    print(f"code: {code}", flush=True)
+    print(f"fake Papra at {server.url} (populated in {server.populate_seconds:.1f}s, "
+          f"separate process)", flush=True)
+    bench = Bench(args, server, workdir)
+    facts: dict[str, Any] = {"organizations": len(server.summary["organizations"])}
+    profiles: dict[str, str] = {}
+    try:
+        with _client(server) as client:
+            stats = [client.get_document_statistics(o) for o in server.summary["organizations"]]
+        facts["live_per_org"] = [s.documents_count for s in stats]
+        facts["trashed_per_org"] = [s.deleted_documents_count for s in stats]
+        facts["list_pages"] = sum(max(1, math.ceil(c / 100)) for c in facts["live_per_org"])
+        facts["trash_pages"] = sum(max(1, math.ceil(c / 100)) for c in facts["trashed_per_org"])
+
+        # 1-2. Full initial sync (command, then Dagster) and the floor of its URLs.
+        print("full initial sync", flush=True)
+        full = bench.measure("full_command", "full initial sync (command)",
+                             {"kind": "sync", "mode": "full"}, prepare=bench.fresh_db("full"))
+        baseline = bench.path("baseline.duckdb")
+        shutil.copyfile(bench.path("full-0.duckdb"), baseline)
+        bench.floor_for(full)
+        if not args.no_dagster:
+            bench.measure("full_dagster", "full initial sync (Dagster job)", {"kind": "dagster"},
+                          prepare=bench.fresh_db("dagster"), floor="floor:full_command")
+
+        # 3. No-op full sync, slice off and at its default.
+        print("no-op full sync", flush=True)
+        for key, every, label in (("noop_full_slice_off", 0, "no-op full sync (slice off)"),
+                                  ("noop_full_slice_default", 24,
+                                   "no-op full sync (slice 1/24)")):
+            s = bench.measure(key, label, {"kind": "sync", "mode": "full",
+                                           "reverify_every_runs": every},
+                              prepare=bench.fresh_db(key, baseline))
+            bench.floor_for(s)
+
+        # 4a. Quick sync with no change.
+        print("quick sync", flush=True)
+        s = bench.measure("quick_nochange", "quick sync, no change",
+                          {"kind": "sync", "mode": "quick"},
+                          prepare=bench.fresh_db("quick0", baseline))
+        bench.floor_for(s)
+
+        # DuckDB bulk merge throughput.
+        print("bulk merge", flush=True)
+        bench.measure("merge", "bulk merge on documents", {"kind": "merge",
+                                                           "source_db": str(baseline)},
+                      prepare=bench.fresh_db("merge"), keep_urls=False)
+
+        # dlt rest_api comparison (documents + activity, same server).
+        if not args.no_dlt:
+            print("dlt rest_api comparison", flush=True)
+
+            def dlt_prepare(i: int) -> dict:
+                spec = bench.fresh_db("dlt")(i)
+                pipes = bench.path(f"dlt-pipelines-{i}")
+                shutil.rmtree(pipes, ignore_errors=True)
+                return {**spec, "pipelines_dir": str(pipes)}
+
+            bench.measure("dlt_rest_api", "dlt rest_api (documents + activity)",
+                          {"kind": "dlt"}, prepare=dlt_prepare, floor="floor:full_command",
+                          repeat=args.dlt_repeat or args.repeat,
+                          note="generic dlt rest_api source: list pages sequential, one "
+                               "activity request per live document; no trash, content, tags "
+                               "or custom-property tables")
+
+        if "full" in args.profile:
+            profiles["full"] = bench.profile("full", {"kind": "sync", "mode": "full"},
+                                             bench.fresh_db("prof-full"))
+        if "dagster" in args.profile and not args.no_dagster:
+            profiles["dagster"] = bench.profile("dagster", {"kind": "dagster"},
+                                                bench.fresh_db("prof-dagster"))
+        if "noop" in args.profile:
+            profiles["noop"] = bench.profile("noop", {"kind": "sync", "mode": "full"},
+                                             bench.fresh_db("prof-noop", baseline))
+        if "quick" in args.profile:
+            profiles["quick"] = bench.profile("quick", {"kind": "sync", "mode": "quick"},
+                                              bench.fresh_db("prof-quick", baseline))
+
+        # 4b. Quick sync after 100 uploads (each run starts from the pre-upload warehouse).
+        print("quick sync after 100 uploads", flush=True)
+        upload_documents(server, 100, args.seed)
+        s = bench.measure("quick_after_uploads", "quick sync after 100 uploads",
+                          {"kind": "sync", "mode": "quick"},
+                          prepare=bench.fresh_db("quick100", baseline))
+        bench.floor_for(s)
+
+        # 5. Full sync after 1% edits: catch up first, measure the no-op reference, edit.
+        print("full sync after 1% edits", flush=True)
+        caught_up = bench.path("caught-up.duckdb")
+        shutil.copyfile(baseline, caught_up)
+        bench.measure("catch_up", "full sync after 100 uploads", {"kind": "sync",
+                                                                   "mode": "full"},
+                      prepare=lambda i: {"db": str(caught_up)}, repeat=1, keep_urls=False)
+        bench.measure("noop_full_reference", "no-op full sync (reference for edits)",
+                      {"kind": "sync", "mode": "full"},
+                      prepare=bench.fresh_db("noopref", caught_up), repeat=1)
+        facts["edits"] = edit_documents(server, caught_up, 0.01, args.seed)
+        s = bench.measure("full_after_edits",
+                          f"full sync after 1% edits ({facts['edits']['documents']} docs)",
+                          {"kind": "sync", "mode": "full"},
+                          prepare=bench.fresh_db("edits", caught_up))
+        bench.floor_for(s)
+        if "edits" in args.profile:
+            profiles["edits"] = bench.profile("edits", {"kind": "sync", "mode": "full"},
+                                              bench.fresh_db("prof-edits", caught_up))
+    finally:
+        server.close()
+
+    rows = summarize(bench, n)
+    checks = targets(bench, rows, n, facts)
+    merge = bench.scenarios["merge"]
+    merge_summary = {
+        "rows": merge.runs[0]["rows"],
+        "insert_rows_per_second": merge.stat("insert_rows_per_second"),
+        "update_rows_per_second": merge.stat("update_rows_per_second"),
+        "upsert_only_insert_rows_per_second": merge.stat("upsert_only_insert_rows_per_second"),
+        "upsert_only_update_rows_per_second": merge.stat("upsert_only_update_rows_per_second"),
+        "peak_rss_mb": merge.stat("peak_rss_mb"),
+    }
+    print()
+    print(f"Results: N={n:,} documents over {facts['organizations']} organizations, "
+          f"{machine['cores']} cores, Python {machine['python']}, DuckDB {machine['duckdb']}; "
+          f"wall = median [min-max] of {args.repeat}; RSS = max")
+    print_table(rows)
+    print(f"bulk merge on documents ({merge_summary['rows']:,} rows): insert "
+          f"{_fmt(merge_summary['insert_rows_per_second'], ',.0f')} rows/s, update "
+          f"{_fmt(merge_summary['update_rows_per_second'], ',.0f')} rows/s including "
+          f"Warehouse.write(); upsert alone: insert "
+          f"{_fmt(merge_summary['upsert_only_insert_rows_per_second'], ',.0f')}, update "
+          f"{_fmt(merge_summary['upsert_only_update_rows_per_second'], ',.0f')} rows/s")
+    print()
+    print("Targets (issue 5; they apply at N = 100,000):")
+    for c in checks:
+        print(f"  [{'met ' if c['met'] else 'MISS'}] {c['target']}: {c['measured']} "
+              f"(limit {c['limit']})")
+    for name, path in profiles.items():
+        print(f"profile {name}: {path}")
+    document = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "documents": n,
+        "repeat": args.repeat,
+        "seed": args.seed,
+        "concurrency": CONCURRENCY,
+        "machine": machine,
+        "code": code,
+        "facts": facts,
+        "scenarios": rows,
+        "merge": merge_summary | {"runs": merge.runs},
+        "targets": checks,
+        "profiles": profiles,
+        "total_seconds": time.perf_counter() - started,
+        "load_average_at_end": os.getloadavg(),
+    }
+    output = Path(args.output) if args.output else RESULTS / f"n{n}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(document, indent=1, default=str) + "\n")
+    print(f"JSON: {output}  (total {document['total_seconds']:.0f}s)")
+    if args.keep:
+        print(f"work directory kept: {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

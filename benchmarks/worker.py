@@ -1,0 +1,258 @@
+"""One measurement in a fresh process: ``python -m benchmarks.worker SPEC.json OUT.json``.
+
+A fresh process per measurement makes peak RSS (``ru_maxrss``) and CPU time belong to that
+scenario alone. Wall time covers the operation only (not interpreter start or imports).
+``SPEC`` is ``{"kind": ..., ...}``; kinds: ``sync`` (the command's code path), ``dagster``
+(``papra_full_sync_job`` in process), ``floor`` (plain httpx replay of a URL list), ``dlt``
+(a generic dlt ``rest_api`` pipeline) and ``merge`` (bulk ``upsert`` throughput).
+With ``"profile": "path.html"`` the operation runs under pyinstrument and the report is saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _rows_written_from_run_log(db: str) -> dict[str, Any]:
+    """Rows written by the last run, from the warehouse's own run log (same definition as
+    ``SyncResult.rows_written``: statistics snapshots excluded)."""
+    import duckdb
+
+    con = duckdb.connect(db, read_only=True)
+    try:
+        run_id, requests = con.execute(
+            "SELECT run_id, requests FROM _papra_sync_runs ORDER BY finished_at DESC LIMIT 1"
+        ).fetchall()[0]
+        (written,) = con.execute(
+            """SELECT coalesce(sum(inserted + updated + trashed + restored + purged + removed), 0)
+               FROM _papra_sync_run_streams
+               WHERE run_id = ? AND stream <> 'organization_statistics'""",
+            [run_id],
+        ).fetchall()[0]
+        return {"rows_written": int(written), "client_requests": int(requests)}
+    finally:
+        con.close()
+
+
+def run_sync(spec: dict) -> dict:
+    from papra_pipeline.cli import run_sync as cli_run_sync
+    from papra_pipeline.client import PapraClient
+    from papra_pipeline.sync import SyncOptions
+    from papra_pipeline.warehouse import Warehouse
+
+    options = SyncOptions(
+        mode=spec.get("mode", "full"),
+        content=spec.get("content", True),
+        reverify_every_runs=spec.get("reverify_every_runs", 24),
+    )
+    out, err = io.StringIO(), io.StringIO()
+    with PapraClient(spec["url"], spec["api_key"], max_concurrency=spec.get("concurrency", 8)) \
+            as client:
+        result = cli_run_sync(client, Warehouse(spec["db"]), options, out=out, err=err)
+    return {
+        "client_requests": result.requests,
+        "rows_written": result.rows_written,
+        "retries": result.retries,
+        "streams": {
+            name: {k: v for k, v in vars(s).items() if v}
+            for name, s in result.streams.items()
+            if s.requests or s.written or s.unchanged
+        },
+    }
+
+
+def run_dagster(spec: dict) -> dict:
+    from papra_pipeline.defs.demo import demo_env, run_full_sync_job
+
+    env = demo_env(spec["url"], spec["api_key"], spec["db"])
+    result = run_full_sync_job(env)
+    if not result.success:
+        raise RuntimeError("papra_full_sync_job failed")
+    return {"dagster_success": True}
+
+
+def run_floor(spec: dict) -> dict:
+    """Exactly the given GET requests, ``concurrency`` at a time, decoding the JSON only."""
+    import httpx
+
+    with open(spec["urls"]) as f:
+        urls = json.load(f)
+    workers = spec.get("concurrency", 8)
+    client = httpx.Client(
+        base_url=spec["url"],
+        headers={"Authorization": f"Bearer {spec['api_key']}", "Accept": "application/json"},
+        limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers),
+        timeout=60,
+    )
+
+    def fetch(entry: list) -> int:
+        _method, path, query = entry
+        response = client.get(path, params=query)
+        response.raise_for_status()
+        json.loads(response.content)
+        return 1
+
+    with client, ThreadPoolExecutor(max_workers=workers) as pool:
+        done = sum(pool.map(fetch, urls))
+    return {"client_requests": done, "rows_written": 0}
+
+
+def run_dlt(spec: dict) -> dict:
+    """A generic dlt ``rest_api`` pipeline: organizations -> documents pages -> activity."""
+    import dlt
+    from dlt.sources.rest_api import rest_api_source
+
+    source = rest_api_source({
+        "client": {
+            "base_url": spec["url"] + "/api/",
+            "auth": {"type": "bearer", "token": spec["api_key"]},
+        },
+        "resource_defaults": {"write_disposition": "replace"},
+        "resources": [
+            {
+                "name": "organizations",
+                "endpoint": {"path": "organizations", "data_selector": "organizations",
+                             "paginator": "single_page"},
+            },
+            {
+                "name": "documents",
+                "endpoint": {
+                    "path": "organizations/{resources.organizations.id}/documents",
+                    "params": {"pageSize": 100, "sortField": "createdAt", "sortOrder": "asc"},
+                    "data_selector": "documents",
+                    "paginator": {"type": "page_number", "base_page": 0,
+                                  "page_param": "pageIndex", "total_path": None},
+                },
+            },
+            {
+                "name": "document_activity",
+                "endpoint": {
+                    "path": "organizations/{resources.documents.organizationId}/documents/"
+                            "{resources.documents.id}/activity",
+                    "params": {"pageSize": 100},
+                    "data_selector": "activities",
+                    "paginator": "single_page",
+                },
+                **({"parallelized": True} if spec.get("parallelized") else {}),
+            },
+        ],
+    })
+    pipeline = dlt.pipeline(
+        pipeline_name="papra_bench",
+        destination=dlt.destinations.duckdb(spec["db"]),
+        dataset_name="papra",
+        pipelines_dir=spec["pipelines_dir"],
+    )
+    info = pipeline.run(source)
+    rows = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
+    written = sum(v for k, v in rows.items() if not k.startswith("_dlt"))
+    return {"rows_written": int(written), "row_counts": dict(rows),
+            "loads": len(info.load_packages)}
+
+
+def run_merge(spec: dict) -> dict:
+    """Bulk upsert throughput on ``documents``: insert N rows into an empty file, then
+    rewrite all N (every ``_hash`` changed), each timed with ``Warehouse.write()`` included."""
+    import duckdb
+
+    from papra_pipeline.warehouse import Warehouse
+
+    columns = ["id", "organization_id", "name", "original_name", "mime_type", "original_size",
+               "original_sha256_hash", "document_date", "notes", "created_at", "updated_at",
+               "created_by", "is_deleted", "deleted_at", "deleted_by", "purged_at", "_hash",
+               "_raw", "content"]
+    con = duckdb.connect(spec["source_db"], read_only=True)
+    frame = con.execute(f"SELECT {', '.join(columns)} FROM documents").df()
+    con.close()
+    rows = len(frame)
+    warehouse = Warehouse(spec["db"])
+    warehouse.ensure_schema()
+    now = datetime.now(UTC)
+    timings = {}
+    counts = {}
+    upsert_only = {}
+    for label in ("insert", "update"):
+        if label == "update":
+            frame["_hash"] = frame["_hash"] + "x"
+            frame["name"] = frame["name"] + " (edited)"
+        started = time.perf_counter()
+        with warehouse.write() as session:
+            opened = time.perf_counter()
+            result = session.upsert("documents", frame, now)
+            upsert_only[label] = time.perf_counter() - opened
+        timings[label] = time.perf_counter() - started
+        counts[label] = {"inserted": result.inserted, "updated": result.updated}
+    return {
+        "upsert_only_insert_rows_per_second": rows / upsert_only["insert"],
+        "upsert_only_update_rows_per_second": rows / upsert_only["update"],
+        "rows": rows,
+        "insert_seconds": timings["insert"],
+        "update_seconds": timings["update"],
+        "insert_rows_per_second": rows / timings["insert"],
+        "update_rows_per_second": rows / timings["update"],
+        "counts": counts,
+        "rows_written": rows * 2,
+    }
+
+
+KINDS: dict[str, Callable[[dict], dict]] = {
+    "sync": run_sync,
+    "dagster": run_dagster,
+    "floor": run_floor,
+    "dlt": run_dlt,
+    "merge": run_merge,
+}
+
+
+def main(argv: list[str]) -> int:
+    spec_path, out_path = argv
+    with open(spec_path) as f:
+        spec = json.load(f)
+    operation = KINDS[spec["kind"]]
+    profiler = None
+    if spec.get("profile"):
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.002, async_mode="disabled")
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    if profiler is not None:
+        profiler.start()
+    try:
+        result = operation(spec)
+    finally:
+        if profiler is not None:
+            profiler.stop()
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    if spec["kind"] in ("sync", "dagster"):
+        result = {**_rows_written_from_run_log(spec["db"]), **result}
+    if profiler is not None:
+        with open(spec["profile"], "w") as f:
+            f.write(profiler.output_html())
+        with open(spec["profile"].removesuffix(".html") + ".txt", "w") as f:
+            f.write(profiler.output_text(unicode=False, color=False, show_all=False))
+    result |= {
+        "wall_seconds": wall,
+        "cpu_seconds": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "peak_rss_mb": after.ru_maxrss / 1024,  # Linux reports KiB
+        "pid": os.getpid(),
+    }
+    with open(out_path, "w") as f:
+        json.dump(result, f, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        raise SystemExit(main(sys.argv[1:]))
