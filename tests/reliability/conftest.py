@@ -6,6 +6,7 @@ Set ``RELIABILITY_FIGURES=/some/file.json`` to have the figures of a run written
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -60,6 +61,24 @@ def fake() -> FakePapra:
 def papra_url(fake: FakePapra) -> Iterator[str]:
     with serve(fake) as url:
         yield url
+
+
+_CHANGES = itertools.count()
+
+
+def change_things(fake) -> None:
+    """Edits, a trash, a restore, a purge and an upload, so the incremental run has work."""
+    for org in (o["id"] for o in fake.list_organizations()):
+        n = next(_CHANGES)
+        docs = fake.documents(org, include_deleted=False)
+        fake.update_document(org, docs[3]["id"], name=f"renamed-{n}.pdf", notes="edited")
+        fake.trash_document(org, docs[5]["id"])
+        fake.trash_document(org, docs[7]["id"])
+        fake.purge_document(org, docs[7]["id"])
+        fake.upload_document(org, f"new-{n}.txt", f"uploaded between runs {n}", extract=True)
+        trashed = [d for d in fake.documents(org) if d["isDeleted"] and d["id"] != docs[5]["id"]]
+        if trashed:
+            fake.restore_document(org, trashed[0]["id"])
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -143,3 +162,56 @@ class Stopwatch:
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+
+# A login the secrets tests look for everywhere (the fake accepts it for its user).
+PASSWORD = "Kn0wn-Passw0rd-for-leak-search!"
+
+RUN_CONFIG = """execution:
+  config:
+    in_process: {}
+ops:
+  papra_sync:
+    config:
+      mode: full
+"""
+
+
+@pytest.fixture(scope="session")
+def dagster_runs(tmp_path_factory):
+    """Two ``dagster job execute`` of the full sync started at once on one DAGSTER_HOME (the
+    repo's dagster.yaml: pool ``papra_duckdb`` with one slot) and one DuckDB file, with a known
+    key and password. Shared by the pool test and the secrets test (it is the slow part)."""
+    import shutil as _shutil
+
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef  # no public way to open a given home
+
+    root = tmp_path_factory.mktemp("dagster")
+    home = root / "home"
+    home.mkdir()
+    _shutil.copy(Path(__file__).resolve().parents[2] / "dagster.yaml", home / "dagster.yaml")
+    # Create the instance's storage first: two processes racing to create it collide.
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))):
+        pass
+    (root / "run.yaml").write_text(RUN_CONFIG)
+    fake = make_fake(password=PASSWORD)
+    db = root / "papra.duckdb"
+    with serve(fake) as url:
+        env = cli_env(fake, url, db, DAGSTER_HOME=str(home), PAPRA_EMAIL=fake.email,
+                      PAPRA_PASSWORD=fake.password)
+        command = [sys.executable, "-m", "dagster", "job", "execute", "-m",
+                   "papra_pipeline.definitions", "-j", "papra_full_sync_job",
+                   "-c", str(root / "run.yaml")]
+        started = time.monotonic()
+        processes = [
+            subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
+        outputs = [p.communicate(timeout=300) for p in processes]
+        seconds = time.monotonic() - started
+    return {
+        "fake": fake, "home": home, "db": db, "root": root, "seconds": seconds,
+        "codes": [p.returncode for p in processes], "outputs": outputs,
+    }

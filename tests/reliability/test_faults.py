@@ -12,6 +12,7 @@ from papra_pipeline.sync import SyncOptions, sync
 from papra_pipeline.testing import serve
 from papra_pipeline.warehouse import Warehouse
 from tests.reliability.conftest import (
+    change_things,
     cli_env,
     duplicate_keys,
     in_process_client,
@@ -24,20 +25,6 @@ from tests.sync.helpers import assert_matches_server, table_fingerprints
 
 FULL = SyncOptions(mode="full")
 TRANSIENT = ("429", "500", "502", "503", "drop", "timeout", "truncate")
-
-
-def change_things(fake) -> None:
-    """Edits, a trash, a restore, a purge and an upload, so the incremental run has work."""
-    for n, org in enumerate(o["id"] for o in fake.list_organizations()):
-        docs = fake.documents(org, include_deleted=False)
-        fake.update_document(org, docs[3]["id"], name=f"renamed-{n}.pdf", notes="edited")
-        fake.trash_document(org, docs[5]["id"])
-        fake.trash_document(org, docs[7]["id"])
-        fake.purge_document(org, docs[7]["id"])
-        fake.upload_document(org, f"new-{n}.txt", f"uploaded between runs {n}", extract=True)
-        trashed = [d for d in fake.documents(org) if d["isDeleted"] and d["id"] != docs[5]["id"]]
-        if trashed:
-            fake.restore_document(org, trashed[0]["id"])
 
 
 def faulted_sync(fake, warehouse, kinds, probability):
