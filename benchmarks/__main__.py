@@ -30,7 +30,9 @@ import httpx
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 CONCURRENCY = 8
-CHILD_ENV = dict(os.environ)  # PYTHONPATH set by --source
+# Children run in the work directory (``-m`` puts the cwd first on sys.path, which must not be
+# the repository when --source picks another revision); PYTHONPATH finds ``benchmarks``.
+CHILD_ENV = {**os.environ, "PYTHONPATH": str(HERE.parent)}
 
 
 def use_source(revision: str, workdir: Path) -> dict:
@@ -63,12 +65,14 @@ def working_tree() -> dict:
 class BenchServer:
     """The fake in a subprocess; ``log()``/``reset()`` use its control routes."""
 
-    def __init__(self, documents: int, organizations: int, seed: int) -> None:
+    def __init__(self, documents: int, organizations: int, seed: int, workdir: Path) -> None:
+        stderr_path = workdir / "server.log"
+        self._stderr = open(stderr_path, "w")  # noqa: SIM115 (closed in close())
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.server", "--documents", str(documents),
              "--organizations", str(organizations), "--seed", str(seed)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            cwd=HERE.parent, env=CHILD_ENV,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            cwd=workdir, env=CHILD_ENV,
         )
         line = self.proc.stdout.readline()
         if not line:
@@ -97,6 +101,7 @@ class BenchServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._stderr.close()
 
 
 # --------------------------------------------------------------------------------- runs
@@ -143,7 +148,7 @@ class Bench:
         with open(log_path, "w") as log:
             proc = subprocess.run(
                 [sys.executable, "-m", "benchmarks.worker", str(spec_path), str(out_path)],
-                cwd=HERE.parent, stdout=log, stderr=subprocess.STDOUT, check=False,
+                cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, check=False,
                 env=CHILD_ENV,
             )
         if proc.returncode != 0:
@@ -424,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"papra-pipeline benchmark: N={n:,} documents, repeat={args.repeat}, "
           f"{machine['cores']} cores, Python {machine['python']}, DuckDB {machine['duckdb']}",
           flush=True)
-    server = BenchServer(n, 2, args.seed)
+    server = BenchServer(n, 2, args.seed, workdir)
     print(f"code: {code}", flush=True)
     print(f"fake Papra at {server.url} (populated in {server.populate_seconds:.1f}s, "
           f"separate process)", flush=True)
@@ -447,8 +452,14 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfile(bench.path("full-0.duckdb"), baseline)
         bench.floor_for(full)
         if not args.no_dagster:
-            bench.measure("full_dagster", "full initial sync (Dagster job)", {"kind": "dagster"},
-                          prepare=bench.fresh_db("dagster"), floor="floor:full_command")
+            try:
+                bench.measure("full_dagster", "full initial sync (Dagster job)",
+                              {"kind": "dagster"}, prepare=bench.fresh_db("dagster"),
+                              floor="floor:full_command")
+            except RuntimeError as exc:  # report it, measure the rest
+                bench.scenarios.pop("full_dagster", None)
+                facts["dagster_error"] = str(exc)[-1500:]
+                print(f"  Dagster job FAILED: {str(exc)[-400:]}", flush=True)
 
         # 3. No-op full sync, slice off and at its default.
         print("no-op full sync", flush=True)

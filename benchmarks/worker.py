@@ -170,7 +170,7 @@ def run_merge(spec: dict) -> dict:
     columns = ["id", "organization_id", "name", "original_name", "mime_type", "original_size",
                "original_sha256_hash", "document_date", "notes", "created_at", "updated_at",
                "created_by", "is_deleted", "deleted_at", "deleted_by", "purged_at", "_hash",
-               "_raw", "content"]
+               "_raw"]  # what the sync's documents upsert carries (content goes separately)
     con = duckdb.connect(spec["source_db"], read_only=True)
     frame = con.execute(f"SELECT {', '.join(columns)} FROM documents").df()
     con.close()
