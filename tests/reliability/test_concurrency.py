@@ -141,7 +141,7 @@ def test_a_reader_queries_while_three_syncs_run(fake, tmp_path):
     refused = [r for r in reads if r[2] == "refused"]
     # Longest stretch of refusals: from the first refused attempt to the next success.
     longest, since = 0.0, None
-    for started, ended, kind, _ in reads:
+    for started, _ended, kind, _ in reads:
         if kind == "refused" and since is None:
             since = started
         elif kind == "ok" and since is not None:

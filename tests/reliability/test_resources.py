@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
+import sys
 
 import httpx
 import pytest
@@ -13,25 +13,38 @@ from papra_pipeline.client import PapraClient, PapraResponseError
 from papra_pipeline.sync import SyncOptions, sync
 from papra_pipeline.testing import serve
 from papra_pipeline.warehouse import Warehouse
-from tests.reliability.conftest import CLI, cli_env, make_fake, record
+from tests.reliability.conftest import cli_env, make_fake, record
 
 SIZES = (400, 2000)
 MEASURED: dict[int, float] = {}
 
 
+# The CLI's own peak: VmHWM belongs to the process image after exec. (getrusage's ru_maxrss
+# would not do: it survives fork and exec, so it reports the test process's size.)
+MEASURE = """
+import sys
+from papra_pipeline.cli import main
+code = main(sys.argv[2:])
+with open("/proc/self/status") as status:
+    peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+open(sys.argv[1], "w").write(peak)
+sys.exit(code)
+"""
+
+
 def peak_rss_mb(documents: int, tmp_path) -> float:
-    """Peak RSS of a CLI full sync of ``documents`` documents (os.wait4: this child only)."""
+    """Peak RSS of a CLI full sync (first sync) of ``documents`` documents."""
     if documents not in MEASURED:
         fake = make_fake(documents=documents, seed=5)
+        out = tmp_path / f"peak-{documents}"
         with serve(fake) as url:
-            process = subprocess.Popen(
-                [*CLI, "sync", "--full"], env=cli_env(fake, url, tmp_path / f"{documents}.duckdb"),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            done = subprocess.run(
+                [sys.executable, "-c", MEASURE, str(out), "sync", "--full"],
+                env=cli_env(fake, url, tmp_path / f"{documents}.duckdb"),
+                capture_output=True, text=True, timeout=300, check=False,
             )
-            _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(status)
-        assert process.returncode == 0
-        MEASURED[documents] = usage.ru_maxrss / 1024  # kB on Linux
+        assert done.returncode == 0, done.stderr[-500:]
+        MEASURED[documents] = int(out.read_text()) / 1024  # kB
     return MEASURED[documents]
 
 
