@@ -22,16 +22,18 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 import pandas as pd
 
 from papra_pipeline.client import (
     Activity,
+    CustomPropertyDefinition,
     Document,
     DocumentPage,
     PapraClient,
@@ -39,13 +41,22 @@ from papra_pipeline.client import (
     PapraResponseError,
 )
 from papra_pipeline.sync import records
-from papra_pipeline.warehouse import MergeCounts, Warehouse, WarehouseError, read_state
+from papra_pipeline.warehouse import (
+    MergeCounts,
+    Staged,
+    Staging,
+    Warehouse,
+    WarehouseError,
+    read_state,
+)
 
 log = logging.getLogger("papra_pipeline.sync")
 
 Mode = Literal["full", "quick"]
 PAGE_SIZE = 100
 PAGES_PER_BATCH = 20  # pages fetched concurrently before their items are folded in (memory bound)
+FETCH_BATCH = 500  # documents whose activity or text is fetched concurrently at a time
+STAGING_BATCH_ROWS = 5000  # rows buffered in Python before they go to the staging file
 DOCUMENTS_STATE = "documents"
 
 STREAMS = (
@@ -168,25 +179,43 @@ class _Snapshot:
 
 
 @dataclass
-class _Pending:
-    """Rows gathered while fetching, written together at the end."""
+class _Fold:
+    """One organization's documents during a run: ids seen, and what changed."""
 
-    organizations: list[dict] = field(default_factory=list)
-    tags: dict[str, list[dict]] = field(default_factory=dict)
-    embedded_tags: list[dict] = field(default_factory=list)
-    definitions: dict[str, list[dict]] = field(default_factory=dict)
-    options: dict[str, list[dict]] = field(default_factory=dict)
-    documents: list[dict] = field(default_factory=list)
-    children_of: list[str] = field(default_factory=list)
-    document_tags: list[dict] = field(default_factory=list)
-    custom_property_values: list[dict] = field(default_factory=list)
-    content: list[dict] = field(default_factory=list)
-    purged: list[str] = field(default_factory=list)
-    activity: list[dict] = field(default_factory=list)
-    statistics: list[dict] = field(default_factory=list)
-    states: dict[str, dict[str, Any]] = field(default_factory=dict)
-    trashed: int = 0
-    restored: int = 0
+    org: str
+    known: dict[str, _Known]
+    definition_ids: dict[str, str]
+    seen: set[str] = field(default_factory=set)
+    changed: dict[str, bool] = field(default_factory=dict)  # id -> its text came along
+    partial: list[str] = field(default_factory=list)  # trash items to read in detail
+
+
+def _content_row(document: Document, now: datetime) -> dict[str, Any]:
+    return {"id": document.id, "content": document.content, "_content_synced_at": now}
+
+
+class _Pending:
+    """What the run will write: small lists here, bulk rows in the staging file."""
+
+    def __init__(self, staging: Staging) -> None:
+        self.staging = staging
+        self.organizations: list[dict] = []
+        self.tags: dict[str, list[dict]] = {}
+        self.definitions: dict[str, list[dict]] = {}
+        self.options: dict[str, list[dict]] = {}
+        self.statistics: list[dict] = []
+        self.states: dict[str, dict[str, Any]] = {}
+        self.purged: list[str] = []
+        self.children_of: list[str] = []
+        self.unknown_definition_orgs: set[str] = set()
+        self.trashed = 0
+        self.restored = 0
+
+    def stage(self, name: str, table: str, rows: Iterable[dict]) -> None:
+        self.staging.add(name, table, rows)
+
+    def staged(self, name: str) -> Staged | None:
+        return self.staging.staged(name)
 
 
 def sync(
@@ -227,7 +256,8 @@ class _SyncRun:
         self.run_id = uuid.uuid4().hex
         self.started_at = now()
         self.stats = {name: StreamStats() for name in STREAMS}
-        self.pending = _Pending()
+        self.staging = Staging(batch_rows=STAGING_BATCH_ROWS)
+        self.pending = _Pending(self.staging)
         self.api_documents_count: dict[str, int] = {}
         self.organization_ids: list[str] = []
         self._mark_all_organizations = False
@@ -282,16 +312,19 @@ class _SyncRun:
     # -- the run -----------------------------------------------------------------------------
 
     def execute(self) -> SyncResult:
-        self.warehouse.ensure_schema()
-        snapshot = self._read_snapshot()
-        self.organization_ids = self._organizations(snapshot)
-        for organization_id in self.organization_ids:
-            if self.options.mode == "full":
-                self._full_organization(organization_id, snapshot)
-            else:
-                self._quick_organization(organization_id, snapshot)
-        self._fill_definition_ids(snapshot)
-        self._write()
+        try:
+            self.warehouse.ensure_schema()
+            snapshot = self._read_snapshot()
+            self.organization_ids = self._organizations(snapshot)
+            for organization_id in self.organization_ids:
+                if self.options.mode == "full":
+                    self._full_organization(organization_id, snapshot)
+                else:
+                    self._quick_organization(organization_id, snapshot)
+            self._refresh_definitions()
+            self._write()
+        finally:
+            self.staging.remove()
         requests, retries = self._totals()
         return SyncResult(
             run_id=self.run_id,
@@ -365,21 +398,19 @@ class _SyncRun:
         self.pending.tags[org] = [records.tag_row(tag, organization_id=org) for tag in tags]
         with self._measure("custom_property_definitions"):
             definitions = self.client.list_custom_property_definitions(org)
+        self._stage_definitions(org, definitions)
+        snapshot.definitions[org] = {d.key: d.id for d in definitions}
+        self._statistics(org)
+
+        self._sync_documents(org, snapshot, self._scan_all_pages(org), complete_scan=True)
+
+    def _stage_definitions(self, org: str, definitions: Sequence[CustomPropertyDefinition]) -> None:
         self.pending.definitions[org] = []
         self.pending.options[org] = []
         for definition in definitions:
             row, option_rows = records.definition_rows(definition)
             self.pending.definitions[org].append(row)
             self.pending.options[org].extend(option_rows)
-        snapshot.definitions[org] = {d.key: d.id for d in definitions}
-        self._statistics(org)
-
-        scanned: dict[str, Document] = {}
-        with self._measure("documents"):
-            for page in self._scan_all_pages(org):
-                for document in page.documents:
-                    scanned[document.id] = document
-        self._fold_organization(org, snapshot, scanned, complete_scan=True)
 
     def _scan_all_pages(self, org: str) -> Iterator[DocumentPage]:
         """Every page in ascending creation order; pages after the first fetched concurrently.
@@ -427,147 +458,134 @@ class _SyncRun:
     # -- quick mode --------------------------------------------------------------------------
 
     def _quick_organization(self, org: str, snapshot: _Snapshot) -> None:
-        known = snapshot.documents.get(org, {})
         self._statistics(org)
-        scanned: dict[str, Document] = {}
-        with self._measure("documents"):
-            index = 0
-            while True:
-                page = self._list_page(org, index, "desc")
-                for document in page.documents:
-                    scanned[document.id] = document
-                self.progress("documents", org, index + 1, None)
-                all_known = all(doc.id in known for doc in page.documents)
-                if all_known or len(page.documents) < PAGE_SIZE:
-                    break
-                index += 1
-        self._fold_organization(org, snapshot, scanned, complete_scan=False)
+        known = snapshot.documents.get(org, {})
+        self._sync_documents(org, snapshot, self._newest_pages(org, known), complete_scan=False)
+
+    def _newest_pages(self, org: str, known: dict[str, _Known]) -> Iterator[DocumentPage]:
+        """Newest first, until a page holds only known documents (or is the last one)."""
+        index = 0
+        while True:
+            page = self._list_page(org, index, "desc")
+            yield page
+            self.progress("documents", org, index + 1, None)
+            if len(page.documents) < PAGE_SIZE or all(d.id in known for d in page.documents):
+                return
+            index += 1
 
     # -- shared by both modes ----------------------------------------------------------------
 
-    def _fold_organization(
+    def _sync_documents(
         self,
         org: str,
         snapshot: _Snapshot,
-        scanned: dict[str, Document],
+        pages: Iterator[DocumentPage],
         *,
         complete_scan: bool,
     ) -> None:
-        """Compare what Papra listed with what the warehouse holds and fetch the details."""
+        """Compare what Papra lists with what the warehouse holds, page by page, then fetch
+        activity and text for what changed. Only ids are kept in memory; rows are staged."""
         known = snapshot.documents.get(org, {})
-        observed = self._observe_trash_and_absences(org, known, scanned, complete_scan)
-        changed = self._with_details(org, self._changed(known, observed))
-        self._stage_documents(org, snapshot, changed)
+        fold = _Fold(org, known, snapshot.definitions.get(org, {}))
+        with self._measure("documents"):
+            # The trash first: a document the scan lists afterwards was restored meanwhile.
+            trash = {doc.id: doc for doc in self.client.iter_deleted_documents(org)}
+            for page in pages:
+                for document in page.documents:
+                    trash.pop(document.id, None)
+                    self._observe(fold, document)
+            for document in trash.values():
+                self._observe(fold, document)
+            self._resolve_absences(fold, complete_scan)
+            self._observe_details(fold, fold.partial)
 
-        changed_ids = {doc.id for doc in changed}
-        reverify = self._reverify_slice(org, snapshot, changed_ids) if complete_scan else []
+        reverify = self._reverify_slice(org, snapshot, set(fold.changed)) if complete_scan else []
         purged = set(self.pending.purged)
-        activity_for = [doc.id for doc in changed if doc.id not in purged] + reverify
-        new_activity = self._fetch_activity(org, activity_for)
+        activity_for = [doc_id for doc_id in fold.changed if doc_id not in purged] + reverify
+        edited = self._fetch_activity(org, activity_for)
         if self.options.content:
-            self._fetch_content(org, known, observed, changed, new_activity, reverify)
+            self._fetch_content(fold, edited, reverify)
 
         if complete_scan:
             state = dict(snapshot.states.get(org, {}))
             if reverify:
                 state["reverify_cursor"] = list(known[reverify[-1]].order_key)
             state["last_full_scan_at"] = self.started_at.isoformat()
-            state["documents_listed"] = len(scanned)
+            state["documents_listed"] = len(fold.seen)
             self.pending.states[org] = state
 
-    def _observe_trash_and_absences(
-        self,
-        org: str,
-        known: dict[str, _Known],
-        scanned: dict[str, Document],
-        complete_scan: bool,
-    ) -> dict[str, Document]:
-        """Everything seen of the organization's documents this run, by id.
+    def _observe(self, fold: _Fold, document: Document) -> None:
+        """Stage a document seen this run if it is new or its fingerprint moved."""
+        fold.seen.add(document.id)
+        entry = fold.known.get(document.id)
+        current = entry is not None and not entry.purged
+        if current and entry.hash == records.document_fingerprint(document):
+            self.stats["documents"].unchanged += 1
+            return
+        if document.tags is None:
+            # A trash item: the list omits tags and custom properties; the detail brings them.
+            fold.partial.append(document.id)
+            return
+        if current and document.is_deleted and not entry.is_deleted:
+            self.pending.trashed += 1
+        elif current and entry.is_deleted and not document.is_deleted:
+            self.pending.restored += 1
+        elif not current and document.is_deleted:
+            self.pending.trashed += 1
+        fold.changed[document.id] = document.content is not None
+        pending = self.pending
+        pending.stage(
+            "documents", "documents", [records.document_row(document, with_content=False)]
+        )
+        if document.content is not None and self.options.content:
+            pending.stage("document_content", "documents", [_content_row(document, self.now())])
+        pending.children_of.append(document.id)
+        pending.stage("document_tags", "document_tags", records.document_tag_rows(document))
+        values = records.custom_property_value_rows(document, fold.definition_ids)
+        if any(row["property_definition_id"] is None for row in values):
+            pending.unknown_definition_orgs.add(fold.org)
+        pending.stage("document_custom_property_values", "document_custom_property_values", values)
+        pending.stage(
+            "embedded_tags",
+            "tags",
+            (records.tag_row(t, organization_id=fold.org) for t in document.tags),
+        )
 
-        The trash is read after the scan, so it is the later observation of a document. A known
-        document listed nowhere is looked up: Papra purges without a trace, so only a 404
-        counts as purged (offset paging under concurrent writes can skip an item).
-        """
-        with self._measure("documents"):
-            trash = {doc.id: doc for doc in self.client.iter_deleted_documents(org)}
-        observed: dict[str, Document] = {**scanned, **trash}
+    def _resolve_absences(self, fold: _Fold, complete_scan: bool) -> None:
+        """A known document listed nowhere is looked up: Papra purges without a trace, so only
+        a 404 counts as purged (offset paging under concurrent writes can skip an item)."""
         unresolved = [
             doc_id
-            for doc_id, entry in known.items()
-            if not entry.purged and doc_id not in observed and (complete_scan or entry.is_deleted)
+            for doc_id, entry in fold.known.items()
+            if not entry.purged and doc_id not in fold.seen and (complete_scan or entry.is_deleted)
         ]
-        with self._measure("documents"):
-            looked_up = self.client.map_concurrent(lambda d: self._get_or_none(org, d), unresolved)
-        for doc_id, document in zip(unresolved, looked_up, strict=True):
-            if document is None:
-                self.pending.purged.append(doc_id)
-            else:
-                observed[doc_id] = document
-        return observed
+        self._observe_details(fold, unresolved)
 
-    def _changed(self, known: dict[str, _Known], observed: dict[str, Document]) -> list[Document]:
-        """New documents and those whose fingerprint moved; counts trashes and restores."""
-        changed: list[Document] = []
-        for doc_id, document in observed.items():
-            entry = known.get(doc_id)
-            if entry is not None and not entry.purged:
-                if entry.hash == records.document_fingerprint(document):
-                    self.stats["documents"].unchanged += 1
-                    continue
-                if document.is_deleted and not entry.is_deleted:
-                    self.pending.trashed += 1
-                elif entry.is_deleted and not document.is_deleted:
-                    self.pending.restored += 1
-            elif document.is_deleted:
-                self.pending.trashed += 1
-            changed.append(document)
-        return changed
+    def _observe_details(self, fold: _Fold, document_ids: list[str]) -> None:
+        for start in range(0, len(document_ids), FETCH_BATCH):
+            batch = document_ids[start : start + FETCH_BATCH]
+            details = self.client.map_concurrent(lambda d: self._get_or_none(fold.org, d), batch)
+            for doc_id, detail in zip(batch, details, strict=True):
+                if detail is None:
+                    self.pending.purged.append(doc_id)
+                else:
+                    self._observe(fold, detail)
 
-    def _stage_documents(self, org: str, snapshot: _Snapshot, changed: list[Document]) -> None:
-        """Rows for changed documents, with their tags and values rebuilt from the same item."""
-        definition_ids = snapshot.definitions.get(org, {})
-        for document in changed:
-            self.pending.documents.append(records.document_row(document, with_content=False))
-            if document.tags is None:
-                continue
-            self.pending.children_of.append(document.id)
-            self.pending.document_tags.extend(records.document_tag_rows(document))
-            self.pending.custom_property_values.extend(
-                records.custom_property_value_rows(document, definition_ids)
-            )
-            self.pending.embedded_tags.extend(
-                records.tag_row(tag, organization_id=org) for tag in document.tags
-            )
-
-    def _fetch_content(
-        self,
-        org: str,
-        known: dict[str, _Known],
-        observed: dict[str, Document],
-        changed: list[Document],
-        new_activity: dict[str, list[Activity]],
-        reverify: list[str],
-    ) -> None:
+    def _fetch_content(self, fold: _Fold, edited: set[str], reverify: list[str]) -> None:
         """Text only where it can have changed: new, edited (per activity), still empty while
         Papra may be extracting it, or due for re-verification."""
         now = self.now()
         wanted: list[str] = []
-        for document in changed:
-            entry = known.get(document.id)
-            if document.content is not None:  # trash items and details carry it already
-                self._keep_content(document, now)
-            elif (
-                entry is None
-                or entry.purged
-                or entry.content_missing
-                or records.shows_content_update(new_activity.get(document.id, ()))
+        for doc_id, has_content in fold.changed.items():
+            entry = fold.known.get(doc_id)
+            if not has_content and (
+                entry is None or entry.purged or entry.content_missing or doc_id in edited
             ):
-                wanted.append(document.id)
-        changed_ids = {doc.id for doc in changed}
-        for doc_id, entry in known.items():
+                wanted.append(doc_id)
+        for doc_id, entry in fold.known.items():
             if (
-                doc_id not in changed_ids
-                and doc_id in observed
+                doc_id not in fold.changed
+                and doc_id in fold.seen
                 and entry.content_missing
                 and not entry.is_deleted
                 and now - entry.first_seen_at <= self.options.empty_content_retry
@@ -575,33 +593,17 @@ class _SyncRun:
                 wanted.append(doc_id)
         wanted = list(dict.fromkeys(wanted + reverify))
         with self._measure("document_content"):
-            fetched = self.client.map_concurrent(lambda d: self._get_or_none(org, d), wanted)
-        for document in fetched:
-            if document is not None:
-                self._keep_content(document, now)
-        self.progress("document_content", org, len(wanted), len(wanted))
-
-    def _with_details(self, org: str, changed: list[Document]) -> list[Document]:
-        """Newly trashed documents come from the trash list, which omits tags and custom
-        properties; one GET each brings them, so the copy does not depend on whether we saw
-        the document before it was trashed."""
-        partial = [doc.id for doc in changed if doc.tags is None]
-        if not partial:
-            return changed
-        with self._measure("documents"):
-            details = self.client.map_concurrent(lambda d: self._get_or_none(org, d), partial)
-        found = {doc.id: doc for doc in details if doc is not None}
-        for doc_id, detail in zip(partial, details, strict=True):
-            if detail is None:
-                self.pending.purged.append(doc_id)
-        return [
-            found.get(doc.id, doc) for doc in changed if doc.tags is not None or doc.id in found
-        ]
-
-    def _keep_content(self, document: Document, now: datetime) -> None:
-        self.pending.content.append(
-            {"id": document.id, "content": document.content, "_content_synced_at": now}
-        )
+            for start in range(0, len(wanted), FETCH_BATCH):
+                batch = wanted[start : start + FETCH_BATCH]
+                fetched = self.client.map_concurrent(
+                    lambda d: self._get_or_none(fold.org, d), batch
+                )
+                self.pending.stage(
+                    "document_content",
+                    "documents",
+                    (_content_row(doc, now) for doc in fetched if doc is not None),
+                )
+        self.progress("document_content", fold.org, len(wanted), len(wanted))
 
     def _get_or_none(self, org: str, doc_id: str) -> Document | None:
         try:
@@ -628,13 +630,14 @@ class _SyncRun:
         before = [doc_id for key, doc_id in live if key <= cursor]
         return (after + before)[:size]
 
-    def _fetch_activity(self, org: str, document_ids: Sequence[str]) -> dict[str, list[Activity]]:
-        """New activity per document, newest first, stopping at the first entry already stored."""
-        if not document_ids:
-            return {}
-        known_ids = self._known_activity_ids(document_ids)
+    def _fetch_activity(self, org: str, document_ids: Sequence[str]) -> set[str]:
+        """New activity per document, newest first, stopping at the first entry already stored.
 
-        def fetch(doc_id: str) -> list[Activity]:
+        Returns the documents whose new activity shows an edit of their text.
+        """
+        edited: set[str] = set()
+
+        def fetch(known_ids: set[str], doc_id: str) -> list[Activity]:
             fresh: list[Activity] = []
             for activity in self.client.iter_document_activity(org, doc_id):
                 if activity.id in known_ids:
@@ -643,13 +646,20 @@ class _SyncRun:
             return fresh
 
         with self._measure("document_activity"):
-            results = self.client.map_concurrent(fetch, list(document_ids))
+            for start in range(0, len(document_ids), FETCH_BATCH):
+                batch = list(document_ids[start : start + FETCH_BATCH])
+                known_ids = self._known_activity_ids(batch)
+                results = self.client.map_concurrent(partial(fetch, known_ids), batch)
+                for doc_id, activities in zip(batch, results, strict=True):
+                    if records.shows_content_update(activities):
+                        edited.add(doc_id)
+                    self.pending.stage(
+                        "document_activity",
+                        "document_activity",
+                        (records.activity_row(org, a) for a in activities),
+                    )
         self.progress("document_activity", org, len(document_ids), len(document_ids))
-        new: dict[str, list[Activity]] = {}
-        for doc_id, activities in zip(document_ids, results, strict=True):
-            new[doc_id] = activities
-            self.pending.activity.extend(records.activity_row(org, a) for a in activities)
-        return new
+        return edited
 
     def _known_activity_ids(self, document_ids: Sequence[str]) -> set[str]:
         with self.warehouse.read() as con:
@@ -660,20 +670,12 @@ class _SyncRun:
             ).fetchall()
         return {row[0] for row in rows}
 
-    def _fill_definition_ids(self, snapshot: _Snapshot) -> None:
-        """Values list a property by key; a definition created mid-run is looked up once more."""
-        unknown = {
-            row["organization_id"]
-            for row in self.pending.custom_property_values
-            if row["property_definition_id"] is None
-        }
-        for org in unknown:
+    def _refresh_definitions(self) -> None:
+        """Values name their property by key; a definition created mid-run is listed again."""
+        for org in sorted(self.pending.unknown_definition_orgs):
             with self._measure("custom_property_definitions"):
                 definitions = self.client.list_custom_property_definitions(org)
-            ids = {d.key: d.id for d in definitions}
-            for row in self.pending.custom_property_values:
-                if row["organization_id"] == org and row["property_definition_id"] is None:
-                    row["property_definition_id"] = ids.get(row["property_key"])
+            self._stage_definitions(org, definitions)
 
     # -- the write ---------------------------------------------------------------------------
 
@@ -681,73 +683,56 @@ class _SyncRun:
         pending = self.pending
         now = self.now()
         frame = pd.DataFrame
-        with self.warehouse.write() as session:
-            counts = session.upsert("organizations", frame(pending.organizations), now)
-            self.stats["organizations"].add_counts(counts)
+        stats = self.stats
+        with self.warehouse.write(self.staging) as session:
+            stats["organizations"].add_counts(
+                session.upsert("organizations", frame(pending.organizations), now)
+            )
             if self._mark_all_organizations:
-                self.stats["organizations"].removed += session.mark_removed(
+                stats["organizations"].removed += session.mark_removed(
                     "organizations", None, None, [o["id"] for o in pending.organizations], now
                 )
             for org, rows in pending.tags.items():
-                self.stats["tags"].add_counts(session.upsert("tags", frame(rows), now))
-                self.stats["tags"].removed += session.mark_removed(
+                stats["tags"].add_counts(session.upsert("tags", frame(rows), now))
+                stats["tags"].removed += session.mark_removed(
                     "tags", "organization_id", org, [r["id"] for r in rows], now
                 )
             # Tags seen only inside documents (quick mode, or created mid-run): new ones only,
             # so the full list, which also carries documentsCount, stays the reference.
-            self.stats["tags"].inserted += session.upsert(
-                "tags", frame(pending.embedded_tags), now, update=False
+            stats["tags"].inserted += session.upsert(
+                "tags", pending.staged("embedded_tags"), now, update=False
             ).inserted
             for org, rows in pending.definitions.items():
-                stream = self.stats["custom_property_definitions"]
-                stream.add_counts(session.upsert("custom_property_definitions", frame(rows), now))
-                stream.removed += session.mark_removed(
-                    "custom_property_definitions",
-                    "organization_id",
-                    org,
-                    [r["id"] for r in rows],
-                    now,
-                )
                 options = pending.options.get(org, [])
-                stream = self.stats["custom_property_options"]
-                stream.add_counts(session.upsert("custom_property_options", frame(options), now))
-                stream.removed += session.mark_removed(
-                    "custom_property_options",
-                    "organization_id",
-                    org,
-                    [r["id"] for r in options],
-                    now,
-                )
-            documents = self.stats["documents"]
-            documents.add_counts(session.upsert("documents", frame(pending.documents), now))
+                for table, table_rows in (
+                    ("custom_property_definitions", rows),
+                    ("custom_property_options", options),
+                ):
+                    stats[table].add_counts(session.upsert(table, frame(table_rows), now))
+                    stats[table].removed += session.mark_removed(
+                        table, "organization_id", org, [r["id"] for r in table_rows], now
+                    )
+            documents = stats["documents"]
+            merged, texts = session.upsert_documents(
+                pending.staged("documents"), pending.staged("document_content"), now
+            )
+            stats["document_content"].updated += texts
+            documents.inserted += merged.inserted
+            documents.updated += merged.updated
             documents.trashed += pending.trashed
             documents.restored += pending.restored
             documents.purged += session.mark_purged(pending.purged, now)
-            self.stats["document_tags"].add_counts(
-                session.replace_children(
-                    "document_tags",
-                    "document_id",
-                    pending.children_of,
-                    frame(pending.document_tags),
-                    now,
+            for table in ("document_tags", "document_custom_property_values"):
+                stats[table].add_counts(
+                    session.replace_children(
+                        table, "document_id", pending.children_of, pending.staged(table), now
+                    )
                 )
+            session.fill_definition_ids()
+            stats["document_activity"].add_counts(
+                session.insert_new("document_activity", pending.staged("document_activity"))
             )
-            self.stats["document_custom_property_values"].add_counts(
-                session.replace_children(
-                    "document_custom_property_values",
-                    "document_id",
-                    pending.children_of,
-                    frame(pending.custom_property_values),
-                    now,
-                )
-            )
-            self.stats["document_content"].updated += session.update_columns(
-                "documents", frame(pending.content)
-            )
-            self.stats["document_activity"].add_counts(
-                session.insert_new("document_activity", frame(pending.activity))
-            )
-            self.stats["organization_statistics"].inserted += session.append(
+            stats["organization_statistics"].inserted += session.append(
                 "organization_statistics", frame(pending.statistics)
             )
             for org, state in pending.states.items():
@@ -755,5 +740,5 @@ class _SyncRun:
             requests, retries = self._totals()
             session.record_run(
                 self._run_row("succeeded", requests, retries, error=None),
-                [{"stream": name, **asdict(stats)} for name, stats in self.stats.items()],
+                [{"stream": name, **asdict(s)} for name, s in stats.items()],
             )

@@ -4,6 +4,7 @@ No HTTP and no Dagster here: the sync engine hands this layer frames, and this l
 """
 
 from papra_pipeline.warehouse.schema import PUBLIC_TABLES, SCHEMA_VERSION, TABLES, VIEWS, Table
+from papra_pipeline.warehouse.staging import Staged, Staging
 from papra_pipeline.warehouse.store import (
     MergeCounts,
     Warehouse,
@@ -18,6 +19,8 @@ from papra_pipeline.warehouse.store import (
 __all__ = [
     "PUBLIC_TABLES",
     "SCHEMA_VERSION",
+    "Staged",
+    "Staging",
     "TABLES",
     "VIEWS",
     "MergeCounts",

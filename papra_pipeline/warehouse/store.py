@@ -31,9 +31,12 @@ from papra_pipeline.warehouse.schema import (
     Table,
     view_ddl,
 )
+from papra_pipeline.warehouse.staging import STAGING_ALIAS, Staged, Staging
 
 log = logging.getLogger("papra_pipeline.warehouse")
 
+# DuckDB spills to disk past this; keeps a large initial sync's merge within a modest footprint.
+WRITE_MEMORY_LIMIT = "128MB"
 _LOCK_MESSAGE = re.compile(r"lock", re.IGNORECASE)
 _PID = re.compile(r"PID (\d+)")
 
@@ -114,18 +117,30 @@ class Warehouse:
             con.close()
 
     @contextmanager
-    def write(self) -> Iterator[WriteSession]:
-        """One transaction: everything written inside commits together or not at all."""
+    def write(self, staging: Staging | None = None) -> Iterator[WriteSession]:
+        """One transaction: everything written inside commits together or not at all.
+
+        ``staging`` (closed) is attached read-only so its sets can be merged by name.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = self._connect(read_only=False)
         try:
+            con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'").fetchall()
+            con.execute("SET preserve_insertion_order = false").fetchall()
             migrate(con, self.path)
+            if staging is not None:
+                staging.close()
+                con.execute(f"ATTACH '{staging.path}' AS {STAGING_ALIAS} (READ_ONLY)").fetchall()
             con.execute("BEGIN TRANSACTION")
             try:
                 yield WriteSession(con)
                 con.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 con.execute("ROLLBACK")
+                if isinstance(exc, duckdb.Error):
+                    raise WarehouseError(
+                        f"Writing {self.path} failed and was rolled back: {exc}"
+                    ) from exc
                 raise
         finally:
             con.close()
@@ -197,12 +212,25 @@ def _quoted(names: Iterable[str]) -> str:
     return ", ".join(f'"{name}"' for name in names)
 
 
+Rows = pd.DataFrame | Staged | None
+"""What a merge reads: a frame, a set staged during the run, or nothing."""
+
+
+def _is_empty(rows: Rows) -> bool:
+    return rows is None or (isinstance(rows, pd.DataFrame) and rows.empty)
+
+
 class WriteSession:
-    """Bulk writes inside one open transaction. Frames must use the table's column names."""
+    """Bulk writes inside one open transaction.
+
+    Each method takes rows as a pandas frame (columns named after the table's) or as a
+    :class:`Staged` set, deduplicated on the table's key (the last row written wins), and
+    writes them with one statement.
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
-        self._frames = 0
+        self._sources = 0
 
     def _run(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> tuple:
         """Execute and drain one statement (DuckDB refuses new work while a result is open).
@@ -212,38 +240,72 @@ class WriteSession:
         rows = self.con.execute(sql, params).fetchall()
         return rows[0] if rows else ()
 
+    def _name(self) -> str:
+        self._sources += 1
+        return f"_papra_source_{self._sources}"
+
     def _register(self, frame: pd.DataFrame) -> str:
-        self._frames += 1
-        name = f"_papra_frame_{self._frames}"
+        name = self._name()
         self.con.register(name, frame)
         return name
 
-    def _source(self, table: Table, frame: pd.DataFrame) -> tuple[str, list[str]]:
-        """Register the frame and return a SELECT casting its columns to the table's types."""
-        unknown = set(frame.columns) - set(table.column_names)
-        unknown |= set(frame.columns) & {"_first_seen_at", "_last_changed_at"}
-        if unknown:
-            raise ValueError(f"{table.name}: unknown columns {sorted(unknown)}")
-        columns = [c for c in table.column_names if c in frame.columns]
-        name = self._register(frame)
-        select = ", ".join(f'CAST("{c}" AS {table.column_type(c)}) AS "{c}"' for c in columns)
-        return f"(SELECT {select} FROM {name})", columns
+    def _source(self, table: Table, rows: pd.DataFrame | Staged) -> tuple[str, list[str], int]:
+        """Materialize the rows, one per key and typed like the table, as a temporary table.
+
+        Returns its name, its columns and its row count.
+        """
+        keys = _quoted(table.key)
+        if isinstance(rows, Staged):
+            # The last row per key, found on narrow columns first: a window over the wide rows
+            # (document text) would have to hold them all in memory.
+            columns = list(rows.columns)
+            select = (
+                f"SELECT {', '.join(f's.{_quoted([c])}' for c in columns)} "
+                f"FROM {rows.qualified} s JOIN (SELECT {keys}, max(_seq) AS _seq "
+                f"FROM {rows.qualified} GROUP BY ALL) latest USING ({keys}, _seq)"
+            )
+        else:
+            unknown = set(rows.columns) - set(table.column_names)
+            unknown |= set(rows.columns) & {"_first_seen_at", "_last_changed_at"}
+            if unknown:
+                raise ValueError(f"{table.name}: unknown columns {sorted(unknown)}")
+            columns = [c for c in table.column_names if c in rows.columns]
+            frame = rows.drop_duplicates(subset=list(table.key), keep="last")
+            casts = ", ".join(f'CAST("{c}" AS {table.column_type(c)}) AS "{c}"' for c in columns)
+            select = f"SELECT {casts} FROM {self._register(frame)}"
+        name = self._name()
+        count = self._run(f"CREATE TEMP TABLE {name} AS {select}")[0]
+        return name, columns, count
 
     def upsert(
-        self, table_name: str, frame: pd.DataFrame, now: datetime, *, update: bool = True
+        self, table_name: str, rows: Rows, now: datetime, *, update: bool = True
     ) -> MergeCounts:
         """Insert new rows and rewrite rows whose ``_hash`` changed (or that come back).
 
-        Columns missing from the frame keep their stored values, so a scan that does not carry
+        Columns missing from the rows keep their stored values, so a scan that does not carry
         ``content`` never blanks it. ``_first_seen_at`` is kept; ``_last_changed_at`` moves only
         when the hash changes. With ``update=False`` existing rows are left alone (a partial
         view of a record, such as a tag embedded in a document, must not overwrite the full one).
         """
         table = TABLES[table_name]
-        if frame.empty:
+        if _is_empty(rows):
             return MergeCounts()
-        frame = frame.drop_duplicates(subset=list(table.key), keep="last")
-        source, columns = self._source(table, frame)
+        source, columns, total = self._source(table, rows)
+        return self._merge(table, source, columns, total, now, update=update)
+
+    def _merge(
+        self,
+        table: Table,
+        source: str,
+        columns: list[str],
+        total: int,
+        now: datetime,
+        *,
+        update: bool = True,
+        keep_when_null: tuple[str, ...] = (),
+    ) -> MergeCounts:
+        """The MERGE behind :meth:`upsert`; ``keep_when_null`` columns keep the stored value
+        where the source has none."""
         on = " AND ".join(f't."{k}" = s."{k}"' for k in table.key)
         changed = 't."_hash" IS DISTINCT FROM s."_hash"'
         if "is_removed" in table.column_names:
@@ -256,7 +318,11 @@ class WriteSession:
                 FROM {source} s LEFT JOIN {table.name} t ON {on}"""
         )
         tracking = ["_first_seen_at", "_last_changed_at", "_synced_at"]
-        sets = [f'"{c}" = s."{c}"' for c in columns if c not in table.key]
+        sets = [
+            f'"{c}" = coalesce(s."{c}", t."{c}")' if c in keep_when_null else f'"{c}" = s."{c}"'
+            for c in columns
+            if c not in table.key
+        ]
         sets += ['"_last_changed_at" = ?', '"_synced_at" = ?']
         insert_columns = [*columns, *tracking]
         insert_values = [f's."{c}"' for c in columns] + ["?"] * len(tracking)
@@ -271,17 +337,61 @@ class WriteSession:
                      VALUES ({", ".join(insert_values)})""",
             [now] * 5,
         )
-        return MergeCounts(
-            inserted=inserted, updated=updated, unchanged=len(frame) - inserted - updated
-        )
+        return MergeCounts(inserted=inserted, updated=updated, unchanged=total - inserted - updated)
 
-    def update_columns(self, table_name: str, frame: pd.DataFrame) -> int:
-        """Set the frame's non-key columns on existing rows where a data column differs."""
+    def upsert_documents(
+        self, documents: Rows, texts: Rows, now: datetime
+    ) -> tuple[MergeCounts, int]:
+        """Documents and their text, returning the document counts and the texts written.
+
+        New and changed documents carry their text into the same MERGE: updating the text of
+        a large initial sync afterwards would hold every string in the transaction's memory.
+        Texts of documents that did not otherwise change (re-verified, extracted late) are
+        updated on their own; there are few of them.
+        """
+        table = TABLES["documents"]
+        text_source = None
+        if not _is_empty(texts):
+            text_source, _, _ = self._source(table, texts)
+        counts, written = MergeCounts(), 0
+        if not _is_empty(documents):
+            source, columns, total = self._source(table, documents)
+            if text_source is not None:
+                joined = self._name()
+                self._run(
+                    f"""CREATE TEMP TABLE {joined} AS
+                        SELECT d.*, x.content, x._content_synced_at
+                        FROM {source} d LEFT JOIN {text_source} x USING (id)"""
+                )
+                written += self._run(
+                    f"""SELECT count(*) FROM {joined} s LEFT JOIN documents t USING (id)
+                        WHERE s.content IS NOT NULL AND s.content IS DISTINCT FROM t.content"""
+                )[0]
+                source, columns = joined, [*columns, "content", "_content_synced_at"]
+                self._run(f"DELETE FROM {text_source} WHERE id IN (SELECT id FROM {source})")
+            counts = self._merge(
+                table,
+                source,
+                columns,
+                total,
+                now,
+                keep_when_null=("content", "_content_synced_at"),
+            )
+        if text_source is not None:
+            written += self._update_from(
+                table, text_source, ["id", "content", "_content_synced_at"]
+            )
+        return counts, written
+
+    def update_columns(self, table_name: str, rows: Rows) -> int:
+        """Set the rows' non-key columns on existing rows where a data column differs."""
         table = TABLES[table_name]
-        if frame.empty:
+        if _is_empty(rows):
             return 0
-        frame = frame.drop_duplicates(subset=list(table.key), keep="last")
-        source, columns = self._source(table, frame)
+        source, columns, _ = self._source(table, rows)
+        return self._update_from(table, source, columns)
+
+    def _update_from(self, table: Table, source: str, columns: list[str]) -> int:
         # Bookkeeping columns (``_content_synced_at``...) are written along, never compared.
         data = [c for c in columns if c not in table.key and not c.startswith("_")]
         on = " AND ".join(f't."{k}" = s."{k}"' for k in table.key)
@@ -302,10 +412,10 @@ class WriteSession:
         table_name: str,
         parent_column: str,
         parent_ids: Sequence[str],
-        frame: pd.DataFrame,
+        rows: Rows,
         now: datetime,
     ) -> MergeCounts:
-        """Make the rows of ``parent_ids`` equal to ``frame``, touching only what differs.
+        """Make the rows of ``parent_ids`` equal to ``rows``, touching only what differs.
 
         Used for a document's tags and custom-property values, which are rebuilt from the scan
         whenever the document changes: rows no longer present are deleted, new ones inserted,
@@ -315,11 +425,12 @@ class WriteSession:
         if not parent_ids:
             return MergeCounts()
         parents = self._register(pd.DataFrame({"parent_id": list(dict.fromkeys(parent_ids))}))
-        if frame.empty:
-            frame = pd.DataFrame(columns=[c for c in table.column_names if c != "_synced_at"])
-        frame = frame.drop(columns=["_synced_at"], errors="ignore")
-        frame = frame.drop_duplicates(subset=list(table.key), keep="last")
-        source, columns = self._source(table, frame)
+        if _is_empty(rows):
+            rows = pd.DataFrame(columns=[c for c in table.column_names if c != "_synced_at"])
+        elif isinstance(rows, pd.DataFrame):
+            rows = rows.drop(columns=["_synced_at"], errors="ignore")
+        source, columns, total = self._source(table, rows)
+        columns = [c for c in columns if c != "_synced_at"]
         key_match = " AND ".join(f't."{k}" = s."{k}"' for k in table.key)
         scope = f't."{parent_column}" IN (SELECT parent_id FROM {parents})'
         removed = self._run(
@@ -345,24 +456,23 @@ class WriteSession:
         return MergeCounts(
             inserted=inserted,
             updated=updated,
-            unchanged=len(frame) - inserted - updated,
+            unchanged=total - inserted - updated,
             removed=removed,
         )
 
-    def insert_new(self, table_name: str, frame: pd.DataFrame) -> MergeCounts:
+    def insert_new(self, table_name: str, rows: Rows) -> MergeCounts:
         """Append rows whose key is not stored yet (activity entries never change)."""
         table = TABLES[table_name]
-        if frame.empty:
+        if _is_empty(rows):
             return MergeCounts()
-        frame = frame.drop_duplicates(subset=list(table.key), keep="last")
-        source, columns = self._source(table, frame)
+        source, columns, total = self._source(table, rows)
         on = " AND ".join(f't."{k}" = s."{k}"' for k in table.key)
         inserted = self._run(
             f"""INSERT INTO {table.name} ({_quoted(columns)})
-                SELECT * FROM {source} s
+                SELECT {_quoted(columns)} FROM {source} s
                 WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {on})"""
         )[0]
-        return MergeCounts(inserted=inserted, unchanged=len(frame) - inserted)
+        return MergeCounts(inserted=inserted, unchanged=total - inserted)
 
     def mark_removed(
         self,
@@ -396,9 +506,18 @@ class WriteSession:
             [now, now],
         )[0]
 
-    def append(self, table_name: str, frame: pd.DataFrame) -> int:
+    def fill_definition_ids(self) -> int:
+        """Values name their property by key; link those whose definition arrived later."""
+        return self._run(
+            """UPDATE document_custom_property_values v SET property_definition_id = d.id
+               FROM custom_property_definitions d
+               WHERE v.property_definition_id IS NULL AND NOT d.is_removed
+                 AND d.organization_id = v.organization_id AND d.key = v.property_key"""
+        )[0]
+
+    def append(self, table_name: str, rows: Rows) -> int:
         """Append rows as they are (statistics snapshots, tagging-rule applications)."""
-        return self.insert_new(table_name, frame).inserted
+        return self.insert_new(table_name, rows).inserted
 
     def write_state(self, stream: str, organization_id: str, state: dict[str, Any]) -> None:
         """Sync cursors, written in the same transaction as the rows they describe."""

@@ -1,0 +1,115 @@
+"""A scratch DuckDB file that holds one run's rows until the final merge.
+
+A full sync of a large Papra fetches far more than fits comfortably in Python objects (text,
+activity, ten custom-property values per document). Rows are flushed here in batches while
+the sync fetches, so memory stays bounded; the warehouse's single write transaction then
+attaches this file and merges each set with one statement. The file is deleted afterwards; a
+killed run leaves only a file in the temporary directory, never a half-written warehouse.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from papra_pipeline.warehouse.schema import TABLES
+
+STAGING_ALIAS = "papra_staging"
+
+
+@dataclass(frozen=True)
+class Staged:
+    """One set of staged rows for a warehouse table: the staging table and its columns."""
+
+    name: str
+    table: str
+    columns: tuple[str, ...]
+
+    @property
+    def qualified(self) -> str:
+        return f'{STAGING_ALIAS}."{self.name}"'
+
+
+class Staging:
+    """Buffers rows per named set and appends them to a scratch DuckDB file in batches.
+
+    Each row gets a ``_seq`` so the merge can keep the last one written for a key.
+    """
+
+    def __init__(
+        self,
+        directory: str | Path | None = None,
+        *,
+        batch_rows: int = 5000,
+        memory_limit: str = "64MB",
+    ) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="papra-staging-", dir=directory))
+        self.path = self.directory / "staging.duckdb"
+        self.batch_rows = batch_rows
+        self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(str(self.path))
+        self._con.execute(f"SET memory_limit = '{memory_limit}'").fetchall()
+        self._con.execute("SET preserve_insertion_order = false").fetchall()
+        self._buffers: dict[str, list[dict[str, Any]]] = {}
+        self._sets: dict[str, Staged] = {}
+        self._seq = itertools.count()
+
+    def add(self, name: str, table: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Stage rows (dicts keyed by the table's column names) in set ``name``."""
+        buffer = self._buffers.setdefault(name, [])
+        for row in rows:
+            buffer.append({**row, "_seq": next(self._seq)})
+        if name not in self._sets and buffer:
+            columns = tuple(c for c in TABLES[table].column_names if c in buffer[0])
+            self._sets[name] = Staged(name, table, columns)
+        if len(buffer) >= self.batch_rows:
+            self._flush(name)
+
+    def staged(self, name: str) -> Staged | None:
+        """The set, once :meth:`close` has flushed it; ``None`` when nothing was staged."""
+        return self._sets.get(name)
+
+    def _flush(self, name: str) -> None:
+        rows = self._buffers.pop(name, [])
+        if not rows or self._con is None:
+            return
+        staged = self._sets[name]
+        table = TABLES[staged.table]
+        frame = pd.DataFrame(rows, columns=[*staged.columns, "_seq"])
+        self._con.register("_papra_batch", frame)
+        casts = ", ".join(f'CAST("{c}" AS {table.column_type(c)}) AS "{c}"' for c in staged.columns)
+        select = f'SELECT {casts}, CAST("_seq" AS BIGINT) AS "_seq" FROM _papra_batch'
+        exists = self._con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchall()[0][0]
+        if exists:
+            self._con.execute(f'INSERT INTO "{name}" {select}').fetchall()
+        else:
+            self._con.execute(f'CREATE TABLE "{name}" AS {select}').fetchall()
+        self._con.unregister("_papra_batch")
+
+    def close(self) -> None:
+        """Flush every buffer and release the file so the warehouse can attach it."""
+        if self._con is None:
+            return
+        for name in list(self._buffers):
+            self._flush(name)
+        self._con.close()
+        self._con = None
+
+    def remove(self) -> None:
+        self.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
