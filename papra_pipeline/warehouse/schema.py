@@ -395,6 +395,7 @@ def view_ddl() -> list[str]:
 
 
 # Migrations from version N-1 to N, applied in order on open. Version 1 is the initial schema.
+# Views are recreated by every migration and only then: changing one needs a new version.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: tuple(table_ddl(table) for table in PUBLIC_TABLES) + INTERNAL_DDL,
 }

@@ -49,7 +49,7 @@ class Staging:
         directory: str | Path | None = None,
         *,
         batch_rows: int = 5000,
-        memory_limit: str = "64MB",
+        memory_limit: str = "32MB",
     ) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="papra-staging-", dir=directory))
         self.path = self.directory / "staging.duckdb"

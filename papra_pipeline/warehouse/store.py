@@ -146,7 +146,17 @@ class Warehouse:
             con.close()
 
     def ensure_schema(self) -> None:
-        """Create or upgrade the file without writing any data."""
+        """Create or upgrade the file without writing any data.
+
+        A current file is only opened read-only, so readers are not locked out for nothing.
+        """
+        if self.path.exists():
+            con = self._connect(read_only=True)
+            try:
+                if check_schema_version(con, self.path) == SCHEMA_VERSION:
+                    return
+            finally:
+                con.close()
         with self.write():
             pass
 
@@ -189,8 +199,14 @@ def check_schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
 
 
 def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Bring the file to SCHEMA_VERSION in one transaction; views are always recreated."""
+    """Bring the file to SCHEMA_VERSION in one transaction, views included.
+
+    A current file is left alone, so a sync's write changes nothing but data (a view change
+    therefore comes with a new schema version, even one with no table statement).
+    """
     current = check_schema_version(con, path)
+    if current == SCHEMA_VERSION:
+        return
     con.execute("BEGIN TRANSACTION")
     try:
         for version in range(current + 1, SCHEMA_VERSION + 1):
