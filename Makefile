@@ -21,7 +21,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check papra_pipeline tests
+	$(BIN)/ruff check papra_pipeline tests benchmarks
+	$(BIN)/ruff format --check papra_pipeline
 
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)

@@ -17,13 +17,22 @@ from typing import Any
 MAX_PAGE_SIZE = 100
 SORT_FIELDS = ("createdAt", "updatedAt", "name", "documentDate")
 SORT_ORDERS = ("asc", "desc")
-PROPERTY_TYPES = ("text", "number", "date", "boolean", "select", "multi_select",
-                  "user_relation", "document_relation")
+PROPERTY_TYPES = (
+    "text",
+    "number",
+    "date",
+    "boolean",
+    "select",
+    "multi_select",
+    "user_relation",
+    "document_relation",
+)
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
 
 
-def text(value: Any, what: str, *, min_len: int = 0, max_len: int | None = None,
-         strip: bool = False) -> str:
+def text(
+    value: Any, what: str, *, min_len: int = 0, max_len: int | None = None, strip: bool = False
+) -> str:
     """Check a string's type and length (after trimming when Papra trims)."""
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a string, got {type(value).__name__}")
@@ -41,8 +50,9 @@ def page(page_index: Any, page_size: Any) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if page_size > MAX_PAGE_SIZE:
-        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE} (Papra's limit), "
-                         f"got {page_size}")
+        raise ValueError(
+            f"page_size must be between 1 and {MAX_PAGE_SIZE} (Papra's limit), got {page_size}"
+        )
 
 
 def choice(value: Any, what: str, allowed: tuple[str, ...]) -> None:
@@ -76,8 +86,10 @@ def batch_filter(document_ids: Any, query: Any) -> dict[str, Any]:
         return {"documentIds": ids(document_ids, "document_ids", min_items=1, max_items=1000)}
     text(query, "query", max_len=1024)
     if not query.strip():
-        raise ValueError("an empty query matches every document in the organization; "
-                         "pass a real search query or explicit document_ids")
+        raise ValueError(
+            "an empty query matches every document in the organization; "
+            "pass a real search query or explicit document_ids"
+        )
     return {"query": query}
 
 
@@ -85,8 +97,9 @@ def iso_datetime(value: datetime | date, what: str) -> str:
     """Serialize like JavaScript's ``toISOString`` so Papra's ``new Date()`` reads it as meant."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            raise ValueError(f"{what} must be timezone-aware (Papra stores UTC); "
-                             "use datetime(..., tzinfo=UTC)")
+            raise ValueError(
+                f"{what} must be timezone-aware (Papra stores UTC); use datetime(..., tzinfo=UTC)"
+            )
         return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     if isinstance(value, date):
         return value.isoformat()
@@ -100,8 +113,10 @@ def _is_number(value: Any) -> bool:
 def property_value(value: Any, prop_type: str | None) -> Any:
     """Check a custom-property value's shape and return its JSON form (section 6.2)."""
     if value is None:
-        raise ValueError("None is not a custom-property value; use "
-                         "clear_document_custom_property() to remove a value")
+        raise ValueError(
+            "None is not a custom-property value; use "
+            "clear_document_custom_property() to remove a value"
+        )
     if prop_type is not None:
         choice(prop_type, "type", PROPERTY_TYPES)
     if isinstance(value, datetime | date):

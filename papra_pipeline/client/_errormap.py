@@ -81,8 +81,9 @@ def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -
     return None
 
 
-def _read_body(content: bytes, content_type: str, secrets: Iterable[str]) -> tuple[
-        str | None, str, list[dict[str, Any]] | None]:
+def _read_body(
+    content: bytes, content_type: str, secrets: Iterable[str]
+) -> tuple[str | None, str, list[dict[str, Any]] | None]:
     """Return (code, message, details) from any of Papra's error dialects."""
     text = content.decode("utf-8", errors="replace")
     try:
@@ -95,13 +96,17 @@ def _read_body(content: bytes, content_type: str, secrets: Iterable[str]) -> tup
         if isinstance(details, list):
             details = [
                 {"path": d.get("path"), "message": scrub(str(d.get("message")), secrets)}
-                for d in details if isinstance(d, dict)
+                for d in details
+                if isinstance(d, dict)
             ]
         else:
             details = None
         code = err.get("code")
-        return (code if isinstance(code, str) else None,
-                scrub(str(err.get("message") or "(no message)"), secrets), details)
+        return (
+            code if isinstance(code, str) else None,
+            scrub(str(err.get("message") or "(no message)"), secrets),
+            details,
+        )
     if isinstance(data, dict) and isinstance(data.get("message"), str):  # better-auth dialect
         code = data.get("code")
         return code if isinstance(code, str) else None, scrub(data["message"], secrets), None
@@ -120,25 +125,30 @@ def _auth_hint(method: str, path: str, auth: str, code: str | None) -> tuple[typ
         return PapraAuthenticationError, "this route only accepts an API key, not a session"
     if route is not None and route.auth == "login":
         return PapraAuthenticationError, (
-            "Papra refused the login; check PAPRA_EMAIL and PAPRA_PASSWORD")
+            "Papra refused the login; check PAPRA_EMAIL and PAPRA_PASSWORD"
+        )
     if auth == "session":
         return PapraAuthenticationError, (
-            "Papra rejected the session (expired or revoked); check PAPRA_EMAIL and PAPRA_PASSWORD")
+            "Papra rejected the session (expired or revoked); check PAPRA_EMAIL and PAPRA_PASSWORD"
+        )
     if route is not None and route.auth == "session":
         return PapraSessionRequiredError, (
             f"{route.endpoint} only accepts a logged-in session: this Papra version needs a "
             f"logged-in session for {route.feature} and answers 401 to every API key; "
-            f"{SESSION_ENV_HINT}")
+            f"{SESSION_ENV_HINT}"
+        )
     if auth == "none":
         return PapraAuthenticationError, "no API key was sent; set PAPRA_API_KEY"
     if route is not None and route.permissions:
         return PapraAuthenticationError, (
             f"{route.endpoint} needs an API key with {' and '.join(route.permissions)} "
             "(Papra answers 401 when a permission is missing, and also for an unknown, deleted "
-            "or expired key); get_current_api_key() shows what the key may do")
+            "or expired key); get_current_api_key() shows what the key may do"
+        )
     return PapraAuthenticationError, (
         "Papra did not accept the API key (unknown, deleted, expired or malformed); "
-        "check PAPRA_API_KEY")
+        "check PAPRA_API_KEY"
+    )
 
 
 def error_from_response(
@@ -159,16 +169,25 @@ def error_from_response(
     secrets = tuple(secrets)
     path = path.split("?", 1)[0]
     code, message, details = _read_body(content, headers.get("content-type", ""), secrets)
-    common: dict[str, Any] = {"method": method.upper(), "path": path, "status": status,
-                              "code": code}
+    common: dict[str, Any] = {
+        "method": method.upper(),
+        "path": path,
+        "status": status,
+        "code": code,
+    }
     if status == 401:
         cls, hint = _auth_hint(method, path, auth, code)
         return cls(message, hint=hint, **common)
     if status == 403:
         if code == "user.not_in_organization":
-            return PapraOrganizationAccessError(message, hint=(
-                "the organization does not exist, was deleted, or the key's owner is not a "
-                "member"), **common)
+            return PapraOrganizationAccessError(
+                message,
+                hint=(
+                    "the organization does not exist, was deleted, or the key's owner is not a "
+                    "member"
+                ),
+                **common,
+            )
         hint = None
         if code == "MISSING_OR_NULL_ORIGIN":
             hint = "the login needs an Origin header equal to the server URL"
@@ -185,7 +204,12 @@ def error_from_response(
             hint = "a non-trashed document with the same content exists in this organization"
         return _BY_STATUS[status](message, details=details, hint=hint, **common)
     if 300 <= status < 400:
-        return PapraError(message, hint=(
-            f"unexpected redirect to {headers.get('location', '?')!r}; check PAPRA_API_URL "
-            "(http vs https, path prefix)"), **common)
+        return PapraError(
+            message,
+            hint=(
+                f"unexpected redirect to {headers.get('location', '?')!r}; check PAPRA_API_URL "
+                "(http vs https, path prefix)"
+            ),
+            **common,
+        )
     return PapraError(message, details=details, **common)

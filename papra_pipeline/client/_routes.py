@@ -104,101 +104,187 @@ ROUTES: dict[str, Route] = {
     # Meta and public routes.
     "ping": Route("GET", "/api/ping", auth="none", parse=_ping),
     "get_server_config": Route("GET", "/api/config", auth="none", parse=_server_config),
-    "login": Route("POST", "/api/auth/sign-in/email", auth="login",
-                   parse=_one("user", m.SessionUser)),
+    "login": Route(
+        "POST", "/api/auth/sign-in/email", auth="login", parse=_one("user", m.SessionUser)
+    ),
     "get_current_api_key": Route("GET", "/api/api-keys/current", parse=_one("apiKey", m.ApiKey)),
     # Organizations.
-    "list_organizations": Route("GET", "/api/organizations", permissions=("organizations:read",),
-                                parse=_many("organizations", m.Organization)),
-    "list_deleted_organizations": Route("GET", "/api/organizations/deleted",
-                                        permissions=("organizations:read",),
-                                        parse=_many("organizations", m.Organization)),
-    "create_organization": Route("POST", "/api/organizations",
-                                 permissions=("organizations:create",),
-                                 parse=_one("organization", m.Organization)),
-    "get_organization": Route("GET", _O, permissions=("organizations:read",),
-                              parse=_one("organization", m.Organization)),
-    "update_organization": Route("PUT", _O, permissions=("organizations:update",),
-                                 parse=_one("organization", m.Organization)),
+    "list_organizations": Route(
+        "GET",
+        "/api/organizations",
+        permissions=("organizations:read",),
+        parse=_many("organizations", m.Organization),
+    ),
+    "list_deleted_organizations": Route(
+        "GET",
+        "/api/organizations/deleted",
+        permissions=("organizations:read",),
+        parse=_many("organizations", m.Organization),
+    ),
+    "create_organization": Route(
+        "POST",
+        "/api/organizations",
+        permissions=("organizations:create",),
+        parse=_one("organization", m.Organization),
+    ),
+    "get_organization": Route(
+        "GET", _O, permissions=("organizations:read",), parse=_one("organization", m.Organization)
+    ),
+    "update_organization": Route(
+        "PUT", _O, permissions=("organizations:update",), parse=_one("organization", m.Organization)
+    ),
     "delete_organization": Route("DELETE", _O, permissions=("organizations:delete",)),
     # Documents.
-    "upload_document": Route("POST", _O + "/documents", permissions=("documents:create",),
-                             parse=_one("document", m.Document)),
-    "list_documents": Route("GET", _O + "/documents", permissions=("documents:read",),
-                            parse=_document_page),
-    "list_deleted_documents": Route("GET", _O + "/documents/deleted",
-                                    permissions=("documents:read",), parse=_document_page),
-    "get_document_statistics": Route("GET", _O + "/documents/statistics",
-                                     permissions=("documents:read",),
-                                     parse=_one("organizationStats", m.OrganizationStatistics)),
-    "get_document": Route("GET", _D, permissions=("documents:read",),
-                          parse=_one("document", m.Document)),
-    "update_document": Route("PATCH", _D, permissions=("documents:update",),
-                             parse=_one("document", m.Document)),
+    "upload_document": Route(
+        "POST",
+        _O + "/documents",
+        permissions=("documents:create",),
+        parse=_one("document", m.Document),
+    ),
+    "list_documents": Route(
+        "GET", _O + "/documents", permissions=("documents:read",), parse=_document_page
+    ),
+    "list_deleted_documents": Route(
+        "GET", _O + "/documents/deleted", permissions=("documents:read",), parse=_document_page
+    ),
+    "get_document_statistics": Route(
+        "GET",
+        _O + "/documents/statistics",
+        permissions=("documents:read",),
+        parse=_one("organizationStats", m.OrganizationStatistics),
+    ),
+    "get_document": Route(
+        "GET", _D, permissions=("documents:read",), parse=_one("document", m.Document)
+    ),
+    "update_document": Route(
+        "PATCH", _D, permissions=("documents:update",), parse=_one("document", m.Document)
+    ),
     "delete_document": Route("DELETE", _D, permissions=("documents:delete",)),
     "get_document_file": Route("GET", _D + "/file", permissions=("documents:read",)),
-    "list_document_activity": Route("GET", _D + "/activity", permissions=("documents:read",),
-                                    parse=_many("activities", m.Activity)),
+    "list_document_activity": Route(
+        "GET",
+        _D + "/activity",
+        permissions=("documents:read",),
+        parse=_many("activities", m.Activity),
+    ),
     # Batch routes: re-sending the same filter converges to the same state.
-    "batch_trash_documents": Route("POST", _O + "/documents/batch/trash",
-                                   permissions=("documents:delete",), retry_safe=True),
-    "batch_update_document_tags": Route("POST", _O + "/documents/batch/tags",
-                                        permissions=("documents:update", "tags:read"),
-                                        retry_safe=True),
+    "batch_trash_documents": Route(
+        "POST", _O + "/documents/batch/trash", permissions=("documents:delete",), retry_safe=True
+    ),
+    "batch_update_document_tags": Route(
+        "POST",
+        _O + "/documents/batch/tags",
+        permissions=("documents:update", "tags:read"),
+        retry_safe=True,
+    ),
     # Tags.
-    "create_tag": Route("POST", _O + "/tags", permissions=("tags:create",),
-                        parse=_one("tag", m.Tag)),
+    "create_tag": Route(
+        "POST", _O + "/tags", permissions=("tags:create",), parse=_one("tag", m.Tag)
+    ),
     "list_tags": Route("GET", _O + "/tags", permissions=("tags:read",), parse=_many("tags", m.Tag)),
-    "update_tag": Route("PUT", _O + "/tags/{tag}", permissions=("tags:update",),
-                        parse=_one("tag", m.Tag)),
+    "update_tag": Route(
+        "PUT", _O + "/tags/{tag}", permissions=("tags:update",), parse=_one("tag", m.Tag)
+    ),
     "delete_tag": Route("DELETE", _O + "/tags/{tag}", permissions=("tags:delete",)),
-    "add_tag_to_document": Route("POST", _D + "/tags",
-                                 permissions=("documents:update", "tags:read")),
-    "remove_tag_from_document": Route("DELETE", _D + "/tags/{tag}",
-                                      permissions=("documents:update", "tags:read")),
+    "add_tag_to_document": Route(
+        "POST", _D + "/tags", permissions=("documents:update", "tags:read")
+    ),
+    "remove_tag_from_document": Route(
+        "DELETE", _D + "/tags/{tag}", permissions=("documents:update", "tags:read")
+    ),
     # Custom properties.
     "list_custom_property_definitions": Route(
-        "GET", _O + "/custom-properties", permissions=("custom-properties:read",),
-        parse=_many("propertyDefinitions", m.CustomPropertyDefinition)),
+        "GET",
+        _O + "/custom-properties",
+        permissions=("custom-properties:read",),
+        parse=_many("propertyDefinitions", m.CustomPropertyDefinition),
+    ),
     "get_custom_property_definition": Route(
-        "GET", _O + "/custom-properties/{cpd}", permissions=("custom-properties:read",),
-        parse=_one("definition", m.CustomPropertyDefinition)),
+        "GET",
+        _O + "/custom-properties/{cpd}",
+        permissions=("custom-properties:read",),
+        parse=_one("definition", m.CustomPropertyDefinition),
+    ),
     "create_custom_property_definition": Route(
-        "POST", _O + "/custom-properties", permissions=("custom-properties:create",),
-        parse=_one("propertyDefinition", m.CustomPropertyDefinition)),
+        "POST",
+        _O + "/custom-properties",
+        permissions=("custom-properties:create",),
+        parse=_one("propertyDefinition", m.CustomPropertyDefinition),
+    ),
     "update_custom_property_definition": Route(
-        "PUT", _O + "/custom-properties/{cpd}", permissions=("custom-properties:update",),
-        parse=_one("propertyDefinition", m.CustomPropertyDefinition)),
+        "PUT",
+        _O + "/custom-properties/{cpd}",
+        permissions=("custom-properties:update",),
+        parse=_one("propertyDefinition", m.CustomPropertyDefinition),
+    ),
     "delete_custom_property_definition": Route(
-        "DELETE", _O + "/custom-properties/{cpd}", permissions=("custom-properties:delete",)),
+        "DELETE", _O + "/custom-properties/{cpd}", permissions=("custom-properties:delete",)
+    ),
     "list_document_custom_properties": Route(
-        "GET", _D + "/custom-properties", permissions=("documents:read", "custom-properties:read"),
-        parse=_many("customProperties", m.DocumentCustomProperty)),
+        "GET",
+        _D + "/custom-properties",
+        permissions=("documents:read", "custom-properties:read"),
+        parse=_many("customProperties", m.DocumentCustomProperty),
+    ),
     "set_document_custom_property": Route(
-        "PUT", _D + "/custom-properties/{cpd}",
-        permissions=("documents:update", "custom-properties:read")),
+        "PUT",
+        _D + "/custom-properties/{cpd}",
+        permissions=("documents:update", "custom-properties:read"),
+    ),
     "clear_document_custom_property": Route(
-        "DELETE", _D + "/custom-properties/{cpd}",
-        permissions=("documents:update", "custom-properties:read")),
+        "DELETE",
+        _D + "/custom-properties/{cpd}",
+        permissions=("documents:update", "custom-properties:read"),
+    ),
     # Tagging rules: session only in this Papra version.
-    "list_tagging_rules": Route("GET", _O + "/tagging-rules", auth="session", feature=_TR,
-                                parse=_many("taggingRules", m.TaggingRule)),
-    "apply_tagging_rule": Route("POST", _O + "/tagging-rules/{rule}/apply", auth="session",
-                                feature=_TR, parse=lambda body, query: m.TaskId.from_json(body)),
+    "list_tagging_rules": Route(
+        "GET",
+        _O + "/tagging-rules",
+        auth="session",
+        feature=_TR,
+        parse=_many("taggingRules", m.TaggingRule),
+    ),
+    "apply_tagging_rule": Route(
+        "POST",
+        _O + "/tagging-rules/{rule}/apply",
+        auth="session",
+        feature=_TR,
+        parse=lambda body, query: m.TaskId.from_json(body),
+    ),
 }
 
 # Routes the client does not call, listed so a 401 on them explains itself and recorded
 # responses (tests/fixtures/papra-samples) can still be checked against the models.
 OTHER_ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/auth/sign-up/email", auth="login", parse=_one("user", m.SessionUser)),
-    Route("GET", "/api/auth/get-session", auth="session", feature="sessions",
-          parse=_one("user", m.SessionUser)),
-    Route("GET", "/api/users/me", auth="session", feature="user profiles",
-          parse=_one("user", m.SessionUser)),
-    Route("POST", "/api/api-keys", auth="session", feature="creating API keys",
-          parse=_one("apiKey", m.ApiKey)),
-    Route("GET", "/api/api-keys", auth="session", feature="listing API keys",
-          parse=_many("apiKeys", m.ApiKey)),
+    Route(
+        "GET",
+        "/api/auth/get-session",
+        auth="session",
+        feature="sessions",
+        parse=_one("user", m.SessionUser),
+    ),
+    Route(
+        "GET",
+        "/api/users/me",
+        auth="session",
+        feature="user profiles",
+        parse=_one("user", m.SessionUser),
+    ),
+    Route(
+        "POST",
+        "/api/api-keys",
+        auth="session",
+        feature="creating API keys",
+        parse=_one("apiKey", m.ApiKey),
+    ),
+    Route(
+        "GET",
+        "/api/api-keys",
+        auth="session",
+        feature="listing API keys",
+        parse=_many("apiKeys", m.ApiKey),
+    ),
     Route("DELETE", "/api/api-keys/{key}", auth="session", feature="deleting API keys"),
     Route("POST", _O + "/restore", auth="session", feature="restoring organizations"),
     Route("GET", _O + "/members", auth="session", feature="organization members"),
@@ -207,15 +293,25 @@ OTHER_ROUTES: tuple[Route, ...] = (
     Route("GET", _O + "/usage", auth="session", feature="usage"),
     Route("GET", _O + "/subscription", auth="session", feature="subscriptions"),
     Route("POST", _D + "/restore", auth="session", feature="restoring documents"),
-    Route("DELETE", _O + "/documents/trash/{doc}", auth="session",
-          feature="deleting documents permanently"),
+    Route(
+        "DELETE",
+        _O + "/documents/trash/{doc}",
+        auth="session",
+        feature="deleting documents permanently",
+    ),
     Route("DELETE", _O + "/documents/trash", auth="session", feature="emptying the trash"),
     Route("POST", _O + "/tagging-rules", auth="session", feature=_TR),
-    Route("GET", _O + "/tagging-rules/{rule}", auth="session", feature=_TR,
-          parse=_one("taggingRule", m.TaggingRule)),
+    Route(
+        "GET",
+        _O + "/tagging-rules/{rule}",
+        auth="session",
+        feature=_TR,
+        parse=_one("taggingRule", m.TaggingRule),
+    ),
     Route("PUT", _O + "/tagging-rules/{rule}", auth="session", feature=_TR),
     Route("DELETE", _O + "/tagging-rules/{rule}", auth="session", feature=_TR),
 )
+
 
 def match_route(method: str, path: str) -> Route | None:
     """Find the route for a concrete request; literal segments beat placeholders."""

@@ -110,8 +110,11 @@ class ClientStats:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"requests": self.requests, "retries": self.retries,
-                    "by_endpoint": dict(self.by_endpoint)}
+            return {
+                "requests": self.requests,
+                "retries": self.retries,
+                "by_endpoint": dict(self.by_endpoint),
+            }
 
     def __repr__(self) -> str:
         return f"ClientStats(requests={self.requests}, retries={self.retries})"
@@ -167,26 +170,35 @@ class PapraClient:
     ) -> None:
         url = httpx.URL(base_url.strip().rstrip("/"))
         if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"base_url must be an http(s) URL like https://papra.example.com, "
-                             f"got {base_url!r}")
+            raise ValueError(
+                f"base_url must be an http(s) URL like https://papra.example.com, got {base_url!r}"
+            )
         if url.userinfo or url.query:
-            raise ValueError("base_url must not contain credentials or a query string; "
-                             "pass the API key as api_key (PAPRA_API_KEY)")
+            raise ValueError(
+                "base_url must not contain credentials or a query string; "
+                "pass the API key as api_key (PAPRA_API_KEY)"
+            )
         if (email is None) != (password is None):
             raise ValueError(
-                "give both email and password (PAPRA_EMAIL, PAPRA_PASSWORD) or neither")
+                "give both email and password (PAPRA_EMAIL, PAPRA_PASSWORD) or neither"
+            )
         if api_key is not None and not (isinstance(api_key, str) and api_key.strip()):
             raise ValueError("api_key must be a non-empty string or None")
         if max_retries < 0 or max_concurrency < 1 or timeout <= 0:
             raise ValueError("need max_retries >= 0, max_concurrency >= 1 and timeout > 0")
         has_secret = api_key is not None or password is not None
         in_process = isinstance(transport, httpx.MockTransport)  # nothing leaves the process
-        if url.scheme == "http" and has_secret and not (allow_insecure_http or in_process) \
-                and not _is_loopback(url.host):
+        if (
+            url.scheme == "http"
+            and has_secret
+            and not (allow_insecure_http or in_process)
+            and not _is_loopback(url.host)
+        ):
             raise ValueError(
                 f"refusing to send credentials over plain http to {url.host}: anyone on the "
                 "path could read the API key or password. Use https, or pass "
-                "allow_insecure_http=True (PAPRA_ALLOW_INSECURE_HTTP=1) on a trusted network")
+                "allow_insecure_http=True (PAPRA_ALLOW_INSECURE_HTTP=1) on a trusted network"
+            )
         self.base_url = str(url)
         self._origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
         self._api_key = api_key.strip() if api_key else None
@@ -208,8 +220,9 @@ class PapraClient:
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=timeout,
-            limits=httpx.Limits(max_connections=max_concurrency,
-                                max_keepalive_connections=max_concurrency),
+            limits=httpx.Limits(
+                max_connections=max_concurrency, max_keepalive_connections=max_concurrency
+            ),
             transport=transport,
             headers={"User-Agent": user_agent, "Accept": "application/json"},
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
@@ -232,10 +245,12 @@ class PapraClient:
         return cls(**env)
 
     def __repr__(self) -> str:
-        return (f"PapraClient(base_url={self.base_url!r}, "
-                f"api_key={'configured' if self._api_key else 'missing'}, "
-                f"session_login={'configured' if self._email else 'missing'}, "
-                f"logged_in={self._session is not None})")
+        return (
+            f"PapraClient(base_url={self.base_url!r}, "
+            f"api_key={'configured' if self._api_key else 'missing'}, "
+            f"session_login={'configured' if self._email else 'missing'}, "
+            f"logged_in={self._session is not None})"
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -261,7 +276,8 @@ class PapraClient:
             if not self._api_key:
                 raise PapraAuthenticationError(
                     f"{route.endpoint} needs an API key and none is configured",
-                    hint="pass api_key= or set PAPRA_API_KEY")
+                    hint="pass api_key= or set PAPRA_API_KEY",
+                )
             return {"Authorization": f"Bearer {self._api_key}"}
         if auth == "session":
             assert session is not None
@@ -301,24 +317,35 @@ class PapraClient:
             response: httpx.Response | None = None
             try:
                 request = self._http.build_request(
-                    route.method, path, params=query, headers=headers, files=files,
-                    json=None if json_body is _NO_BODY else json_body)
+                    route.method,
+                    path,
+                    params=query,
+                    headers=headers,
+                    files=files,
+                    json=None if json_body is _NO_BODY else json_body,
+                )
                 response = self._http.send(request, stream=stream)
             except httpx.TimeoutException as exc:
                 error: PapraError = PapraTimeoutError(
                     f"no answer within {self.timeout:g} s ({type(exc).__name__})",
-                    method=route.method, path=path)
+                    method=route.method,
+                    path=path,
+                )
                 nothing_sent = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
                 retryable = route.idempotent or nothing_sent
             except httpx.TransportError as exc:
                 error = PapraConnectionError(
                     f"could not talk to Papra at {self.base_url} ({type(exc).__name__}: "
-                    f"{scrub(str(exc), self._secrets)[:200]})", method=route.method, path=path)
+                    f"{scrub(str(exc), self._secrets)[:200]})",
+                    method=route.method,
+                    path=path,
+                )
                 retryable = route.idempotent or isinstance(exc, httpx.ConnectError)
             elapsed_ms = (time.perf_counter() - started) * 1000
             if response is not None:
-                logger.debug("%s -> %s in %.1f ms", route.endpoint, response.status_code,
-                             elapsed_ms)
+                logger.debug(
+                    "%s -> %s in %.1f ms", route.endpoint, response.status_code, elapsed_ms
+                )
                 if response.is_success:
                     if stream or route.parse is None:
                         return _Reply(response, None)
@@ -332,20 +359,33 @@ class PapraClient:
                         response.read()
                         response.close()
                     error = error_from_response(
-                        status=response.status_code, headers=response.headers,
-                        content=response.content, method=route.method, path=path, auth=auth,
-                        secrets=self._secrets)
+                        status=response.status_code,
+                        headers=response.headers,
+                        content=response.content,
+                        method=route.method,
+                        path=path,
+                        auth=auth,
+                        secrets=self._secrets,
+                    )
                     retryable = response.status_code == 429 or (
-                        response.status_code in RETRY_STATUSES and route.idempotent)
+                        response.status_code in RETRY_STATUSES and route.idempotent
+                    )
             else:
-                logger.debug("%s -> %s after %.1f ms", route.endpoint, type(error).__name__,
-                             elapsed_ms)
+                logger.debug(
+                    "%s -> %s after %.1f ms", route.endpoint, type(error).__name__, elapsed_ms
+                )
             if not (retryable and may_retry) or attempt > self.max_retries:
                 raise error
             delay = self._delay(attempt, response)
             self.stats._record_retry()
-            logger.warning("retrying %s in %.2f s (attempt %d of %d): %s", route.endpoint, delay,
-                           attempt + 1, self.max_retries + 1, error)
+            logger.warning(
+                "retrying %s in %.2f s (attempt %d of %d): %s",
+                route.endpoint,
+                delay,
+                attempt + 1,
+                self.max_retries + 1,
+                error,
+            )
             self._sleep(delay)
 
     def _decode(self, response: httpx.Response, route: Route, path: str) -> Any:
@@ -356,7 +396,10 @@ class PapraClient:
             raise PapraResponseError(
                 f"expected JSON, got {len(response.content)} bytes of "
                 f"{response.headers.get('content-type') or 'unknown type'}: {excerpt!r}",
-                method=route.method, path=path, status=response.status_code) from None
+                method=route.method,
+                path=path,
+                status=response.status_code,
+            ) from None
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         hinted = parse_retry_after(response.headers) if response is not None else None
@@ -365,8 +408,9 @@ class PapraClient:
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         return self._random.uniform(0, ceiling)
 
-    def _parse(self, route: Route, path: str, reply: _Reply,
-               query: Mapping[str, str] | None = None) -> Any:
+    def _parse(
+        self, route: Route, path: str, reply: _Reply, query: Mapping[str, str] | None = None
+    ) -> Any:
         """Run the route's parser, or return None for routes whose body carries nothing."""
         if route.parse is None:
             return None
@@ -376,19 +420,39 @@ class PapraClient:
             exc.method, exc.path, exc.status = route.method, path, reply.response.status_code
             raise
 
-    def _call(self, name: str, *ids: str, query: Mapping[str, Any] | None = None,
-              json_body: Any = _NO_BODY, auth: str | None = None, **send: Any) -> Any:
+    def _call(
+        self,
+        name: str,
+        *ids: str,
+        query: Mapping[str, Any] | None = None,
+        json_body: Any = _NO_BODY,
+        auth: str | None = None,
+        **send: Any,
+    ) -> Any:
         """Send one request to a named route and return its parsed body (None if it has none)."""
         route = ROUTES[name]
         path = route.path(*ids)
         params = {k: str(v) for k, v in (query or {}).items() if v is not None}
         if route.auth == "session" and auth is None:
             return self._with_session(
-                lambda session: self._parse(route, path, self._send(
-                    route, path, auth="session", session=session, query=params,
-                    json_body=json_body, **send), params))
-        reply = self._send(route, path, auth=auth or route.auth, query=params,
-                           json_body=json_body, **send)
+                lambda session: self._parse(
+                    route,
+                    path,
+                    self._send(
+                        route,
+                        path,
+                        auth="session",
+                        session=session,
+                        query=params,
+                        json_body=json_body,
+                        **send,
+                    ),
+                    params,
+                )
+            )
+        reply = self._send(
+            route, path, auth=auth or route.auth, query=params, json_body=json_body, **send
+        )
         return self._parse(route, path, reply, params)
 
     # ------------------------------------------------------------------ session
@@ -401,16 +465,24 @@ class PapraClient:
         """Log in with email/password and keep the session cookie (never logged or shown)."""
         if not self._has_login:
             raise PapraSessionRequiredError(
-                "no email/password configured for a session login", hint=SESSION_ENV_HINT)
+                "no email/password configured for a session login", hint=SESSION_ENV_HINT
+            )
         route = ROUTES["login"]
         with self._session_lock:
-            reply = self._send(route, route.path(), auth="login",
-                               json_body={"email": self._email, "password": self._password})
+            reply = self._send(
+                route,
+                route.path(),
+                auth="login",
+                json_body={"email": self._email, "password": self._password},
+            )
             cookie = _session_cookie(reply.response)
             if cookie is None:
                 raise PapraResponseError(
-                    f"login answered without a {SESSION_COOKIE} cookie", method=route.method,
-                    path=route.template, status=reply.response.status_code)
+                    f"login answered without a {SESSION_COOKIE} cookie",
+                    method=route.method,
+                    path=route.template,
+                    status=reply.response.status_code,
+                )
             self._session = cookie
         return self._parse(route, route.template, reply)
 
@@ -480,8 +552,9 @@ class PapraClient:
 
     # ------------------------------------------------------------------ documents
 
-    def upload_document(self, org_id: str, filename: str, content: bytes | IO[bytes],
-                        mime_type: str) -> Document:
+    def upload_document(
+        self, org_id: str, filename: str, content: bytes | IO[bytes], mime_type: str
+    ) -> Document:
         """Upload one file. ``content`` is empty in the answer until Papra extracts the text.
 
         Raises ``PapraConflictError`` (409) when a non-trashed document has the same bytes;
@@ -505,13 +578,24 @@ class PapraClient:
                 rewind = lambda: content.seek(start)  # noqa: E731
             else:
                 may_retry = False
-        return self._call("upload_document", org_id,
-                          files={"file": (filename, content, mime_type)},
-                          rewind=rewind, may_retry=may_retry)
+        return self._call(
+            "upload_document",
+            org_id,
+            files={"file": (filename, content, mime_type)},
+            rewind=rewind,
+            may_retry=may_retry,
+        )
 
-    def list_documents(self, org_id: str, *, page_index: int = 0, page_size: int = 100,
-                       search_query: str | None = None, sort_field: str | None = None,
-                       sort_order: str | None = None) -> DocumentPage:
+    def list_documents(
+        self,
+        org_id: str,
+        *,
+        page_index: int = 0,
+        page_size: int = 100,
+        search_query: str | None = None,
+        sort_field: str | None = None,
+        sort_order: str | None = None,
+    ) -> DocumentPage:
         """One page of non-trashed documents (list items carry no ``content``)."""
         check.page(page_index, page_size)
         if search_query is not None:
@@ -520,41 +604,68 @@ class PapraClient:
             check.choice(sort_field, "sort_field", check.SORT_FIELDS)
         if sort_order is not None:
             check.choice(sort_order, "sort_order", check.SORT_ORDERS)
-        return self._call("list_documents", org_id, query={
-            "pageIndex": page_index, "pageSize": page_size, "searchQuery": search_query,
-            "sortField": sort_field, "sortOrder": sort_order})
+        return self._call(
+            "list_documents",
+            org_id,
+            query={
+                "pageIndex": page_index,
+                "pageSize": page_size,
+                "searchQuery": search_query,
+                "sortField": sort_field,
+                "sortOrder": sort_order,
+            },
+        )
 
-    def iter_documents(self, org_id: str, *, page_size: int = 100,
-                       search_query: str | None = None, sort_field: str = "createdAt",
-                       sort_order: str = "asc", max_pages: int | None = None
-                       ) -> Iterator[Document]:
+    def iter_documents(
+        self,
+        org_id: str,
+        *,
+        page_size: int = 100,
+        search_query: str | None = None,
+        sort_field: str = "createdAt",
+        sort_order: str = "asc",
+        max_pages: int | None = None,
+    ) -> Iterator[Document]:
         """Every matching document, page by page (``createdAt asc`` is stable under uploads)."""
         check.page(0, page_size)
         return self._iter_pages(
-            lambda i: self.list_documents(org_id, page_index=i, page_size=page_size,
-                                          search_query=search_query, sort_field=sort_field,
-                                          sort_order=sort_order),
-            page_size, max_pages)
+            lambda i: self.list_documents(
+                org_id,
+                page_index=i,
+                page_size=page_size,
+                search_query=search_query,
+                sort_field=sort_field,
+                sort_order=sort_order,
+            ),
+            page_size,
+            max_pages,
+        )
 
-    def list_deleted_documents(self, org_id: str, *, page_index: int = 0,
-                               page_size: int = 100) -> DocumentPage:
+    def list_deleted_documents(
+        self, org_id: str, *, page_index: int = 0, page_size: int = 100
+    ) -> DocumentPage:
         """One page of the trash, newest deletion first, with ``content`` but no tags."""
         check.page(page_index, page_size)
-        return self._call("list_deleted_documents", org_id,
-                          query={"pageIndex": page_index, "pageSize": page_size})
+        return self._call(
+            "list_deleted_documents", org_id, query={"pageIndex": page_index, "pageSize": page_size}
+        )
 
-    def iter_deleted_documents(self, org_id: str, *, page_size: int = 100,
-                               max_pages: int | None = None) -> Iterator[Document]:
+    def iter_deleted_documents(
+        self, org_id: str, *, page_size: int = 100, max_pages: int | None = None
+    ) -> Iterator[Document]:
         """Every trashed document. Papra sorts the trash by deletedAt only, so a concurrent
         trash can shift pages: treat one pass as a snapshot that may miss a late arrival."""
         check.page(0, page_size)
         return self._iter_pages(
             lambda i: self.list_deleted_documents(org_id, page_index=i, page_size=page_size),
-            page_size, max_pages)
+            page_size,
+            max_pages,
+        )
 
     @staticmethod
-    def _iter_pages(fetch: Callable[[int], DocumentPage], page_size: int,
-                    max_pages: int | None) -> Iterator[Document]:
+    def _iter_pages(
+        fetch: Callable[[int], DocumentPage], page_size: int, max_pages: int | None
+    ) -> Iterator[Document]:
         """Stop on an empty page, a short page, or once ``documentsCount`` documents were seen.
 
         Guards against a server that never ends: more than ``max_pages`` pages (default
@@ -569,7 +680,8 @@ class PapraClient:
             if limit is not None and index >= limit:
                 raise PapraResponseError(
                     f"server keeps returning full pages after {index} pages of {page_size} "
-                    f"({seen} documents); stopping instead of looping forever")
+                    f"({seen} documents); stopping instead of looping forever"
+                )
             result = fetch(index)
             ids = tuple(d.id for d in result.documents)
             if not ids:
@@ -577,7 +689,8 @@ class PapraClient:
             if ids == previous:
                 raise PapraResponseError(
                     f"page {index} repeats the document ids of page {index - 1}; the server "
-                    "ignores pageIndex, so paging would never end")
+                    "ignores pageIndex, so paging would never end"
+                )
             yield from result.documents
             seen += len(ids)
             if len(ids) < page_size or seen >= result.documents_count:
@@ -596,8 +709,9 @@ class PapraClient:
         self._call("delete_document", org_id, doc_id)
 
     @contextmanager
-    def get_document_file(self, org_id: str, doc_id: str, *,
-                          chunk_size: int = 64 * 1024) -> Iterator[Iterator[bytes]]:
+    def get_document_file(
+        self, org_id: str, doc_id: str, *, chunk_size: int = 64 * 1024
+    ) -> Iterator[Iterator[bytes]]:
         """Stream the original bytes: ``with client.get_document_file(o, d) as chunks:``.
 
         Yields an iterator of ``bytes`` chunks; the connection is released when the block
@@ -614,24 +728,33 @@ class PapraClient:
             response.close()
 
     @staticmethod
-    def _chunks(response: httpx.Response, route: Route, path: str,
-                chunk_size: int) -> Iterator[bytes]:
+    def _chunks(
+        response: httpx.Response, route: Route, path: str, chunk_size: int
+    ) -> Iterator[bytes]:
         try:
             yield from response.iter_bytes(chunk_size)
         except httpx.TimeoutException as exc:
-            raise PapraTimeoutError(f"download stalled ({type(exc).__name__})",
-                                    method=route.method, path=path) from None
+            raise PapraTimeoutError(
+                f"download stalled ({type(exc).__name__})", method=route.method, path=path
+            ) from None
         except httpx.TransportError as exc:
-            raise PapraConnectionError(f"download interrupted ({type(exc).__name__})",
-                                       method=route.method, path=path) from None
+            raise PapraConnectionError(
+                f"download interrupted ({type(exc).__name__})", method=route.method, path=path
+            ) from None
 
     def get_document_statistics(self, org_id: str) -> OrganizationStatistics:
         return self._call("get_document_statistics", org_id)
 
-    def update_document(self, org_id: str, doc_id: str, *, name: str | _Unset = UNSET,
-                        content: str | _Unset = UNSET,
-                        document_date: datetime | date | str | None | _Unset = UNSET,
-                        notes: str | _Unset = UNSET) -> Document:
+    def update_document(
+        self,
+        org_id: str,
+        doc_id: str,
+        *,
+        name: str | _Unset = UNSET,
+        content: str | _Unset = UNSET,
+        document_date: datetime | date | str | None | _Unset = UNSET,
+        notes: str | _Unset = UNSET,
+    ) -> Document:
         """PATCH only the given fields; ``document_date=None`` clears the date."""
         body: dict[str, Any] = {}
         if name is not UNSET:
@@ -646,19 +769,26 @@ class PapraClient:
         if notes is not UNSET:
             body["notes"] = check.text(notes, "notes", max_len=2048)
         if not body:
-            raise ValueError("update_document needs at least one of name, content, "
-                             "document_date or notes")
+            raise ValueError(
+                "update_document needs at least one of name, content, document_date or notes"
+            )
         return self._call("update_document", org_id, doc_id, json_body=body)
 
-    def list_document_activity(self, org_id: str, doc_id: str, *, page_index: int = 0,
-                               page_size: int = 100) -> tuple[Activity, ...]:
+    def list_document_activity(
+        self, org_id: str, doc_id: str, *, page_index: int = 0, page_size: int = 100
+    ) -> tuple[Activity, ...]:
         """One page of the activity log, newest first (an unknown document gives ``()``)."""
         check.page(page_index, page_size)
-        return self._call("list_document_activity", org_id, doc_id,
-                          query={"pageIndex": page_index, "pageSize": page_size})
+        return self._call(
+            "list_document_activity",
+            org_id,
+            doc_id,
+            query={"pageIndex": page_index, "pageSize": page_size},
+        )
 
-    def iter_document_activity(self, org_id: str, doc_id: str, *, page_size: int = 100,
-                               max_pages: int = 100_000) -> Iterator[Activity]:
+    def iter_document_activity(
+        self, org_id: str, doc_id: str, *, page_size: int = 100, max_pages: int = 100_000
+    ) -> Iterator[Activity]:
         """All activity newest first, fetched lazily so a caller can stop at a known entry.
 
         There is no total count: stop on a short or empty page, and raise
@@ -667,43 +797,55 @@ class PapraClient:
         check.page(0, page_size)
         return self._iter_activity(org_id, doc_id, page_size, max_pages)
 
-    def _iter_activity(self, org_id: str, doc_id: str, page_size: int,
-                       max_pages: int) -> Iterator[Activity]:
+    def _iter_activity(
+        self, org_id: str, doc_id: str, page_size: int, max_pages: int
+    ) -> Iterator[Activity]:
         previous: tuple[str, ...] | None = None
         for index in range(max_pages):
-            activities = self.list_document_activity(org_id, doc_id, page_index=index,
-                                                     page_size=page_size)
+            activities = self.list_document_activity(
+                org_id, doc_id, page_index=index, page_size=page_size
+            )
             ids = tuple(a.id for a in activities)
             if not ids:
                 return
             if ids == previous:
                 raise PapraResponseError(
-                    f"activity page {index} repeats page {index - 1}; the server ignores "
-                    "pageIndex")
+                    f"activity page {index} repeats page {index - 1}; the server ignores pageIndex"
+                )
             yield from activities
             if len(ids) < page_size:
                 return
             previous = ids
-        raise PapraResponseError(f"server keeps returning full activity pages after "
-                                 f"{max_pages} pages; stopping")
+        raise PapraResponseError(
+            f"server keeps returning full activity pages after {max_pages} pages; stopping"
+        )
 
     # ------------------------------------------------------------------ tags
 
-    def create_tag(self, org_id: str, name: str, color: str,
-                   description: str | None = None) -> Tag:
-        body = {"name": check.text(name, "tag name", min_len=1, max_len=64, strip=True),
-                "color": check.color(color)}
+    def create_tag(self, org_id: str, name: str, color: str, description: str | None = None) -> Tag:
+        body = {
+            "name": check.text(name, "tag name", min_len=1, max_len=64, strip=True),
+            "color": check.color(color),
+        }
         if description is not None:
-            body["description"] = check.text(description, "tag description", max_len=256,
-                                             strip=True)
+            body["description"] = check.text(
+                description, "tag description", max_len=256, strip=True
+            )
         return self._call("create_tag", org_id, json_body=body)
 
     def list_tags(self, org_id: str) -> tuple[Tag, ...]:
         """All tags with ``documents_count`` (non-trashed documents only)."""
         return self._call("list_tags", org_id)
 
-    def update_tag(self, org_id: str, tag_id: str, *, name: str | _Unset = UNSET,
-                   color: str | _Unset = UNSET, description: str | _Unset = UNSET) -> Tag:
+    def update_tag(
+        self,
+        org_id: str,
+        tag_id: str,
+        *,
+        name: str | _Unset = UNSET,
+        color: str | _Unset = UNSET,
+        description: str | _Unset = UNSET,
+    ) -> Tag:
         """Change the given fields; an empty update is refused (Papra answers it with a 500)."""
         body: dict[str, Any] = {}
         if name is not UNSET:
@@ -711,11 +853,14 @@ class PapraClient:
         if color is not UNSET:
             body["color"] = check.color(color)
         if description is not UNSET:
-            body["description"] = check.text(description, "tag description", max_len=256,
-                                             strip=True)
+            body["description"] = check.text(
+                description, "tag description", max_len=256, strip=True
+            )
         if not body:
-            raise ValueError("update_tag needs at least one of name, color or description "
-                             "(Papra answers an empty update with a 500)")
+            raise ValueError(
+                "update_tag needs at least one of name, color or description "
+                "(Papra answers an empty update with a 500)"
+            )
         return self._call("update_tag", org_id, tag_id, json_body=body)
 
     def delete_tag(self, org_id: str, tag_id: str) -> None:
@@ -731,9 +876,15 @@ class PapraClient:
         """Succeeds even if the tag was not attached (Papra still logs an ``untagged``)."""
         self._call("remove_tag_from_document", org_id, doc_id, tag_id)
 
-    def batch_update_document_tags(self, org_id: str, *, document_ids: Sequence[str] | None = None,
-                                   query: str | None = None, add_tag_ids: Iterable[str] = (),
-                                   remove_tag_ids: Iterable[str] = ()) -> None:
+    def batch_update_document_tags(
+        self,
+        org_id: str,
+        *,
+        document_ids: Sequence[str] | None = None,
+        query: str | None = None,
+        add_tag_ids: Iterable[str] = (),
+        remove_tag_ids: Iterable[str] = (),
+    ) -> None:
         """Add/remove tags on documents picked by ids (1..1000) or by a search query."""
         body: dict[str, Any] = {"filter": check.batch_filter(document_ids, query)}
         add = check.ids(add_tag_ids, "add_tag_ids", max_items=50)
@@ -748,12 +899,16 @@ class PapraClient:
             body["removeTagIds"] = remove
         self._call("batch_update_document_tags", org_id, json_body=body)
 
-    def batch_trash_documents(self, org_id: str, *, document_ids: Sequence[str] | None = None,
-                              query: str | None = None) -> None:
+    def batch_trash_documents(
+        self, org_id: str, *, document_ids: Sequence[str] | None = None, query: str | None = None
+    ) -> None:
         """Trash documents picked by ids or by a search query (already trashed ones are skipped;
         unknown ids make Papra refuse the whole batch with a 400)."""
-        self._call("batch_trash_documents", org_id,
-                   json_body={"filter": check.batch_filter(document_ids, query)})
+        self._call(
+            "batch_trash_documents",
+            org_id,
+            json_body={"filter": check.batch_filter(document_ids, query)},
+        )
 
     # ------------------------------------------------------------------ tagging rules
 
@@ -763,7 +918,8 @@ class PapraClient:
             raise PapraSessionRequiredError(
                 "listing tagging rules needs a logged-in session",
                 hint=f"this Papra version needs a logged-in session for tagging rules; "
-                     f"{SESSION_ENV_HINT}")
+                f"{SESSION_ENV_HINT}",
+            )
         return self._call("list_tagging_rules", org_id)
 
     def apply_tagging_rule(self, org_id: str, rule_id: str) -> TaskId:
@@ -776,22 +932,27 @@ class PapraClient:
             return self._call("apply_tagging_rule", org_id, rule_id)
         if not self._api_key:
             raise PapraSessionRequiredError(
-                "applying a tagging rule needs a logged-in session", hint=SESSION_ENV_HINT)
+                "applying a tagging rule needs a logged-in session", hint=SESSION_ENV_HINT
+            )
         return self._call("apply_tagging_rule", org_id, rule_id, auth="key")
 
     # ------------------------------------------------------------------ custom properties
 
-    def list_custom_property_definitions(self, org_id: str
-                                         ) -> tuple[CustomPropertyDefinition, ...]:
+    def list_custom_property_definitions(self, org_id: str) -> tuple[CustomPropertyDefinition, ...]:
         return self._call("list_custom_property_definitions", org_id)
 
-    def get_custom_property_definition(self, org_id: str, cpd_id: str
-                                       ) -> CustomPropertyDefinition:
+    def get_custom_property_definition(self, org_id: str, cpd_id: str) -> CustomPropertyDefinition:
         return self._call("get_custom_property_definition", org_id, cpd_id)
 
     def create_custom_property_definition(
-        self, org_id: str, *, name: str, type: str, description: str | None = None,
-        display_order: int | None = None, options: Sequence[str] | None = None,
+        self,
+        org_id: str,
+        *,
+        name: str,
+        type: str,
+        description: str | None = None,
+        display_order: int | None = None,
+        options: Sequence[str] | None = None,
     ) -> CustomPropertyDefinition:
         """Create a definition; ``options`` (names) are required for select/multi_select.
 
@@ -800,24 +961,31 @@ class PapraClient:
         check.choice(type, "type", check.PROPERTY_TYPES)
         body: dict[str, Any] = {
             "name": check.text(name, "property name", min_len=1, max_len=255, strip=True),
-            "type": type}
+            "type": type,
+        }
         if description is not None:
-            body["description"] = check.text(description, "description", max_len=1000,
-                                             strip=True)
+            body["description"] = check.text(description, "description", max_len=1000, strip=True)
         if display_order is not None:
             body["displayOrder"] = _display_order(display_order)
         if type in ("select", "multi_select"):
             if not options:
                 raise ValueError(f"a {type} property needs at least one option name")
-            body["options"] = [{"name": check.text(o, "option name", min_len=1, max_len=255,
-                                                   strip=True)} for o in options]
+            body["options"] = [
+                {"name": check.text(o, "option name", min_len=1, max_len=255, strip=True)}
+                for o in options
+            ]
         elif options is not None:
             raise ValueError(f"only select and multi_select properties take options, not {type}")
         return self._call("create_custom_property_definition", org_id, json_body=body)
 
     def update_custom_property_definition(
-        self, org_id: str, cpd_id: str, *, name: str | _Unset = UNSET,
-        description: str | None | _Unset = UNSET, display_order: int | _Unset = UNSET,
+        self,
+        org_id: str,
+        cpd_id: str,
+        *,
+        name: str | _Unset = UNSET,
+        description: str | None | _Unset = UNSET,
+        display_order: int | _Unset = UNSET,
         options: Sequence[str | CustomPropertyOption | Mapping[str, str]] | _Unset = UNSET,
     ) -> CustomPropertyDefinition:
         """PUT the given fields. ``options`` replaces the full list: entries with an id
@@ -831,8 +999,11 @@ class PapraClient:
         if name is not UNSET:
             body["name"] = check.text(name, "property name", min_len=1, max_len=255, strip=True)
         if description is not UNSET:
-            body["description"] = None if description is None else check.text(
-                description, "description", max_len=1000, strip=True)
+            body["description"] = (
+                None
+                if description is None
+                else check.text(description, "description", max_len=1000, strip=True)
+            )
         if display_order is not UNSET:
             body["displayOrder"] = _display_order(display_order)
         if options is not UNSET:
@@ -847,28 +1018,32 @@ class PapraClient:
         """Delete a definition and, silently, every value of it."""
         self._call("delete_custom_property_definition", org_id, cpd_id)
 
-    def list_document_custom_properties(self, org_id: str, doc_id: str
-                                        ) -> tuple[DocumentCustomProperty, ...]:
+    def list_document_custom_properties(
+        self, org_id: str, doc_id: str
+    ) -> tuple[DocumentCustomProperty, ...]:
         """Only the properties that have a value on this document."""
         return self._call("list_document_custom_properties", org_id, doc_id)
 
-    def set_document_custom_property(self, org_id: str, doc_id: str, cpd_id: str, value: Any,
-                                     *, type: str | None = None) -> None:
+    def set_document_custom_property(
+        self, org_id: str, doc_id: str, cpd_id: str, value: Any, *, type: str | None = None
+    ) -> None:
         """Set (replace) a value. Pass the definition's ``type`` to get its shape checked here:
         text str, number int/float, date datetime/date/ISO str, boolean bool, select option id,
         multi_select/user_relation/document_relation lists of ids. ``None`` is refused: use
         ``clear_document_custom_property``. Changes leave no activity entry."""
         payload = check.property_value(value, type)
-        self._call("set_document_custom_property", org_id, doc_id, cpd_id,
-                   json_body={"value": payload})
+        self._call(
+            "set_document_custom_property", org_id, doc_id, cpd_id, json_body={"value": payload}
+        )
 
     def clear_document_custom_property(self, org_id: str, doc_id: str, cpd_id: str) -> None:
         self._call("clear_document_custom_property", org_id, doc_id, cpd_id)
 
     # ------------------------------------------------------------------ concurrency
 
-    def map_concurrent(self, func: Callable[[T], R], items: Iterable[T], *,
-                       max_workers: int | None = None) -> list[R]:
+    def map_concurrent(
+        self, func: Callable[[T], R], items: Iterable[T], *, max_workers: int | None = None
+    ) -> list[R]:
         """``[func(item) for item in items]`` on a bounded thread pool, results in input order.
 
         All workers share this client's connection pool (sized ``max_concurrency``). Items are
@@ -921,7 +1096,8 @@ def _option_updates(options: Any) -> list[dict[str, str]]:
             entry = {k: option[k] for k in ("id", "name") if k in option}
         else:
             entry = {"name": option}
-        entry["name"] = check.text(entry.get("name"), "option name", min_len=1, max_len=255,
-                                   strip=True)
+        entry["name"] = check.text(
+            entry.get("name"), "option name", min_len=1, max_len=255, strip=True
+        )
         out.append(entry)
     return out

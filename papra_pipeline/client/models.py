@@ -33,8 +33,14 @@ def unwrap(body: Any, key: str, model: str) -> Any:
     return value
 
 
-def _get(data: dict[str, Any], key: str, model: str, kind: type | tuple[type, ...], *,
-         required: bool = True) -> Any:
+def _get(
+    data: dict[str, Any],
+    key: str,
+    model: str,
+    kind: type | tuple[type, ...],
+    *,
+    required: bool = True,
+) -> Any:
     """Read one field; ``required=False`` means it may be absent or null."""
     value = data.get(key, _MISSING)
     if value is _MISSING or value is None:
@@ -65,7 +71,8 @@ def parse_timestamp(value: Any, model: str, key: str) -> datetime:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise PapraResponseError(
-                f"{model}: field {key!r} is not a timestamp: {value[:40]!r}") from None
+                f"{model}: field {key!r} is not a timestamp: {value[:40]!r}"
+            ) from None
         if parsed.tzinfo is None:  # date-only or naive values are UTC in Papra
             parsed = parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
@@ -428,7 +435,8 @@ class CustomPropertyDefinition:
             created_at=_ts(data, "createdAt", m),
             updated_at=_ts(data, "updatedAt", m),
             options=(
-                None if options is None
+                None
+                if options is None
                 else tuple(CustomPropertyOption.from_json(o) for o in options)
             ),
             raw=data,

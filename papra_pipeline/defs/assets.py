@@ -3,7 +3,6 @@ daily reports. Each asset is one DuckDB table; the functions here call the sync 
 report what it did as materialization metadata.
 """
 
-
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta

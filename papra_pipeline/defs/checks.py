@@ -4,7 +4,6 @@ They only read, so they take no slot of the writer pool and can be re-run from t
 any time.
 """
 
-
 from collections.abc import Iterator
 from datetime import UTC, datetime
 

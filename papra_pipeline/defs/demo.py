@@ -98,8 +98,16 @@ def fill_instance(env: Mapping[str, str], home: Path) -> None:
     _dagster(["job", "execute", "-m", MODULE, "-j", "papra_full_sync_job"], full_env)
     _dagster(["job", "execute", "-m", MODULE, "-j", "papra_statistics_snapshot_job"], full_env)
     _dagster(
-        ["asset", "materialize", "-m", MODULE, "--select", REPORT_ASSETS,
-         "--partition-range", _report_range(env["PAPRA_DUCKDB_PATH"])],
+        [
+            "asset",
+            "materialize",
+            "-m",
+            MODULE,
+            "--select",
+            REPORT_ASSETS,
+            "--partition-range",
+            _report_range(env["PAPRA_DUCKDB_PATH"]),
+        ],
         full_env,
     )
 

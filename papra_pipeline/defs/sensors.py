@@ -7,7 +7,6 @@ then restored) still gets its own run. Papra being briefly unavailable makes a t
 with the reason; a rejected API key or login makes it fail, visibly, until fixed.
 """
 
-
 import hashlib
 import json
 from collections.abc import Sequence
@@ -53,8 +52,10 @@ def _dump(cursor: dict[str, Any]) -> str:
 
 
 def _transient(exc: Exception) -> dg.SkipReason:
-    return dg.SkipReason(f"Papra is unavailable right now ({type(exc).__name__}: {exc}); "
-                         "will look again on the next tick.")
+    return dg.SkipReason(
+        f"Papra is unavailable right now ({type(exc).__name__}: {exc}); "
+        "will look again on the next tick."
+    )
 
 
 def build_change_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
@@ -163,8 +164,7 @@ def build_tagging_rules_sensor(
             for org, org_rules in rules.items()
         }
         enabled = {
-            org: {rule.id for rule in org_rules if rule.enabled}
-            for org, org_rules in rules.items()
+            org: {rule.id for rule in org_rules if rule.enabled} for org, org_rules in rules.items()
         }
         counts = _document_counts(warehouse)
         cursor = _load(context.cursor)

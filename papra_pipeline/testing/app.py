@@ -34,8 +34,13 @@ SIGN_IN_WINDOW_S = 10.0
 _API_KEY_RE = re.compile(r"^ppapi_[A-Za-z0-9]{64}$")
 _COLOR = r"^#[0-9a-fA-F]{6}$"
 _COLOR_MESSAGE = "Invalid Color format, must be a hex color code like #000000"
-_ADMIN_PERMISSIONS = ["users:view", "users:delete", "bo:access", "analytics:view",
-                      "plan-entitlements:manage"]
+_ADMIN_PERMISSIONS = [
+    "users:view",
+    "users:delete",
+    "bo:access",
+    "analytics:view",
+    "plan-entitlements:manage",
+]
 #: URL placeholder -> (param name in Papra's error details, id prefix)
 PARAMS = {
     "org": ("organizationId", "org"),
@@ -46,9 +51,13 @@ PARAMS = {
     "key": ("apiKeyId", "ak"),
 }
 PUBLIC, SESSION, KEY_ONLY = "public", "session", "key-only"
-_NO_STORE_EXEMPT = ("server.invalid_request.body", "server.invalid_request.query",
-                    "server.invalid_request.params", "server.invalid_request.form_data",
-                    "api.not-found")
+_NO_STORE_EXEMPT = (
+    "server.invalid_request.body",
+    "server.invalid_request.query",
+    "server.invalid_request.params",
+    "server.invalid_request.form_data",
+    "api.not-found",
+)
 
 
 def id_pattern(prefix: str) -> str:
@@ -147,11 +156,13 @@ def match_route(method: str, path: str) -> tuple[Route | None, dict[str, str]]:
 
 # ------------------------------------------------------------------ responses
 
+
 def json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> httpx.Response:
     return httpx.Response(
-        status, content=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        status,
+        content=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
         headers={"content-type": "application/json", **(headers or {})},
     )
 
@@ -168,6 +179,7 @@ def error_response(err: PapraError) -> httpx.Response:
 
 
 # ----------------------------------------------------------------------- auth
+
 
 def authenticate(state: FakeState, request: httpx.Request) -> Auth:
     """Papra's API-key middleware (strict header parsing) then the session cookie."""
@@ -203,7 +215,8 @@ def check_route_auth(r: Route, auth: Auth) -> None:
     if r.auth == KEY_ONLY:
         if auth.kind != "key":
             raise PapraError(
-                401, "api_keys.authentication_not_api_key",
+                401,
+                "api_keys.authentication_not_api_key",
                 "Authentication must be done using an API key to access this resource",
             )
         return
@@ -220,7 +233,8 @@ def check_params(params: dict[str, str]) -> None:
         pattern = id_pattern(prefix)
         if not re.match(pattern, value):
             v.issue(
-                issues, name,
+                issues,
+                name,
                 f"Invalid format: Expected /{pattern}/ but received {v.received(value)}",
             )
     if issues:
@@ -248,8 +262,11 @@ class SignInLimiter:
         if len(window) >= SIGN_IN_LIMIT:
             retry = max(1, int(SIGN_IN_WINDOW_S - (now - window[0])) + 1)
             raise PapraError(
-                429, "TOO_MANY_REQUESTS", "Too many requests. Please try again later.",
-                wrapped=False, headers={"x-retry-after": str(retry)},
+                429,
+                "TOO_MANY_REQUESTS",
+                "Too many requests. Please try again later.",
+                wrapped=False,
+                headers={"x-retry-after": str(retry)},
             )
         window.append(now)
 
@@ -269,13 +286,15 @@ def respond(state: FakeState, limiter: SignInLimiter, request: httpx.Request) ->
     except PapraError as err:
         if err.status == 429:
             return httpx.Response(
-                429, content=json.dumps({"message": err.message}).encode(),
+                429,
+                content=json.dumps({"message": err.message}).encode(),
                 headers={"content-type": "text/plain;charset=UTF-8", **err.headers},
             )
         return error_response(err)
 
 
 # ------------------------------------------------------------- public routes
+
 
 @route("GET", "/api/ping", PUBLIC)
 def ping(ctx: Ctx) -> httpx.Response:
@@ -289,17 +308,25 @@ def health(ctx: Ctx) -> httpx.Response:
 
 @route("GET", "/api/config", PUBLIC)
 def config(ctx: Ctx) -> httpx.Response:
-    return json_response({"config": {
-        "version": PAPRA_VERSION,
-        "gitCommitSha": "2b110a4c",
-        "gitCommitDate": "2026-06-01T00:00:00.000Z",
-        "documents": {"deletedDocumentsRetentionDays": 30},
-        "organizations": {"deletedOrganizationsPurgeDaysDelay": 30},
-        "intakeEmails": {"isEnabled": False},
-        "autoTagging": {"isEnabled": False},
-        "auth": {"isRegistrationEnabled": True, "isPasswordResetEnabled": False,
-                 "showLegalLinksOnAuthPage": False, "providers": {"email": {"isEnabled": True}}},
-    }})
+    return json_response(
+        {
+            "config": {
+                "version": PAPRA_VERSION,
+                "gitCommitSha": "2b110a4c",
+                "gitCommitDate": "2026-06-01T00:00:00.000Z",
+                "documents": {"deletedDocumentsRetentionDays": 30},
+                "organizations": {"deletedOrganizationsPurgeDaysDelay": 30},
+                "intakeEmails": {"isEnabled": False},
+                "autoTagging": {"isEnabled": False},
+                "auth": {
+                    "isRegistrationEnabled": True,
+                    "isPasswordResetEnabled": False,
+                    "showLegalLinksOnAuthPage": False,
+                    "providers": {"email": {"isEnabled": True}},
+                },
+            }
+        }
+    )
 
 
 @route("POST", "/api/auth/sign-in/email", PUBLIC)
@@ -327,44 +354,70 @@ def get_session(ctx: Ctx) -> httpx.Response:
     session = ctx.auth.session
     if session is None:
         return json_response(None)
-    return json_response({
-        "session": {
-            "expiresAt": iso(session.expires_at), "token": session.token,
-            "createdAt": iso(session.created_at), "updatedAt": iso(session.created_at),
-            "ipAddress": "", "userAgent": session.user_agent, "userId": session.user_id,
-            "id": session.id,
-        },
-        "user": ctx.state.users[session.user_id].to_api(),
-    })
+    return json_response(
+        {
+            "session": {
+                "expiresAt": iso(session.expires_at),
+                "token": session.token,
+                "createdAt": iso(session.created_at),
+                "updatedAt": iso(session.created_at),
+                "ipAddress": "",
+                "userAgent": session.user_agent,
+                "userId": session.user_id,
+                "id": session.id,
+            },
+            "user": ctx.state.users[session.user_id].to_api(),
+        }
+    )
 
 
 # ------------------------------------------------------- users and API keys
+
 
 @route("GET", "/api/users/me", SESSION)
 def users_me(ctx: Ctx) -> httpx.Response:
     user = ctx.state.users[ctx.uid]
     admin = user.id == ctx.state.user_id
-    return json_response({"user": {
-        "id": user.id, "email": user.email, "name": user.name,
-        "createdAt": iso(user.created_at), "updatedAt": iso(user.created_at),
-        "twoFactorEnabled": False, "permissions": list(_ADMIN_PERMISSIONS) if admin else [],
-    }})
+    return json_response(
+        {
+            "user": {
+                "id": user.id,
+                "email": user.email,
+                "name": user.name,
+                "createdAt": iso(user.created_at),
+                "updatedAt": iso(user.created_at),
+                "twoFactorEnabled": False,
+                "permissions": list(_ADMIN_PERMISSIONS) if admin else [],
+            }
+        }
+    )
 
 
 @route("GET", "/api/api-keys/current", KEY_ONLY)
 def api_key_current(ctx: Ctx) -> httpx.Response:
-    return json_response({"apiKey": {
-        "id": ctx.auth.key_id, "name": ctx.auth.key_name,
-        "permissions": list(ctx.auth.permissions),
-    }})
+    return json_response(
+        {
+            "apiKey": {
+                "id": ctx.auth.key_id,
+                "name": ctx.auth.key_name,
+                "permissions": list(ctx.auth.permissions),
+            }
+        }
+    )
 
 
 @route("POST", "/api/api-keys", SESSION)
 def api_key_create(ctx: Ctx) -> httpx.Response:
-    body = v.run(v.obj({
-        "name": (v.string(1, 255, trim=True), True),
-        "permissions": (v.array(v.picklist(PERMISSIONS), 1), True),
-    }), ctx.json(), "body")
+    body = v.run(
+        v.obj(
+            {
+                "name": (v.string(1, 255, trim=True), True),
+                "permissions": (v.array(v.picklist(PERMISSIONS), 1), True),
+            }
+        ),
+        ctx.json(),
+        "body",
+    )
     with ctx.state.lock:
         key, token = ctx.state._create_api_key(body["permissions"], body["name"], ctx.uid)
     return json_response({"apiKey": key.to_api(with_hash=True), "token": token})
@@ -437,11 +490,27 @@ def org_settings(ctx: Ctx) -> httpx.Response:
     return json_response({"organizationSettings": {"ai": {"autoTagging": dict(org.settings)}}})
 
 
-_SETTINGS_BODY = v.obj({"ai": (v.obj({"autoTagging": (v.obj({
-    "isEnabled": (v.boolean, False),
-    "canCreateNewTags": (v.boolean, False),
-    "maxTags": (v.integer(1, 100), False),
-}), False)}), False)})
+_SETTINGS_BODY = v.obj(
+    {
+        "ai": (
+            v.obj(
+                {
+                    "autoTagging": (
+                        v.obj(
+                            {
+                                "isEnabled": (v.boolean, False),
+                                "canCreateNewTags": (v.boolean, False),
+                                "maxTags": (v.integer(1, 100), False),
+                            }
+                        ),
+                        False,
+                    )
+                }
+            ),
+            False,
+        )
+    }
+)
 
 
 @route("PATCH", "/api/organizations/{org}/settings", ("organizations:update",))
@@ -459,38 +528,58 @@ def org_members(ctx: Ctx) -> httpx.Response:
     members = []
     for m in org.members.values():
         user = ctx.state.users[m.user_id]
-        members.append({
-            "id": m.id, "createdAt": iso(m.created_at), "updatedAt": iso(m.created_at),
-            "organizationId": org.id, "userId": m.user_id, "role": m.role,
-            "user": {
-                "id": user.id, "createdAt": iso(user.created_at),
-                "updatedAt": iso(user.created_at), "email": user.email, "emailVerified": False,
-                "name": user.name, "image": None, "maxOrganizationCount": None,
-                "twoFactorEnabled": False,
-            },
-        })
+        members.append(
+            {
+                "id": m.id,
+                "createdAt": iso(m.created_at),
+                "updatedAt": iso(m.created_at),
+                "organizationId": org.id,
+                "userId": m.user_id,
+                "role": m.role,
+                "user": {
+                    "id": user.id,
+                    "createdAt": iso(user.created_at),
+                    "updatedAt": iso(user.created_at),
+                    "email": user.email,
+                    "emailVerified": False,
+                    "name": user.name,
+                    "image": None,
+                    "maxOrganizationCount": None,
+                    "twoFactorEnabled": False,
+                },
+            }
+        )
     return json_response({"members": members})
 
 
-_PLAN_LIMITS = {"maxDocumentStorageBytes": None, "maxIntakeEmailsCount": None,
-                "maxOrganizationsMembersCount": None, "maxFileSize": MAX_FILE_SIZE,
-                "aiCreditsPerMonth": None}
+_PLAN_LIMITS = {
+    "maxDocumentStorageBytes": None,
+    "maxIntakeEmailsCount": None,
+    "maxOrganizationsMembersCount": None,
+    "maxFileSize": MAX_FILE_SIZE,
+    "aiCreditsPerMonth": None,
+}
 
 
 @route("GET", "/api/organizations/{org}/usage", SESSION)
 def org_usage(ctx: Ctx) -> httpx.Response:
     stats = ctx.state.statistics(ctx.org, user_id=ctx.uid)
     members = len(ctx.state.org(ctx.org, ctx.uid).members)
-    return json_response({
-        "usage": {
-            "documentsStorage": {"used": stats["documentsSize"],
-                                 "deleted": stats["deletedDocumentsSize"], "limit": None},
-            "intakeEmailsCount": {"used": 0, "limit": None},
-            "membersCount": {"used": members, "limit": None},
-            "aiCredits": {"used": 0, "limit": None},
-        },
-        "limits": dict(_PLAN_LIMITS),
-    })
+    return json_response(
+        {
+            "usage": {
+                "documentsStorage": {
+                    "used": stats["documentsSize"],
+                    "deleted": stats["deletedDocumentsSize"],
+                    "limit": None,
+                },
+                "intakeEmailsCount": {"used": 0, "limit": None},
+                "membersCount": {"used": members, "limit": None},
+                "aiCredits": {"used": 0, "limit": None},
+            },
+            "limits": dict(_PLAN_LIMITS),
+        }
+    )
 
 
 @route("GET", "/api/organizations/{org}/subscription", SESSION)
@@ -502,6 +591,7 @@ def org_subscription(ctx: Ctx) -> httpx.Response:
 
 
 # ---------------------------------------------------------------- documents
+
 
 def _paging(ctx: Ctx, extra: dict[str, Callable[[Any, str, v.Issues], Any]]) -> dict[str, Any]:
     """Strict query: pageIndex/pageSize plus ``extra`` string params, unknown keys rejected."""
@@ -528,25 +618,35 @@ def _paging(ctx: Ctx, extra: dict[str, Callable[[Any, str, v.Issues], Any]]) -> 
 
 @route("GET", "/api/organizations/{org}/documents", ("documents:read",))
 def documents_list(ctx: Ctx) -> httpx.Response:
-    query = _paging(ctx, {
-        "searchQuery": v.string(None, 1024),
-        "sortField": v.picklist(SORT_FIELDS),
-        "sortOrder": v.picklist(("asc", "desc")),
-    })
-    return json_response(ctx.state.list_documents(
-        ctx.org, search_query=query.get("searchQuery", ""),
-        sort_field=query.get("sortField", "createdAt"),
-        sort_order=query.get("sortOrder", "desc"), page_index=query["pageIndex"],
-        page_size=query["pageSize"], user_id=ctx.uid,
-    ))
+    query = _paging(
+        ctx,
+        {
+            "searchQuery": v.string(None, 1024),
+            "sortField": v.picklist(SORT_FIELDS),
+            "sortOrder": v.picklist(("asc", "desc")),
+        },
+    )
+    return json_response(
+        ctx.state.list_documents(
+            ctx.org,
+            search_query=query.get("searchQuery", ""),
+            sort_field=query.get("sortField", "createdAt"),
+            sort_order=query.get("sortOrder", "desc"),
+            page_index=query["pageIndex"],
+            page_size=query["pageSize"],
+            user_id=ctx.uid,
+        )
+    )
 
 
 @route("GET", "/api/organizations/{org}/documents/deleted", ("documents:read",))
 def documents_deleted(ctx: Ctx) -> httpx.Response:
     query = _paging(ctx, {})
-    return json_response(ctx.state.list_deleted_documents(
-        ctx.org, page_index=query["pageIndex"], page_size=query["pageSize"], user_id=ctx.uid
-    ))
+    return json_response(
+        ctx.state.list_deleted_documents(
+            ctx.org, page_index=query["pageIndex"], page_size=query["pageSize"], user_id=ctx.uid
+        )
+    )
 
 
 @route("GET", "/api/organizations/{org}/documents/statistics", ("documents:read",))
@@ -580,10 +680,14 @@ def _parse_multipart(request: httpx.Request) -> list[tuple[str, str | None, str,
             fname = urllib.parse.unquote(star.group(1))
         elif filename:
             fname = urllib.parse.unquote(filename.group(1).replace("\\\\", "\\"))
-        parts.append((
-            field.group(1) if field else "", fname,
-            headers.get("content-type", "text/plain"), data,
-        ))
+        parts.append(
+            (
+                field.group(1) if field else "",
+                fname,
+                headers.get("content-type", "text/plain"),
+                data,
+            )
+        )
     return parts
 
 
@@ -614,31 +718,44 @@ def documents_get(ctx: Ctx) -> httpx.Response:
 @route("GET", "/api/organizations/{org}/documents/{doc}/file", ("documents:read",))
 def documents_file(ctx: Ctx) -> httpx.Response:
     name, data = ctx.state.document_file(ctx.org, ctx.params["doc"], user_id=ctx.uid)
-    return httpx.Response(200, content=data, headers={
-        "content-type": "application/octet-stream",
-        "content-disposition": f"attachment; filename*=UTF-8''{urllib.parse.quote(name)}",
-        "x-content-type-options": "nosniff",
-        "x-frame-options": "DENY",
-    })
+    return httpx.Response(
+        200,
+        content=data,
+        headers={
+            "content-type": "application/octet-stream",
+            "content-disposition": f"attachment; filename*=UTF-8''{urllib.parse.quote(name)}",
+            "x-content-type-options": "nosniff",
+            "x-frame-options": "DENY",
+        },
+    )
 
 
-_PATCH_BODY = v.obj({
-    "name": (v.string(1, 255), False),
-    "content": (v.string(), False),
-    "documentDate": (v.nullable(v.string()), False),
-    "notes": (v.string(None, 2048), False),
-})
+_PATCH_BODY = v.obj(
+    {
+        "name": (v.string(1, 255), False),
+        "content": (v.string(), False),
+        "documentDate": (v.nullable(v.string()), False),
+        "notes": (v.string(None, 2048), False),
+    }
+)
 
 
 @route("PATCH", "/api/organizations/{org}/documents/{doc}", ("documents:update",))
 def documents_patch(ctx: Ctx) -> httpx.Response:
     body = v.run(_PATCH_BODY, ctx.json(), "body")
     if not body:
-        raise v.validation_error("body", [{
-            "path": None,
-            "message": "At least one of 'name', 'content', 'documentDate' or 'notes' must be "
-                       "provided",
-        }])
+        raise v.validation_error(
+            "body",
+            [
+                {
+                    "path": None,
+                    "message": (
+                        "At least one of 'name', 'content', 'documentDate' or 'notes' "
+                        "must be provided"
+                    ),
+                }
+            ],
+        )
     if body.get("documentDate") is not None and parse_js_date(body["documentDate"]) is None:
         raise v.validation_error("body", [{"path": "documentDate", "message": "Invalid date"}])
     document = ctx.state.update_document(ctx.org, ctx.params["doc"], user_id=ctx.uid, **body)
@@ -672,17 +789,25 @@ def documents_purge(ctx: Ctx) -> httpx.Response:
 @route("GET", "/api/organizations/{org}/documents/{doc}/activity", ("documents:read",))
 def documents_activity(ctx: Ctx) -> httpx.Response:
     query = _paging(ctx, {})
-    return json_response({"activities": ctx.state.activities(
-        ctx.org, ctx.params["doc"], page_index=query["pageIndex"], page_size=query["pageSize"],
-        user_id=ctx.uid,
-    )})
+    return json_response(
+        {
+            "activities": ctx.state.activities(
+                ctx.org,
+                ctx.params["doc"],
+                page_index=query["pageIndex"],
+                page_size=query["pageSize"],
+                user_id=ctx.uid,
+            )
+        }
+    )
 
 
 def _batch_filter(value: Any, path: str, issues: v.Issues) -> Any:
     """``{documentIds: [...]}`` or ``{query: "..."}`` (valibot union of strict objects)."""
     if isinstance(value, dict) and set(value) == {"documentIds"}:
-        return v.obj({"documentIds": (v.array(v.string(pattern=id_pattern("doc")), 1, 1000),
-                                      True)})(value, path, issues)
+        return v.obj(
+            {"documentIds": (v.array(v.string(pattern=id_pattern("doc")), 1, 1000), True)}
+        )(value, path, issues)
     if isinstance(value, dict) and set(value) == {"query"}:
         return v.obj({"query": (v.string(None, 1024), True)})(value, path, issues)
     v.issue(issues, path, f"Invalid type: Expected Object but received {v.received(value)}")
@@ -699,36 +824,55 @@ def documents_batch_trash(ctx: Ctx) -> httpx.Response:
 _TAG_IDS = v.array(v.string(pattern=id_pattern("tag")), None, 50)
 
 
-@route("POST", "/api/organizations/{org}/documents/batch/tags",
-       ("documents:update", "tags:read"))
+@route("POST", "/api/organizations/{org}/documents/batch/tags", ("documents:update", "tags:read"))
 def documents_batch_tags(ctx: Ctx) -> httpx.Response:
-    body = v.run(v.obj({
-        "filter": (_batch_filter, True),
-        "addTagIds": (_TAG_IDS, False),
-        "removeTagIds": (_TAG_IDS, False),
-    }), ctx.json(), "body")
+    body = v.run(
+        v.obj(
+            {
+                "filter": (_batch_filter, True),
+                "addTagIds": (_TAG_IDS, False),
+                "removeTagIds": (_TAG_IDS, False),
+            }
+        ),
+        ctx.json(),
+        "body",
+    )
     add, remove = body.get("addTagIds", []), body.get("removeTagIds", [])
     if not add and not remove:
-        raise v.validation_error("body", [{
-            "path": None, "message": "At least one of addTagIds or removeTagIds must be provided"
-        }])
+        raise v.validation_error(
+            "body",
+            [
+                {
+                    "path": None,
+                    "message": "At least one of addTagIds or removeTagIds must be provided",
+                }
+            ],
+        )
     if set(add) & set(remove):
-        raise v.validation_error("body", [{
-            "path": None, "message": "addTagIds and removeTagIds must not contain the same tag"
-        }])
+        raise v.validation_error(
+            "body",
+            [{"path": None, "message": "addTagIds and removeTagIds must not contain the same tag"}],
+        )
     ctx.state.batch_tags(ctx.org, body["filter"], add, remove, user_id=ctx.uid)
     return no_content()
 
 
 # --------------------------------------------------------------------- tags
 
+
 @route("POST", "/api/organizations/{org}/tags", ("tags:create",))
 def tags_create(ctx: Ctx) -> httpx.Response:
-    body = v.run(v.obj({
-        "name": (v.string(1, 64, trim=True), True),
-        "color": (v.string(pattern=_COLOR, pattern_message=_COLOR_MESSAGE), True),
-        "description": (v.string(None, 256, trim=True), False),
-    }), ctx.json(), "body")
+    body = v.run(
+        v.obj(
+            {
+                "name": (v.string(1, 64, trim=True), True),
+                "color": (v.string(pattern=_COLOR, pattern_message=_COLOR_MESSAGE), True),
+                "description": (v.string(None, 256, trim=True), False),
+            }
+        ),
+        ctx.json(),
+        "body",
+    )
     tag = ctx.state.create_tag(
         ctx.org, body["name"], body["color"], body.get("description"), user_id=ctx.uid
     )
@@ -742,11 +886,17 @@ def tags_list(ctx: Ctx) -> httpx.Response:
 
 @route("PUT", "/api/organizations/{org}/tags/{tag}", ("tags:update",))
 def tags_update(ctx: Ctx) -> httpx.Response:
-    body = v.run(v.obj({
-        "name": (v.string(1, 64, trim=True), False),
-        "color": (v.string(pattern=_COLOR, pattern_message=_COLOR_MESSAGE), False),
-        "description": (v.nullable(v.string(None, 256, trim=True)), False),
-    }), ctx.json(), "body")
+    body = v.run(
+        v.obj(
+            {
+                "name": (v.string(1, 64, trim=True), False),
+                "color": (v.string(pattern=_COLOR, pattern_message=_COLOR_MESSAGE), False),
+                "description": (v.nullable(v.string(None, 256, trim=True)), False),
+            }
+        ),
+        ctx.json(),
+        "body",
+    )
     tag = ctx.state.update_tag(ctx.org, ctx.params["tag"], user_id=ctx.uid, **body)
     return json_response({"tag": tag})
 
@@ -757,17 +907,18 @@ def tags_delete(ctx: Ctx) -> httpx.Response:
     return no_content()
 
 
-@route("POST", "/api/organizations/{org}/documents/{doc}/tags",
-       ("documents:update", "tags:read"))
+@route("POST", "/api/organizations/{org}/documents/{doc}/tags", ("documents:update", "tags:read"))
 def documents_tag(ctx: Ctx) -> httpx.Response:
-    body = v.run(v.obj({"tagId": (v.string(pattern=id_pattern("tag")), True)}), ctx.json(),
-                 "body")
+    body = v.run(v.obj({"tagId": (v.string(pattern=id_pattern("tag")), True)}), ctx.json(), "body")
     ctx.state.tag_document(ctx.org, ctx.params["doc"], body["tagId"], user_id=ctx.uid)
     return no_content()
 
 
-@route("DELETE", "/api/organizations/{org}/documents/{doc}/tags/{tag}",
-       ("documents:update", "tags:read"))
+@route(
+    "DELETE",
+    "/api/organizations/{org}/documents/{doc}/tags/{tag}",
+    ("documents:update", "tags:read"),
+)
 def documents_untag(ctx: Ctx) -> httpx.Response:
     ctx.state.untag_document(ctx.org, ctx.params["doc"], ctx.params["tag"], user_id=ctx.uid)
     return no_content()
@@ -801,8 +952,12 @@ def _definition_body(body: Any) -> dict:
 def cp_create(ctx: Ctx) -> httpx.Response:
     body = _definition_body(ctx.json())
     created = ctx.state.create_custom_property(
-        ctx.org, body["name"], body["type"], body.get("options"),
-        description=body.get("description"), display_order=body.get("displayOrder", 0),
+        ctx.org,
+        body["name"],
+        body["type"],
+        body.get("options"),
+        description=body.get("description"),
+        display_order=body.get("displayOrder", 0),
         user_id=ctx.uid,
     )
     created.pop("options")
@@ -836,23 +991,32 @@ def cp_update(ctx: Ctx) -> httpx.Response:
     return json_response({"propertyDefinition": updated})
 
 
-@route("DELETE", "/api/organizations/{org}/custom-properties/{cpd}",
-       ("custom-properties:delete",))
+@route("DELETE", "/api/organizations/{org}/custom-properties/{cpd}", ("custom-properties:delete",))
 def cp_delete(ctx: Ctx) -> httpx.Response:
     ctx.state.delete_custom_property(ctx.org, ctx.params["cpd"], user_id=ctx.uid)
     return no_content()
 
 
-@route("GET", "/api/organizations/{org}/documents/{doc}/custom-properties",
-       ("documents:read", "custom-properties:read"))
+@route(
+    "GET",
+    "/api/organizations/{org}/documents/{doc}/custom-properties",
+    ("documents:read", "custom-properties:read"),
+)
 def cp_document_list(ctx: Ctx) -> httpx.Response:
-    return json_response({"customProperties": ctx.state.document_custom_properties(
-        ctx.org, ctx.params["doc"], user_id=ctx.uid
-    )})
+    return json_response(
+        {
+            "customProperties": ctx.state.document_custom_properties(
+                ctx.org, ctx.params["doc"], user_id=ctx.uid
+            )
+        }
+    )
 
 
-@route("PUT", "/api/organizations/{org}/documents/{doc}/custom-properties/{cpd}",
-       ("documents:update", "custom-properties:read"))
+@route(
+    "PUT",
+    "/api/organizations/{org}/documents/{doc}/custom-properties/{cpd}",
+    ("documents:update", "custom-properties:read"),
+)
 def cp_document_set(ctx: Ctx) -> httpx.Response:
     body = v.run(v.obj({"value": (lambda value, path, issues: value, True)}), ctx.json(), "body")
     ctx.state.set_custom_property_value(
@@ -861,8 +1025,11 @@ def cp_document_set(ctx: Ctx) -> httpx.Response:
     return no_content()
 
 
-@route("DELETE", "/api/organizations/{org}/documents/{doc}/custom-properties/{cpd}",
-       ("documents:update", "custom-properties:read"))
+@route(
+    "DELETE",
+    "/api/organizations/{org}/documents/{doc}/custom-properties/{cpd}",
+    ("documents:update", "custom-properties:read"),
+)
 def cp_document_clear(ctx: Ctx) -> httpx.Response:
     ctx.state.clear_custom_property_value(
         ctx.org, ctx.params["doc"], ctx.params["cpd"], user_id=ctx.uid
@@ -872,24 +1039,37 @@ def cp_document_clear(ctx: Ctx) -> httpx.Response:
 
 # ------------------------------------------------------------ tagging rules
 
-_RULE_BODY = v.obj({
-    "name": (v.string(1, 64, trim=True), True),
-    "description": (v.string(None, 256, trim=True), False),
-    "enabled": (v.boolean, False),
-    "conditionMatchMode": (v.picklist(("all", "any")), False),
-    "conditions": (v.array(v.obj({
-        "field": (v.picklist(("name", "content")), True),
-        "operator": (v.picklist(RULE_OPERATORS), True),
-        "value": (v.string(1, 256), True),
-    }), None, 10), False),
-    "tagIds": (v.array(v.string(pattern=id_pattern("tag")), 1), True),
-})
+_RULE_BODY = v.obj(
+    {
+        "name": (v.string(1, 64, trim=True), True),
+        "description": (v.string(None, 256, trim=True), False),
+        "enabled": (v.boolean, False),
+        "conditionMatchMode": (v.picklist(("all", "any")), False),
+        "conditions": (
+            v.array(
+                v.obj(
+                    {
+                        "field": (v.picklist(("name", "content")), True),
+                        "operator": (v.picklist(RULE_OPERATORS), True),
+                        "value": (v.string(1, 256), True),
+                    }
+                ),
+                None,
+                10,
+            ),
+            False,
+        ),
+        "tagIds": (v.array(v.string(pattern=id_pattern("tag")), 1), True),
+    }
+)
 
 
 def _rule_kwargs(body: dict) -> dict:
     return {
-        "name": body["name"], "conditions": body.get("conditions", []),
-        "tag_ids": body["tagIds"], "enabled": body.get("enabled", True),
+        "name": body["name"],
+        "conditions": body.get("conditions", []),
+        "tag_ids": body["tagIds"],
+        "enabled": body.get("enabled", True),
         "condition_match_mode": body.get("conditionMatchMode", "all"),
         "description": body.get("description"),
     }
@@ -913,9 +1093,9 @@ def rules_get(ctx: Ctx) -> httpx.Response:
         org = ctx.state.org(ctx.org, ctx.uid)
         rule = org.rules.get(ctx.params["rule"])
         # Papra answers 200 {} (taggingRule: undefined) for an unknown rule.
-        return json_response({} if rule is None else {
-            "taggingRule": ctx.state.tagging_rule_api(org, rule)
-        })
+        return json_response(
+            {} if rule is None else {"taggingRule": ctx.state.tagging_rule_api(org, rule)}
+        )
 
 
 @route("PUT", "/api/organizations/{org}/tagging-rules/{rule}", SESSION)

@@ -117,7 +117,13 @@ class IdFactory:
 def _iso(ms: int) -> str:
     t = time.gmtime(ms // 1000)
     return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031 - fastest on the hot path
-        t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ms % 1000,
+        t.tm_year,
+        t.tm_mon,
+        t.tm_mday,
+        t.tm_hour,
+        t.tm_min,
+        t.tm_sec,
+        ms % 1000,
     )
 
 
@@ -135,8 +141,18 @@ _MONTHS = {
     m: i + 1
     for i, m in enumerate(
         [
-            "january", "february", "march", "april", "may", "june",
-            "july", "august", "september", "october", "november", "december",
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
         ]
     )
 }
@@ -160,9 +176,14 @@ def parse_js_date(value: str | int | float, *, now_ms: int | None = None) -> int
         if m:
             year, month, day, hh, mi, ss, frac, tz = m.groups()
             dt = datetime(
-                int(year), int(month or 1), int(day or 1),
-                int(hh or 0), int(mi or 0), int(ss or 0),
-                int((frac or "0").ljust(3, "0")[:3]) * 1000, tzinfo=UTC,
+                int(year),
+                int(month or 1),
+                int(day or 1),
+                int(hh or 0),
+                int(mi or 0),
+                int(ss or 0),
+                int((frac or "0").ljust(3, "0")[:3]) * 1000,
+                tzinfo=UTC,
             )
             ms = int(dt.timestamp() * 1000)
             if tz and tz != "Z":

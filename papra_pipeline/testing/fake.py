@@ -87,7 +87,9 @@ class FakePapra(FakeState):
     def handle(self, request: httpx.Request) -> httpx.Response:
         route, _ = app.match_route(request.method, request.url.path)
         record = RequestRecord(
-            request.method, request.url.path, route.key if route else None,
+            request.method,
+            request.url.path,
+            route.key if route else None,
             dict(request.url.params.items()),
         )
         with self.lock:

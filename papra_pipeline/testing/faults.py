@@ -19,8 +19,8 @@ FAULT_KINDS = ("429", "500", "502", "503", "slow", "drop", "timeout", "truncate"
 
 PROXY_LOGIN_PAGE = (
     "<!DOCTYPE html><html><head><title>Sign in</title></head><body>"
-    "<form method=\"post\" action=\"/oauth2/sign_in\"><h1>Please sign in</h1>"
-    "<input name=\"username\"><input name=\"password\" type=\"password\">"
+    '<form method="post" action="/oauth2/sign_in"><h1>Please sign in</h1>'
+    '<input name="username"><input name="password" type="password">'
     "<button>Sign in</button></form></body></html>"
 )
 
@@ -91,7 +91,13 @@ class Faults:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
         rule = FaultRule(
-            kind, probability, frozenset(on_requests or ()), route, times, retry_after, delay,
+            kind,
+            probability,
+            frozenset(on_requests or ()),
+            route,
+            times,
+            retry_after,
+            delay,
             status,
         )
         with self._lock:
@@ -135,7 +141,8 @@ def fault_response(rule: FaultRule) -> httpx.Response:
     if rule.kind == "429":
         body = b'{"error":{"message":"Too many requests","code":"server.too_many_requests"}}'
         return httpx.Response(
-            429, content=body,
+            429,
+            content=body,
             headers={"content-type": "application/json", "retry-after": str(rule.retry_after)},
         )
     if rule.kind == "500":
@@ -148,7 +155,8 @@ def fault_response(rule: FaultRule) -> httpx.Response:
             int(rule.kind), content=html.encode(), headers={"content-type": "text/html"}
         )
     return httpx.Response(
-        rule.status, content=PROXY_LOGIN_PAGE.encode(),
+        rule.status,
+        content=PROXY_LOGIN_PAGE.encode(),
         headers={"content-type": "text/html; charset=utf-8"},
     )
 

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from papra_pipeline.testing.common import iso
 
 CUSTOM_PROPERTY_TYPES = (
-    "text", "number", "date", "boolean", "select", "multi_select", "user_relation",
+    "text",
+    "number",
+    "date",
+    "boolean",
+    "select",
+    "multi_select",
+    "user_relation",
     "document_relation",
 )
 PERMISSIONS = tuple(
@@ -32,9 +38,14 @@ class User:
 
     def to_api(self) -> dict:
         return {
-            "name": self.name, "email": self.email, "emailVerified": False, "image": None,
-            "createdAt": iso(self.created_at), "updatedAt": iso(self.created_at),
-            "twoFactorEnabled": False, "id": self.id,
+            "name": self.name,
+            "email": self.email,
+            "emailVerified": False,
+            "image": None,
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.created_at),
+            "twoFactorEnabled": False,
+            "id": self.id,
         }
 
 
@@ -50,10 +61,17 @@ class ApiKey:
 
     def to_api(self, *, with_hash: bool) -> dict:
         out = {
-            "id": self.id, "createdAt": iso(self.created_at), "updatedAt": iso(self.created_at),
-            "name": self.name, "keyHash": self.key_hash, "prefix": self.prefix,
-            "userId": self.user_id, "lastUsedAt": None, "expiresAt": None,
-            "permissions": list(self.permissions), "allOrganizations": True,
+            "id": self.id,
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.created_at),
+            "name": self.name,
+            "keyHash": self.key_hash,
+            "prefix": self.prefix,
+            "userId": self.user_id,
+            "lastUsedAt": None,
+            "expiresAt": None,
+            "permissions": list(self.permissions),
+            "allOrganizations": True,
         }
         if not with_hash:
             del out["keyHash"]
@@ -92,9 +110,13 @@ class Tag:
 
     def to_api(self) -> dict:
         return {
-            "id": self.id, "createdAt": iso(self.created_at), "updatedAt": iso(self.created_at),
-            "organizationId": self.organization_id, "name": self.name,
-            "normalizedName": self.normalized_name, "color": self.color,
+            "id": self.id,
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.created_at),
+            "organizationId": self.organization_id,
+            "name": self.name,
+            "normalizedName": self.normalized_name,
+            "color": self.color,
             "description": self.description,
         }
 
@@ -110,8 +132,12 @@ class SelectOption:
 
     def to_api(self) -> dict:
         return {
-            "id": self.id, "createdAt": iso(self.created_at), "updatedAt": iso(self.created_at),
-            "propertyDefinitionId": self.definition_id, "name": self.name, "key": self.key,
+            "id": self.id,
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.created_at),
+            "propertyDefinitionId": self.definition_id,
+            "name": self.name,
+            "key": self.key,
             "displayOrder": self.display_order,
         }
 
@@ -130,9 +156,15 @@ class PropertyDefinition:
 
     def to_api(self, *, with_options: bool) -> dict:
         out = {
-            "id": self.id, "createdAt": iso(self.created_at), "updatedAt": iso(self.created_at),
-            "organizationId": self.organization_id, "name": self.name, "key": self.key,
-            "description": self.description, "type": self.type, "config": None,
+            "id": self.id,
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.created_at),
+            "organizationId": self.organization_id,
+            "name": self.name,
+            "key": self.key,
+            "description": self.description,
+            "type": self.type,
+            "config": None,
             "displayOrder": self.display_order,
         }
         if with_options:
@@ -165,9 +197,14 @@ class RuleCondition:
 
     def to_api(self) -> dict:
         return {
-            "id": self.id, "createdAt": iso(self.created_at), "updatedAt": iso(self.created_at),
-            "taggingRuleId": self.rule_id, "field": self.field, "operator": self.operator,
-            "value": self.value, "isCaseSensitive": False,
+            "id": self.id,
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.created_at),
+            "taggingRuleId": self.rule_id,
+            "field": self.field,
+            "operator": self.operator,
+            "value": self.value,
+            "isCaseSensitive": False,
         }
 
 
@@ -196,16 +233,43 @@ class Document:
     """A document row. ``content`` may be stored as parts shared with other documents."""
 
     __slots__ = (
-        "id", "created_at", "created_iso", "organization_id", "created_by", "original_name",
-        "original_size", "sha256", "name", "mime_type", "_content", "_data", "document_date",
-        "notes", "deleted_at", "deleted_by", "is_deleted", "tag_ids", "cp_values", "activities",
+        "id",
+        "created_at",
+        "created_iso",
+        "organization_id",
+        "created_by",
+        "original_name",
+        "original_size",
+        "sha256",
+        "name",
+        "mime_type",
+        "_content",
+        "_data",
+        "document_date",
+        "notes",
+        "deleted_at",
+        "deleted_by",
+        "is_deleted",
+        "tag_ids",
+        "cp_values",
+        "activities",
         "extraction_text",
     )
 
     def __init__(
-        self, *, id: str, created_at: int, organization_id: str, created_by: str | None,
-        name: str, mime_type: str, size: int, sha256: str, content: str | tuple[str, ...] = "",
-        data: bytes | None = None, extraction_text: str | tuple[str, ...] | None = None,
+        self,
+        *,
+        id: str,
+        created_at: int,
+        organization_id: str,
+        created_by: str | None,
+        name: str,
+        mime_type: str,
+        size: int,
+        sha256: str,
+        content: str | tuple[str, ...] = "",
+        data: bytes | None = None,
+        extraction_text: str | tuple[str, ...] | None = None,
     ) -> None:
         self.id = id
         self.created_at = created_at
@@ -251,10 +315,16 @@ class Document:
 
     def base_api(self, *, with_content: bool) -> dict:
         out = {
-            "id": self.id, "createdAt": self.created_iso, "updatedAt": self.created_iso,
-            "organizationId": self.organization_id, "createdBy": self.created_by,
-            "originalName": self.original_name, "originalSize": self.original_size,
-            "originalSha256Hash": self.sha256, "name": self.name, "mimeType": self.mime_type,
+            "id": self.id,
+            "createdAt": self.created_iso,
+            "updatedAt": self.created_iso,
+            "organizationId": self.organization_id,
+            "createdBy": self.created_by,
+            "originalName": self.original_name,
+            "originalSize": self.original_size,
+            "originalSha256Hash": self.sha256,
+            "name": self.name,
+            "mimeType": self.mime_type,
         }
         if with_content:
             out["content"] = self.content
@@ -315,9 +385,14 @@ class Organization:
 
     def to_api(self) -> dict:
         return {
-            "id": self.id, "createdAt": iso(self.created_at), "updatedAt": iso(self.created_at),
-            "name": self.name, "customerId": None, "deletedAt": iso(self.deleted_at),
-            "deletedBy": self.deleted_by, "scheduledPurgeAt": iso(self.scheduled_purge_at),
+            "id": self.id,
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.created_at),
+            "name": self.name,
+            "customerId": None,
+            "deletedAt": iso(self.deleted_at),
+            "deletedBy": self.deleted_by,
+            "scheduledPurgeAt": iso(self.scheduled_purge_at),
         }
 
     def sorted_definitions(self) -> list[PropertyDefinition]:

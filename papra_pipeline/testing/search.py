@@ -334,11 +334,7 @@ class Matcher:
 
             return has_option
         if kind == "user_relation":
-            users = {
-                u.id
-                for u in self.state.users.values()
-                if value in (u.id, u.email, u.name)
-            }
+            users = {u.id for u in self.state.users.values() if value in (u.id, u.email, u.name)}
             return lambda doc: any(u in users for u in doc.cp_values.get(cid, ()))
         return lambda doc: value in doc.cp_values.get(cid, ())
 

@@ -27,8 +27,10 @@ def _handler_class(fake) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             host = self.headers.get("host", "127.0.0.1")
             request = httpx.Request(
-                self.command, f"http://{host}{self.path}",
-                headers=list(self.headers.items()), content=body,
+                self.command,
+                f"http://{host}{self.path}",
+                headers=list(self.headers.items()),
+                content=body,
             )
             try:
                 response = fake.handle(request)
@@ -78,7 +80,10 @@ def serve(fake, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
 
 
 def run_fake_server(
-    host: str = "127.0.0.1", port: int = 8765, seed: int = 0, documents: int = 2000,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    seed: int = 0,
+    documents: int = 2000,
     organizations: int = 2,
 ) -> None:
     """Build a populated fake and serve it until interrupted (``papra-pipeline fake-server``)."""

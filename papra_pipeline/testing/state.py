@@ -73,7 +73,8 @@ def _rule_not_found() -> PapraError:
 
 def _invalid_value() -> PapraError:
     return PapraError(
-        400, "custom_property_value.invalid",
+        400,
+        "custom_property_value.invalid",
         "The provided value is invalid for this property type.",
     )
 
@@ -173,7 +174,12 @@ class FakeState:
         return cpd
 
     def _log(
-        self, doc: Document, event: str, user_id: str | None, *, tag_id: str | None = None,
+        self,
+        doc: Document,
+        event: str,
+        user_id: str | None,
+        *,
+        tag_id: str | None = None,
         event_data: dict | None = None,
     ) -> None:
         doc.activities.append(
@@ -202,7 +208,12 @@ class FakeState:
     ) -> tuple[ApiKey, str]:
         token = "ppapi_" + self.ids.token(64)
         key = ApiKey(
-            self.ids.new("ak"), self.now(), name, hash_token(token), token[:11], user_id,
+            self.ids.new("ak"),
+            self.now(),
+            name,
+            hash_token(token),
+            token[:11],
+            user_id,
             permissions,
         )
         self.api_keys[key.key_hash] = key
@@ -226,8 +237,12 @@ class FakeState:
                 )
             now = self.now()
             session = Session(
-                self.ids.new("auth_ses"), self.ids.token(32), user.id, now,
-                now + SESSION_TTL_MS, user_agent,
+                self.ids.new("auth_ses"),
+                self.ids.token(32),
+                user.id,
+                now,
+                now + SESSION_TTL_MS,
+                user_agent,
             )
             self.sessions[session.token] = session
             return user, session
@@ -270,8 +285,9 @@ class FakeState:
             org = self.org(org_id, uid)
             if org.members[uid].role != "owner":
                 raise PapraError(
-                    403, "user.not_organization_owner",
-                    "You are not the owner of this organization."
+                    403,
+                    "user.not_organization_owner",
+                    "You are not the owner of this organization.",
                 )
             org.deleted_at = self.now()
             org.deleted_by = uid
@@ -323,8 +339,14 @@ class FakeState:
                 doc = self._dedup_restore(org, existing, name, uid)
             else:
                 doc = Document(
-                    id=self.ids.new("doc"), created_at=self.now(), organization_id=org.id,
-                    created_by=uid, name=name, mime_type=mime_type, size=len(data), sha256=sha,
+                    id=self.ids.new("doc"),
+                    created_at=self.now(),
+                    organization_id=org.id,
+                    created_by=uid,
+                    name=name,
+                    mime_type=mime_type,
+                    size=len(data),
+                    sha256=sha,
                     data=data,
                     extraction_text=content if isinstance(content, str) else None,
                 )
@@ -389,7 +411,9 @@ class FakeState:
         out["tags"] = [org.tags[t].to_api() for t in doc.tag_ids]
         out["customProperties"] = [
             {
-                "key": cpd.key, "name": cpd.name, "type": cpd.type,
+                "key": cpd.key,
+                "name": cpd.name,
+                "type": cpd.type,
                 "displayOrder": cpd.display_order,
                 "value": self._render_value(cpd, doc.cp_values.get(cpd.id)),
             }
@@ -436,12 +460,15 @@ class FakeState:
                     page = base[offset : offset + page_size]
             else:
                 if sort_field == "name":
+
                     def key(d: Document) -> tuple:
                         return (d.name.lower(), d.created_at, d.id)
                 else:
+
                     def key(d: Document) -> tuple:
                         has_date = d.document_date is not None
                         return (has_date, d.document_date or 0, d.created_at, d.id)
+
                 page = sorted(base, key=key, reverse=desc)[offset : offset + page_size]
             return {
                 "documents": [self.document_detail(org, d, with_content=False) for d in page],
@@ -469,8 +496,10 @@ class FakeState:
             active = [d.original_size for d in org.active.items]
             deleted = [d.original_size for d in org.all_docs.items if d.is_deleted]
             return {
-                "documentsCount": len(active), "documentsSize": sum(active),
-                "deletedDocumentsCount": len(deleted), "deletedDocumentsSize": sum(deleted),
+                "documentsCount": len(active),
+                "documentsSize": sum(active),
+                "deletedDocumentsCount": len(deleted),
+                "deletedDocumentsSize": sum(deleted),
                 "totalDocumentsCount": len(active) + len(deleted),
                 "totalDocumentsSize": sum(active) + sum(deleted),
             }
@@ -578,7 +607,12 @@ class FakeState:
                 self._purge(org, doc)
 
     def activities(
-        self, org_id: str, doc_id: str, *, page_index: int = 0, page_size: int = 100,
+        self,
+        org_id: str,
+        doc_id: str,
+        *,
+        page_index: int = 0,
+        page_size: int = 100,
         user_id: str | None = None,
     ) -> list[dict]:
         """Newest first; an unknown document simply has no activity."""
@@ -595,14 +629,18 @@ class FakeState:
         user = self.users.get(act.user_id) if act.user_id else None
         tag = org.tags.get(act.tag_id) if act.tag_id else None
         return {
-            "id": act.id, "createdAt": iso(act.created_at), "documentId": act.document_id,
-            "event": act.event, "eventData": act.event_data,
-            "userId": user.id if user else None, "tagId": tag.id if tag else None,
+            "id": act.id,
+            "createdAt": iso(act.created_at),
+            "documentId": act.document_id,
+            "event": act.event,
+            "eventData": act.event_data,
+            "userId": user.id if user else None,
+            "tagId": tag.id if tag else None,
             "user": {"id": user.id, "name": user.name} if user else None,
             "tag": (
-                {"id": tag.id, "name": tag.name, "color": tag.color,
-                 "description": tag.description}
-                if tag else None
+                {"id": tag.id, "name": tag.name, "color": tag.color, "description": tag.description}
+                if tag
+                else None
             ),
         }
 
@@ -614,7 +652,8 @@ class FakeState:
                 doc = self.docs_by_id.get(doc_id)
                 if doc is None or doc.organization_id != org.id:
                     raise PapraError(
-                        400, "documents.batch.documents_not_from_organization",
+                        400,
+                        "documents.batch.documents_not_from_organization",
                         "Some documents do not belong to this organization.",
                     )
                 docs.append(doc)
@@ -631,7 +670,12 @@ class FakeState:
                     self._trash(org, doc, uid)
 
     def batch_tags(
-        self, org_id: str, flt: dict, add: list[str], remove: list[str], *,
+        self,
+        org_id: str,
+        flt: dict,
+        add: list[str],
+        remove: list[str],
+        *,
         user_id: str | None = None,
     ) -> None:
         with self.lock:
@@ -650,14 +694,24 @@ class FakeState:
     # -------------------------------------------------------------------- tags
 
     def create_tag(
-        self, org_id: str, name: str, color: str = "#AABBCC", description: str | None = None,
-        *, user_id: str | None = None,
+        self,
+        org_id: str,
+        name: str,
+        color: str = "#AABBCC",
+        description: str | None = None,
+        *,
+        user_id: str | None = None,
     ) -> dict:
         with self.lock:
             org = self.org(org_id, user_id)
             self._check_tag_name(org, name, None)
             tag = Tag(
-                self.ids.new("tag"), self.now(), org.id, name, name.lower(), color.upper(),
+                self.ids.new("tag"),
+                self.now(),
+                org.id,
+                name,
+                name.lower(),
+                color.upper(),
                 description,
             )
             org.tags[tag.id] = tag
@@ -746,8 +800,15 @@ class FakeState:
     # ------------------------------------------------------- custom properties
 
     def create_custom_property(
-        self, org_id: str, name: str, type: str, options: list | None = None, *,
-        description: str | None = None, display_order: int = 0, user_id: str | None = None,
+        self,
+        org_id: str,
+        name: str,
+        type: str,
+        options: list | None = None,
+        *,
+        description: str | None = None,
+        display_order: int = 0,
+        user_id: str | None = None,
     ) -> dict:
         """Returns the definition with its options (the HTTP route strips them)."""
         with self.lock:
@@ -757,12 +818,19 @@ class FakeState:
             key = property_key(name)
             if any(d.name == name or d.key == key for d in org.definitions.values()):
                 raise PapraError(
-                    409, "custom_property_definition.already_exists",
+                    409,
+                    "custom_property_definition.already_exists",
                     "A custom property definition with this name or key already exists in this "
                     "organization.",
                 )
             cpd = PropertyDefinition(
-                self.ids.new("cpd"), self.now(), org.id, name, key, description, type,
+                self.ids.new("cpd"),
+                self.now(),
+                org.id,
+                name,
+                key,
+                description,
+                type,
                 display_order,
             )
             if type in ("select", "multi_select"):
@@ -799,15 +867,20 @@ class FakeState:
             org = self.org(org_id, user_id)
             cpd = self._definition(org, cpd_id)
             invalid = PapraError(
-                400, "custom_property_definition.invalid_update",
+                400,
+                "custom_property_definition.invalid_update",
                 "The provided update data is invalid for this property type.",
             )
             name = fields.get("name")
             bad_name = not isinstance(name, str) or not 1 <= len(name.strip()) <= 255
             if "name" in fields and bad_name:
                 raise invalid
-            if "description" in fields and fields["description"] is not None and (
-                not isinstance(fields["description"], str) or len(fields["description"]) > 1000
+            if (
+                "description" in fields
+                and fields["description"] is not None
+                and (
+                    not isinstance(fields["description"], str) or len(fields["description"]) > 1000
+                )
             ):
                 raise invalid
             order = fields.get("displayOrder")
@@ -817,14 +890,19 @@ class FakeState:
                 raise invalid
             options = fields.get("options") if cpd.type in ("select", "multi_select") else None
             if options is not None:
-                if not isinstance(options, list) or not options or not all(
-                    isinstance(o, dict) and isinstance(o.get("name"), str) for o in options
+                if (
+                    not isinstance(options, list)
+                    or not options
+                    or not all(
+                        isinstance(o, dict) and isinstance(o.get("name"), str) for o in options
+                    )
                 ):
                     raise invalid
                 known = {o.id for o in cpd.options}
                 if any("id" in o and o["id"] not in known for o in options):
                     raise PapraError(
-                        400, "custom_property_select_option.unknown_id",
+                        400,
+                        "custom_property_select_option.unknown_id",
                         "One or more option IDs do not belong to this property.",
                     )
             if not {"name", "description", "displayOrder"} & set(fields):
@@ -850,7 +928,9 @@ class FakeState:
                 option = self._new_option(cpd, spec["name"], index)
             else:
                 option.name, option.key, option.display_order = (
-                    spec["name"], property_key(spec["name"]), index,
+                    spec["name"],
+                    property_key(spec["name"]),
+                    index,
                 )
             new_options.append(option)
         kept = {o.id for o in new_options}
@@ -900,8 +980,10 @@ class FakeState:
                 raise _invalid_value()
             return value
         if kind == "number":
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
-                value
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
             ):
                 raise _invalid_value()
             return value
@@ -921,7 +1003,8 @@ class FakeState:
                 raise _invalid_value()
             if cpd.option(value) is None:
                 raise PapraError(
-                    400, "custom_property_select_option.not_found",
+                    400,
+                    "custom_property_select_option.not_found",
                     "The provided value is not a valid option for this select property.",
                 )
             return value
@@ -930,7 +1013,8 @@ class FakeState:
         if kind == "multi_select":
             if any(cpd.option(v) is None for v in value):
                 raise PapraError(
-                    400, "custom_property_select_option.not_found",
+                    400,
+                    "custom_property_select_option.not_found",
                     "The provided value is not a valid option for this select property.",
                 )
             order = {o.id: o.display_order for o in cpd.options}
@@ -938,7 +1022,8 @@ class FakeState:
         elif kind == "user_relation":
             if any(v not in org.members for v in value):
                 raise PapraError(
-                    400, "custom_property_value.user_not_found",
+                    400,
+                    "custom_property_value.user_not_found",
                     "One or more provided user IDs are not members of this organization.",
                 )
         else:
@@ -947,7 +1032,8 @@ class FakeState:
                 for v in value
             ):
                 raise PapraError(
-                    400, "custom_property_value.related_document_not_found",
+                    400,
+                    "custom_property_value.related_document_not_found",
                     "One or more provided document IDs do not belong to this organization.",
                 )
         return list(dict.fromkeys(value)) or None
@@ -989,7 +1075,9 @@ class FakeState:
                 cpd = org.definitions[cpd_id]
                 out.append(
                     {
-                        "propertyDefinitionId": cpd.id, "key": cpd.key, "name": cpd.name,
+                        "propertyDefinitionId": cpd.id,
+                        "key": cpd.key,
+                        "name": cpd.name,
                         "type": cpd.type,
                         "value": self._render_value(cpd, doc.cp_values[cpd_id]),
                     }
@@ -1008,15 +1096,26 @@ class FakeState:
     # ------------------------------------------------------------ tagging rules
 
     def create_tagging_rule(
-        self, org_id: str, name: str, conditions: list[dict] | None = None,
-        tag_ids: list[str] | None = None, enabled: bool = True,
-        condition_match_mode: str = "all", description: str | None = None, *,
+        self,
+        org_id: str,
+        name: str,
+        conditions: list[dict] | None = None,
+        tag_ids: list[str] | None = None,
+        enabled: bool = True,
+        condition_match_mode: str = "all",
+        description: str | None = None,
+        *,
         user_id: str | None = None,
     ) -> str:
         with self.lock:
             org = self.org(org_id, user_id)
             rule = TaggingRule(
-                self.ids.new("tr"), self.now(), org.id, name, description, enabled,
+                self.ids.new("tr"),
+                self.now(),
+                org.id,
+                name,
+                description,
+                enabled,
                 condition_match_mode,
             )
             self._set_rule_parts(org, rule, conditions or [], tag_ids or [])
@@ -1040,10 +1139,17 @@ class FakeState:
         rule.actions = [RuleAction(self.ids.new("tra"), self.now(), rule.id, t) for t in tag_ids]
 
     def update_tagging_rule(
-        self, org_id: str, rule_id: str, *, name: str | None = None,
-        conditions: list[dict] | None = None, tag_ids: list[str] | None = None,
-        enabled: bool | None = None, condition_match_mode: str | None = None,
-        description: str | None = None, user_id: str | None = None,
+        self,
+        org_id: str,
+        rule_id: str,
+        *,
+        name: str | None = None,
+        conditions: list[dict] | None = None,
+        tag_ids: list[str] | None = None,
+        enabled: bool | None = None,
+        condition_match_mode: str | None = None,
+        description: str | None = None,
+        user_id: str | None = None,
     ) -> None:
         with self.lock:
             org = self.org(org_id, user_id)
@@ -1059,8 +1165,11 @@ class FakeState:
             if condition_match_mode is not None:
                 rule.condition_match_mode = condition_match_mode
             self._set_rule_parts(
-                org, rule,
-                conditions if conditions is not None else [
+                org,
+                rule,
+                conditions
+                if conditions is not None
+                else [
                     {"field": c.field, "operator": c.operator, "value": c.value}
                     for c in rule.conditions
                 ],
@@ -1075,15 +1184,22 @@ class FakeState:
 
     def tagging_rule_api(self, org: Organization, rule: TaggingRule) -> dict:
         return {
-            "id": rule.id, "createdAt": iso(rule.created_at), "updatedAt": iso(rule.created_at),
-            "organizationId": rule.organization_id, "name": rule.name,
-            "description": rule.description, "enabled": rule.enabled,
+            "id": rule.id,
+            "createdAt": iso(rule.created_at),
+            "updatedAt": iso(rule.created_at),
+            "organizationId": rule.organization_id,
+            "name": rule.name,
+            "description": rule.description,
+            "enabled": rule.enabled,
             "conditionMatchMode": rule.condition_match_mode,
             "conditions": [c.to_api() for c in rule.conditions],
             "actions": [
                 {
-                    "id": a.id, "createdAt": iso(a.created_at), "updatedAt": iso(a.created_at),
-                    "taggingRuleId": a.rule_id, "tagId": a.tag_id,
+                    "id": a.id,
+                    "createdAt": iso(a.created_at),
+                    "updatedAt": iso(a.created_at),
+                    "taggingRuleId": a.rule_id,
+                    "tagId": a.tag_id,
                     "tag": org.tags[a.tag_id].to_api() if a.tag_id in org.tags else None,
                 }
                 for a in rule.actions

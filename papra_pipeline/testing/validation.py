@@ -45,8 +45,12 @@ def issue(issues: Issues, path: str | None, message: str) -> None:
 
 
 def string(
-    min_len: int | None = None, max_len: int | None = None, *, trim: bool = False,
-    pattern: str | None = None, pattern_message: str | None = None,
+    min_len: int | None = None,
+    max_len: int | None = None,
+    *,
+    trim: bool = False,
+    pattern: str | None = None,
+    pattern_message: str | None = None,
 ) -> Validator:
     regex = re.compile(pattern) if pattern else None
 
@@ -62,9 +66,10 @@ def string(
             issue(issues, path, f"Invalid length: Expected <={max_len} but received {len(value)}")
         elif regex is not None and not regex.search(value):
             issue(
-                issues, path,
-                pattern_message or f"Invalid format: Expected /{pattern}/ but received "
-                f"{received(value)}",
+                issues,
+                path,
+                pattern_message
+                or f"Invalid format: Expected /{pattern}/ but received {received(value)}",
             )
         return value
 
@@ -111,9 +116,7 @@ def nullable(inner: Validator) -> Validator:
     return check
 
 
-def array(
-    inner: Validator, min_len: int | None = None, max_len: int | None = None
-) -> Validator:
+def array(inner: Validator, min_len: int | None = None, max_len: int | None = None) -> Validator:
     def check(value: Any, path: str | None, issues: Issues) -> Any:
         if not isinstance(value, list):
             issue(issues, path, f"Invalid type: Expected Array but received {received(value)}")
@@ -140,7 +143,8 @@ def obj(fields: dict[str, tuple[Validator, bool]], *, strict: bool = True) -> Va
             if key not in value:
                 if required:
                     issue(
-                        issues, _join(path, key),
+                        issues,
+                        _join(path, key),
                         f'Invalid key: Expected "{key}" but received undefined',
                     )
                 continue
@@ -149,7 +153,8 @@ def obj(fields: dict[str, tuple[Validator, bool]], *, strict: bool = True) -> Va
             for key in value:
                 if key not in fields:
                     issue(
-                        issues, _join(path, key),
+                        issues,
+                        _join(path, key),
                         f"Invalid key: Expected never but received {json.dumps(key)}",
                     )
         return out
@@ -194,9 +199,7 @@ def js_number(text: str) -> float:
         return math.nan
 
 
-def query_int(
-    raw: str, path: str, issues: Issues, *, min_value: int, max_value: int | None
-) -> int:
+def query_int(raw: str, path: str, issues: Issues, *, min_value: int, max_value: int | None) -> int:
     """Papra's coerced integer query params (pageIndex, pageSize)."""
     number = js_number(raw)
     if math.isnan(number):
