@@ -1050,21 +1050,34 @@ class PapraClient:
         submitted a few at a time, so the first exception stops the rest from starting; it is
         re-raised once the calls already running have finished.
         """
+        return list(self.iter_concurrent(func, items, max_workers=max_workers))
+
+    def iter_concurrent(
+        self, func: Callable[[T], R], items: Iterable[T], *, max_workers: int | None = None
+    ) -> Iterator[R]:
+        """Like :meth:`map_concurrent`, but yields each result, in input order, as soon as it
+        and those before it are done: a caller can fold pages while later ones are in flight,
+        and at most ``2 * max_workers`` results are held at once.
+        """
         workers = self.max_concurrency if max_workers is None else max_workers
         if workers < 1:
             raise ValueError("max_workers must be >= 1")
         numbered = enumerate(items)
-        results: dict[int, R] = {}
+        finished: dict[int, R] = {}
+        next_to_yield = 0
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="papra-client") as pool:
             running: dict[Future[R], int] = {}
 
-            def submit_next() -> None:
-                following = next(numbered, None)
-                if following is not None:
+            def top_up() -> None:
+                # Keep every worker busy while a slow item holds back the ones after it, but
+                # never hold more than a few rounds of results.
+                while len(running) < workers * 2 and len(running) + len(finished) < workers * 4:
+                    following = next(numbered, None)
+                    if following is None:
+                        return
                     running[pool.submit(func, following[1])] = following[0]
 
-            for _ in range(workers * 2):
-                submit_next()
+            top_up()
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=running.__getitem__):
@@ -1074,9 +1087,11 @@ class PapraClient:
                         for other in running:
                             other.cancel()
                         raise error
-                    results[index] = future.result()
-                    submit_next()
-        return [results[i] for i in range(len(results))]
+                    finished[index] = future.result()
+                while next_to_yield in finished:
+                    yield finished.pop(next_to_yield)
+                    next_to_yield += 1
+                top_up()
 
 
 def _display_order(value: Any) -> int:

@@ -54,8 +54,7 @@ log = logging.getLogger("papra_pipeline.sync")
 
 Mode = Literal["full", "quick"]
 PAGE_SIZE = 100
-PAGES_PER_BATCH = 20  # pages fetched concurrently before their items are folded in (memory bound)
-FETCH_BATCH = 500  # documents whose activity or text is fetched concurrently at a time
+PROGRESS_EVERY_PAGES = 20
 STAGING_BATCH_ROWS = 5000  # rows buffered in Python before they go to the staging file
 DOCUMENTS_STATE = "documents"
 
@@ -188,6 +187,7 @@ class _Fold:
     seen: set[str] = field(default_factory=set)
     changed: dict[str, bool] = field(default_factory=dict)  # id -> its text came along
     partial: list[str] = field(default_factory=list)  # trash items to read in detail
+    tags_staged: set[str] = field(default_factory=set)  # tags seen inside documents
 
 
 def _content_row(document: Document, now: datetime) -> dict[str, Any]:
@@ -422,15 +422,15 @@ class _SyncRun:
         yield first
         total_pages = max(1, math.ceil(first.documents_count / PAGE_SIZE))
         self.progress("documents", org, 1, total_pages)
-        last = first
-        index = 1
-        while index < total_pages:
-            batch = list(range(index, min(total_pages, index + PAGES_PER_BATCH)))
-            pages = self.client.map_concurrent(lambda i: self._list_page(org, i, "asc"), batch)
-            yield from pages
-            last = pages[-1]
-            index = batch[-1] + 1
-            self.progress("documents", org, index, total_pages)
+        last, index = first, total_pages
+        rest = self.client.iter_concurrent(
+            lambda i: self._list_page(org, i, "asc"), range(1, total_pages)
+        )
+        for done, page in enumerate(rest, start=2):
+            yield page
+            last = page
+            if done % PROGRESS_EVERY_PAGES == 0 or done == total_pages:
+                self.progress("documents", org, done, total_pages)
         guard = total_pages + 10
         while len(last.documents) == PAGE_SIZE:
             if index > guard:
@@ -489,14 +489,14 @@ class _SyncRun:
         fold = _Fold(org, known, snapshot.definitions.get(org, {}))
         with self._measure("documents"):
             # The trash first: a document the scan lists afterwards was restored meanwhile.
-            trash = {doc.id: doc for doc in self.client.iter_deleted_documents(org)}
+            trash, whole_trash = self._read_trash(org, known, complete=complete_scan)
             for page in pages:
                 for document in page.documents:
                     trash.pop(document.id, None)
                     self._observe(fold, document)
             for document in trash.values():
                 self._observe(fold, document)
-            self._resolve_absences(fold, complete_scan)
+            self._resolve_absences(fold, complete_scan, whole_trash)
             self._observe_details(fold, fold.partial)
 
         reverify = self._reverify_slice(org, snapshot, set(fold.changed)) if complete_scan else []
@@ -519,7 +519,8 @@ class _SyncRun:
         fold.seen.add(document.id)
         entry = fold.known.get(document.id)
         current = entry is not None and not entry.purged
-        if current and entry.hash == records.document_fingerprint(document):
+        fingerprint = records.document_fingerprint(document)
+        if current and entry.hash == fingerprint:
             self.stats["documents"].unchanged += 1
             return
         if document.tags is None:
@@ -534,9 +535,8 @@ class _SyncRun:
             self.pending.trashed += 1
         fold.changed[document.id] = document.content is not None
         pending = self.pending
-        pending.stage(
-            "documents", "documents", [records.document_row(document, with_content=False)]
-        )
+        row = records.document_row(document, fingerprint=fingerprint)
+        pending.stage("documents", "documents", [row])
         if document.content is not None and self.options.content:
             pending.stage("document_content", "documents", [_content_row(document, self.now())])
         pending.children_of.append(document.id)
@@ -545,31 +545,64 @@ class _SyncRun:
         if any(row["property_definition_id"] is None for row in values):
             pending.unknown_definition_orgs.add(fold.org)
         pending.stage("document_custom_property_values", "document_custom_property_values", values)
+        new_tags = [tag for tag in document.tags if tag.id not in fold.tags_staged]
+        fold.tags_staged.update(tag.id for tag in new_tags)
         pending.stage(
             "embedded_tags",
             "tags",
-            (records.tag_row(t, organization_id=fold.org) for t in document.tags),
+            (records.tag_row(t, organization_id=fold.org) for t in new_tags),
         )
 
-    def _resolve_absences(self, fold: _Fold, complete_scan: bool) -> None:
+    def _read_trash(
+        self, org: str, known: dict[str, _Known], *, complete: bool
+    ) -> tuple[dict[str, Document], bool]:
+        """The trash, newest deletion first; quick mode stops at a page it already knows.
+
+        Returns the documents and whether the whole trash was read.
+        """
+        trash: dict[str, Document] = {}
+        index = 0
+        while True:
+            page = self.client.list_deleted_documents(org, page_index=index, page_size=PAGE_SIZE)
+            trash.update((doc.id, doc) for doc in page.documents)
+            if len(page.documents) < PAGE_SIZE or len(trash) >= page.documents_count:
+                return trash, True
+            if not complete and all(
+                doc.id in known and known[doc.id].is_deleted for doc in page.documents
+            ):
+                return trash, False
+            index += 1
+            if index > page.documents_count // PAGE_SIZE + 10:
+                raise PapraResponseError(
+                    f"Papra kept returning full trash pages past page {index} for {org} "
+                    f"although it announced {page.documents_count} trashed documents; stopping."
+                )
+
+    def _resolve_absences(self, fold: _Fold, complete_scan: bool, whole_trash: bool) -> None:
         """A known document listed nowhere is looked up: Papra purges without a trace, so only
-        a 404 counts as purged (offset paging under concurrent writes can skip an item)."""
+        a 404 counts as purged (offset paging under concurrent writes can skip an item).
+
+        Without a full scan only trashed documents can be missed (restored or purged), and only
+        when the whole trash was read.
+        """
         unresolved = [
             doc_id
             for doc_id, entry in fold.known.items()
-            if not entry.purged and doc_id not in fold.seen and (complete_scan or entry.is_deleted)
+            if not entry.purged
+            and doc_id not in fold.seen
+            and (complete_scan or (whole_trash and entry.is_deleted))
         ]
         self._observe_details(fold, unresolved)
 
     def _observe_details(self, fold: _Fold, document_ids: list[str]) -> None:
-        for start in range(0, len(document_ids), FETCH_BATCH):
-            batch = document_ids[start : start + FETCH_BATCH]
-            details = self.client.map_concurrent(lambda d: self._get_or_none(fold.org, d), batch)
-            for doc_id, detail in zip(batch, details, strict=True):
-                if detail is None:
-                    self.pending.purged.append(doc_id)
-                else:
-                    self._observe(fold, detail)
+        details = self.client.iter_concurrent(
+            lambda d: self._get_or_none(fold.org, d), document_ids
+        )
+        for doc_id, detail in zip(document_ids, details, strict=True):
+            if detail is None:
+                self.pending.purged.append(doc_id)
+            else:
+                self._observe(fold, detail)
 
     def _fetch_content(self, fold: _Fold, edited: set[str], reverify: list[str]) -> None:
         """Text only where it can have changed: new, edited (per activity), still empty while
@@ -593,16 +626,12 @@ class _SyncRun:
                 wanted.append(doc_id)
         wanted = list(dict.fromkeys(wanted + reverify))
         with self._measure("document_content"):
-            for start in range(0, len(wanted), FETCH_BATCH):
-                batch = wanted[start : start + FETCH_BATCH]
-                fetched = self.client.map_concurrent(
-                    lambda d: self._get_or_none(fold.org, d), batch
-                )
-                self.pending.stage(
-                    "document_content",
-                    "documents",
-                    (_content_row(doc, now) for doc in fetched if doc is not None),
-                )
+            fetched = self.client.iter_concurrent(lambda d: self._get_or_none(fold.org, d), wanted)
+            self.pending.stage(
+                "document_content",
+                "documents",
+                (_content_row(doc, now) for doc in fetched if doc is not None),
+            )
         self.progress("document_content", fold.org, len(wanted), len(wanted))
 
     def _get_or_none(self, org: str, doc_id: str) -> Document | None:
@@ -646,18 +675,16 @@ class _SyncRun:
             return fresh
 
         with self._measure("document_activity"):
-            for start in range(0, len(document_ids), FETCH_BATCH):
-                batch = list(document_ids[start : start + FETCH_BATCH])
-                known_ids = self._known_activity_ids(batch)
-                results = self.client.map_concurrent(partial(fetch, known_ids), batch)
-                for doc_id, activities in zip(batch, results, strict=True):
-                    if records.shows_content_update(activities):
-                        edited.add(doc_id)
-                    self.pending.stage(
-                        "document_activity",
-                        "document_activity",
-                        (records.activity_row(org, a) for a in activities),
-                    )
+            known_ids = self._known_activity_ids(document_ids) if document_ids else set()
+            results = self.client.iter_concurrent(partial(fetch, known_ids), document_ids)
+            for doc_id, activities in zip(document_ids, results, strict=True):
+                if records.shows_content_update(activities):
+                    edited.add(doc_id)
+                self.pending.stage(
+                    "document_activity",
+                    "document_activity",
+                    (records.activity_row(org, a) for a in activities),
+                )
         self.progress("document_activity", org, len(document_ids), len(document_ids))
         return edited
 

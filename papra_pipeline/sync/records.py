@@ -119,9 +119,9 @@ def definition_rows(
     return row, options
 
 
-def document_row(document: Document, *, with_content: bool) -> dict[str, Any]:
-    """The documents row; ``content`` only when this response carried it and we store it."""
-    row: dict[str, Any] = {
+def document_row(document: Document, *, fingerprint: str) -> dict[str, Any]:
+    """The documents row, without ``content`` (the sync stages text on its own)."""
+    return {
         "id": document.id,
         "organization_id": document.organization_id,
         "name": document.name,
@@ -138,12 +138,9 @@ def document_row(document: Document, *, with_content: bool) -> dict[str, Any]:
         "deleted_at": document.deleted_at,
         "deleted_by": document.deleted_by,
         "purged_at": None,
-        "_hash": document_fingerprint(document),
+        "_hash": fingerprint,
         "_raw": _raw_without_content(document.raw),
     }
-    if with_content and document.content is not None:
-        row["content"] = document.content
-    return row
 
 
 def document_tag_rows(document: Document) -> list[dict[str, Any]]:

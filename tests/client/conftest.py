@@ -113,8 +113,9 @@ def make_client(sleeps: list[float]) -> Callable[..., PapraClient]:
 
     def build(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> PapraClient:
         kwargs.setdefault("api_key", API_KEY)
-        client = PapraClient(BASE_URL, transport=httpx.MockTransport(handler),
-                             sleep=sleeps.append, **kwargs)
+        client = PapraClient(
+            BASE_URL, transport=httpx.MockTransport(handler), sleep=sleeps.append, **kwargs
+        )
         clients.append(client)
         return client
 

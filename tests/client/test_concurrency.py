@@ -23,6 +23,24 @@ def test_results_keep_input_order_when_completion_is_reversed(make_client):
     assert client.map_concurrent(work, range(5), max_workers=5) == [0, 10, 20, 30, 40]
 
 
+def test_iter_concurrent_yields_in_order_and_holds_only_a_few_rounds(make_client):
+    client = make_client(no_request)
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def work(i: int) -> int:
+        with lock:
+            started.append(i)
+        return i
+
+    results = client.iter_concurrent(work, range(1_000), max_workers=2)
+    first = [next(results) for _ in range(3)]
+    # While the caller holds on after three results, at most four rounds of two are started.
+    assert first == [0, 1, 2]
+    assert len(started) <= 3 + 2 * 4
+    assert list(results) == list(range(3, 1_000))
+
+
 def test_first_exception_is_raised_and_pending_work_cancelled(make_client):
     client = make_client(no_request)
     ran: list[int] = []
@@ -62,8 +80,11 @@ def test_concurrent_pages_share_client_and_count_requests(make_client):
 
     client = make_client(handle, max_concurrency=4)
     pages = client.map_concurrent(
-        lambda i: client.list_documents(ORG, page_index=i, sort_field="createdAt",
-                                        sort_order="asc"), range(40))
+        lambda i: client.list_documents(
+            ORG, page_index=i, sort_field="createdAt", sort_order="asc"
+        ),
+        range(40),
+    )
     assert [p.page_index for p in pages] == list(range(40))
     assert in_flight["max"] == 4
     snapshot = client.stats.snapshot()

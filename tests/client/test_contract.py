@@ -136,8 +136,13 @@ def test_sample_matches_client_contract(name: str):
         return
 
     error = error_from_response(
-        status=status, headers=sample["headers"], content=json.dumps(body).encode(),
-        method=request["method"], path=request["path"], auth=AUTH_KIND[request["auth"]])
+        status=status,
+        headers=sample["headers"],
+        content=json.dumps(body).encode(),
+        method=request["method"],
+        path=request["path"],
+        auth=AUTH_KIND[request["auth"]],
+    )
     code, message = body["error"]["code"], body["error"]["message"]
     assert type(error) is _expected_error(name[:3], status, code)
     assert (error.status, error.code, error.message) == (status, code, message)
@@ -149,8 +154,13 @@ def test_sample_matches_client_contract(name: str):
 def test_login_layer_429_is_text_plain_with_x_retry_after():
     example = load_sample("287")["body"]["auth_sign_in_bad_password_12"]["example_429"]
     error = error_from_response(
-        status=example["status"], headers=example["headers"], content=example["body"].encode(),
-        method="POST", path="/api/auth/sign-in/email", auth="login")
+        status=example["status"],
+        headers=example["headers"],
+        content=example["body"].encode(),
+        method="POST",
+        path="/api/auth/sign-in/email",
+        auth="login",
+    )
     assert isinstance(error, PapraRateLimitError)
     assert error.retry_after == 10
     assert error.message == "Too many requests. Please try again later."
@@ -160,17 +170,30 @@ def test_login_layer_429_is_text_plain_with_x_retry_after():
     ("status", "body", "cls", "hint"),
     [
         # better-auth: wrong password, no "error" wrapper
-        (401, {"message": "Invalid email or password", "code": "INVALID_EMAIL_OR_PASSWORD"},
-         PapraAuthenticationError, "PAPRA_EMAIL"),
+        (
+            401,
+            {"message": "Invalid email or password", "code": "INVALID_EMAIL_OR_PASSWORD"},
+            PapraAuthenticationError,
+            "PAPRA_EMAIL",
+        ),
         # better-auth: login without an Origin header
-        (403, {"message": "Missing or null Origin", "code": "MISSING_OR_NULL_ORIGIN"},
-         PapraForbiddenError, "Origin header"),
+        (
+            403,
+            {"message": "Missing or null Origin", "code": "MISSING_OR_NULL_ORIGIN"},
+            PapraForbiddenError,
+            "Origin header",
+        ),
     ],
 )
 def test_login_layer_errors_keep_code_and_message(status, body, cls, hint):
-    error = error_from_response(status=status, headers={"content-type": "application/json"},
-                                content=json.dumps(body).encode(), method="POST",
-                                path="/api/auth/sign-in/email", auth="login")
+    error = error_from_response(
+        status=status,
+        headers={"content-type": "application/json"},
+        content=json.dumps(body).encode(),
+        method="POST",
+        path="/api/auth/sign-in/email",
+        auth="login",
+    )
     assert type(error) is cls
     assert (error.code, error.message) == (body["code"], body["message"])
     assert hint in str(error)
@@ -178,8 +201,13 @@ def test_login_layer_errors_keep_code_and_message(status, body, cls, hint):
 
 def test_html_proxy_page_gives_capped_excerpt():
     page = "<html><body>" + "Bad gateway " * 100 + "</body></html>"
-    error = error_from_response(status=502, headers={"content-type": "text/html"},
-                                content=page.encode(), method="GET", path="/api/organizations")
+    error = error_from_response(
+        status=502,
+        headers={"content-type": "text/html"},
+        content=page.encode(),
+        method="GET",
+        path="/api/organizations",
+    )
     assert isinstance(error, PapraServerError)
     assert error.code is None
     assert "text/html" in error.message and "<html><body>Bad gateway" in error.message

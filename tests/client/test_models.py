@@ -49,8 +49,11 @@ def test_wrong_types_are_refused():
 
 
 def test_timestamps_are_aware_utc_and_optional_fields_default():
-    data = {k: v for k, v in DOCUMENT.items()
-            if k not in ("content", "documentDate", "notes", "tags", "customProperties")}
+    data = {
+        k: v
+        for k, v in DOCUMENT.items()
+        if k not in ("content", "documentDate", "notes", "tags", "customProperties")
+    }
     document = Document.from_json({**data, "createdAt": "2024-03-15T10:00:00.123+02:00"})
     assert document.created_at == datetime(2024, 3, 15, 8, 0, 0, 123000, tzinfo=UTC)
     assert document.created_at.tzinfo is UTC
@@ -74,7 +77,8 @@ def test_empty_content_is_not_none():
 )
 def test_custom_property_values(prop_type, value, expected):
     prop = DocumentCustomProperty.from_json(
-        {"key": "k", "name": "K", "type": prop_type, "displayOrder": 0, "value": value})
+        {"key": "k", "name": "K", "type": prop_type, "displayOrder": 0, "value": value}
+    )
     assert prop.value == expected
     assert prop.raw_value == value
 
@@ -82,7 +86,8 @@ def test_custom_property_values(prop_type, value, expected):
 def test_custom_property_value_of_wrong_shape_is_refused():
     with pytest.raises(PapraResponseError, match=r"DocumentCustomProperty\(paid\)"):
         DocumentCustomProperty.from_json(
-            {"key": "paid", "name": "Paid", "type": "boolean", "value": "yes"})
+            {"key": "paid", "name": "Paid", "type": "boolean", "value": "yes"}
+        )
 
 
 def test_tag_inside_document_has_no_count():
@@ -111,8 +116,13 @@ def test_server_config_is_parsed_defensively(config, version, days):
 def test_server_config_route(make_client):
     from .conftest import Recorder, json_response
 
-    body = {"config": {"version": "26.6.1", "gitCommitSha": "2b110a4c",
-                       "documents": {"deletedDocumentsRetentionDays": 14}}}
+    body = {
+        "config": {
+            "version": "26.6.1",
+            "gitCommitSha": "2b110a4c",
+            "documents": {"deletedDocumentsRetentionDays": 14},
+        }
+    }
     recorder = Recorder(json_response(200, body))
     config = make_client(recorder).get_server_config()
     assert (config.version, config.deleted_documents_retention_days) == ("26.6.1", 14)

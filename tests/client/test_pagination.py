@@ -12,17 +12,33 @@ from .conftest import DOC, ORG, Recorder, json_response, no_request
 
 def doc_json(i: int) -> dict:
     return {
-        "id": f"doc_{i:024d}", "organizationId": ORG, "name": f"file-{i}.txt",
-        "originalName": f"file-{i}.txt", "mimeType": "text/plain", "originalSize": i,
-        "originalSha256Hash": f"{i:064x}", "createdAt": "2026-01-01T00:00:00.000Z",
-        "updatedAt": "2026-01-01T00:00:00.000Z", "isDeleted": False, "tags": [],
-        "customProperties": []}
+        "id": f"doc_{i:024d}",
+        "organizationId": ORG,
+        "name": f"file-{i}.txt",
+        "originalName": f"file-{i}.txt",
+        "mimeType": "text/plain",
+        "originalSize": i,
+        "originalSha256Hash": f"{i:064x}",
+        "createdAt": "2026-01-01T00:00:00.000Z",
+        "updatedAt": "2026-01-01T00:00:00.000Z",
+        "isDeleted": False,
+        "tags": [],
+        "customProperties": [],
+    }
 
 
 def activity_json(i: int) -> dict:
-    return {"id": f"doc_act_{i:024d}", "documentId": DOC, "createdAt": "2026-01-01T00:00:00Z",
-            "event": "created", "eventData": None, "userId": None, "tagId": None,
-            "user": None, "tag": None}
+    return {
+        "id": f"doc_act_{i:024d}",
+        "documentId": DOC,
+        "createdAt": "2026-01-01T00:00:00Z",
+        "event": "created",
+        "eventData": None,
+        "userId": None,
+        "tagId": None,
+        "user": None,
+        "tag": None,
+    }
 
 
 def server(total: int, *, count=None, repeat: bool = False, kind: str = "documents"):
@@ -37,8 +53,9 @@ def server(total: int, *, count=None, repeat: bool = False, kind: str = "documen
         if kind == "activities":
             return json_response(200, {"activities": [activity_json(i) for i in ids]})
         documents_count = total if count is None else count(index)
-        return json_response(200, {"documents": [doc_json(i) for i in ids],
-                                   "documentsCount": documents_count})
+        return json_response(
+            200, {"documents": [doc_json(i) for i in ids], "documentsCount": documents_count}
+        )
 
     handle.requests = requests
     return handle
@@ -88,15 +105,18 @@ def test_iter_documents_sends_exact_query(make_client):
     handler = server(1)
     list(make_client(handler).iter_documents(ORG))
     assert handler.requests[0].url.query == (
-        b"pageIndex=0&pageSize=100&sortField=createdAt&sortOrder=asc")
+        b"pageIndex=0&pageSize=100&sortField=createdAt&sortOrder=asc"
+    )
 
 
 @pytest.mark.parametrize(
     ("kwargs", "query"),
     [
         ({}, b"pageIndex=0&pageSize=100"),
-        ({"page_index": 3, "page_size": 7, "search_query": "tag:receipts created:>2024-01-01"},
-         b"pageIndex=3&pageSize=7&searchQuery=tag%3Areceipts+created%3A%3E2024-01-01"),
+        (
+            {"page_index": 3, "page_size": 7, "search_query": "tag:receipts created:>2024-01-01"},
+            b"pageIndex=3&pageSize=7&searchQuery=tag%3Areceipts+created%3A%3E2024-01-01",
+        ),
         ({"sort_order": "desc"}, b"pageIndex=0&pageSize=100&sortOrder=desc"),
     ],
 )
@@ -144,8 +164,14 @@ def test_activity_stops_on_short_page(make_client):
 
 def test_activity_repeated_page_and_max_pages(make_client):
     with pytest.raises(PapraResponseError, match="repeats"):
-        list(make_client(server(100, repeat=True, kind="activities"))
-             .iter_document_activity(ORG, DOC, page_size=10))
+        list(
+            make_client(server(100, repeat=True, kind="activities")).iter_document_activity(
+                ORG, DOC, page_size=10
+            )
+        )
     with pytest.raises(PapraResponseError, match="full activity pages after 3 pages"):
-        list(make_client(server(100, kind="activities"))
-             .iter_document_activity(ORG, DOC, page_size=10, max_pages=3))
+        list(
+            make_client(server(100, kind="activities")).iter_document_activity(
+                ORG, DOC, page_size=10, max_pages=3
+            )
+        )

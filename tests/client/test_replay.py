@@ -56,16 +56,19 @@ def test_get_document_with_typed_custom_properties(make_client):
     assert props["status"].value == SelectOptionValue("cpso_g77f6kuxbbj8qtooe57yvt4o", "Open")
     assert [o.name for o in props["labels"].value] == ["Red", "Blue"]
     assert props["owner"].value == (
-        UserRef("usr_zqviszd3dqbtv161drf8gt1c", "Test User", "tester@example.com"),)
+        UserRef("usr_zqviszd3dqbtv161drf8gt1c", "Test User", "tester@example.com"),
+    )
     assert props["relateddocs"].value[0] == DocumentRef(
-        "doc_rabiobrz3w0pa9hojvqvnofu", "invoice.pdf")
+        "doc_rabiobrz3w0pa9hojvqvnofu", "invoice.pdf"
+    )
     assert props["relateddocs"].raw_value[0]["documentId"] == "doc_rabiobrz3w0pa9hojvqvnofu"
     assert all(p.property_definition_id is None for p in props.values())
 
 
 def test_document_custom_properties_list_has_definition_ids(make_client):
     props = make_client(Replay("192")).list_document_custom_properties(
-        ORG, "doc_ltetcq5w1vyizdpsjj2e0zqc")
+        ORG, "doc_ltetcq5w1vyizdpsjj2e0zqc"
+    )
     assert all(p.property_definition_id.startswith("cpd_") for p in props)
     assert all(p.display_order is None for p in props)
 
@@ -78,7 +81,10 @@ def test_list_tags_has_counts(make_client):
 def test_statistics(make_client):
     stats = make_client(Replay("076")).get_document_statistics(ORG)
     assert (stats.documents_count, stats.documents_size, stats.total_documents_count) == (
-        7, 13656, 7)
+        7,
+        13656,
+        7,
+    )
 
 
 def test_trash_list_and_activity(make_client):
@@ -95,7 +101,8 @@ def test_delete_and_batch_trash_return_none(make_client):
     assert client.delete_document(ORG, "doc_awwhdzp7qxo2ffha2ic6rcgl") is None
     assert client.batch_trash_documents(ORG, document_ids=["doc_rplail6xsw4sjqdjnbgsa7w2"]) is None
     assert json.loads(replay.requests[1].content) == {
-        "filter": {"documentIds": ["doc_rplail6xsw4sjqdjnbgsa7w2"]}}
+        "filter": {"documentIds": ["doc_rplail6xsw4sjqdjnbgsa7w2"]}
+    }
 
 
 def test_upload_sends_multipart_file_part(make_client):
@@ -119,7 +126,8 @@ def test_download_streams_bytes(make_client):
 def test_custom_property_definitions(make_client):
     client = make_client(Replay("154", "164"))
     created = client.create_custom_property_definition(
-        ORG, name="Status", type="select", options=["Open", "Closed"])
+        ORG, name="Status", type="select", options=["Open", "Closed"]
+    )
     assert created.options is None  # create answers carry no options
     fetched = client.get_custom_property_definition(ORG, created.id)
     assert [o.name for o in fetched.options] == ["Open", "Closed"]
@@ -129,20 +137,28 @@ def test_options_only_update_sends_current_name(make_client):
     # Papra answers {"options": [...]} alone with a 500 (sample 168), so the name rides along.
     replay = Replay("164", "252")
     updated = make_client(replay).update_custom_property_definition(
-        ORG, "cpd_uz7ji5i6m8mbri9tqjd73llw", options=[{"id": "cpso_g77f6kuxbbj8qtooe57yvt4o",
-                                                       "name": "Open (renamed)"}, "Pending"])
+        ORG,
+        "cpd_uz7ji5i6m8mbri9tqjd73llw",
+        options=[{"id": "cpso_g77f6kuxbbj8qtooe57yvt4o", "name": "Open (renamed)"}, "Pending"],
+    )
     assert updated.name == "Status"
     assert json.loads(replay.requests[1].content) == {
-        "options": [{"id": "cpso_g77f6kuxbbj8qtooe57yvt4o", "name": "Open (renamed)"},
-                    {"name": "Pending"}],
-        "name": "Status"}
+        "options": [
+            {"id": "cpso_g77f6kuxbbj8qtooe57yvt4o", "name": "Open (renamed)"},
+            {"name": "Pending"},
+        ],
+        "name": "Status",
+    }
 
 
 @pytest.mark.parametrize(
     ("sample", "call", "permission"),
     [
-        ("049", lambda c: c.upload_document(ORG, "limited.txt", b"x", "text/plain"),
-         "documents:create"),
+        (
+            "049",
+            lambda c: c.upload_document(ORG, "limited.txt", b"x", "text/plain"),
+            "documents:create",
+        ),
         ("237", lambda c: c.list_organizations(), "organizations:read"),
         ("238", lambda c: c.create_tag(ORG, "Tag", "#000000"), "tags:create"),
     ],

@@ -34,7 +34,10 @@ def test_503_then_200_is_retried_with_backoff(make_client, sleeps):
     assert client.list_organizations() == ()
     assert len(sleeps) == 1 and 0 <= sleeps[0] <= client.backoff_base
     assert client.stats.snapshot() == {
-        "requests": 2, "retries": 1, "by_endpoint": {"GET /api/organizations": 2}}
+        "requests": 2,
+        "retries": 1,
+        "by_endpoint": {"GET /api/organizations": 2},
+    }
 
 
 def test_backoff_grows_and_is_capped(make_client, sleeps):
@@ -46,35 +49,52 @@ def test_backoff_grows_and_is_capped(make_client, sleeps):
 
 
 def test_429_retry_after_seconds(make_client, sleeps):
-    client = make_client(Recorder(
-        json_response(429, {"error": {"code": "server.too_many_requests", "message": "Slow"}},
-                      **{"Retry-After": "7"}),
-        json_response(200, ORGS)))
+    client = make_client(
+        Recorder(
+            json_response(
+                429,
+                {"error": {"code": "server.too_many_requests", "message": "Slow"}},
+                **{"Retry-After": "7"},
+            ),
+            json_response(200, ORGS),
+        )
+    )
     client.list_organizations()
     assert sleeps == [7.0]
 
 
 def test_429_retry_after_http_date(make_client, sleeps):
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
-    client = make_client(Recorder(json_response(429, {}, **{"Retry-After": when}),
-                                  json_response(200, ORGS)))
+    client = make_client(
+        Recorder(json_response(429, {}, **{"Retry-After": when}), json_response(200, ORGS))
+    )
     client.list_organizations()
     assert 15 <= sleeps[0] <= 20
 
 
 def test_x_retry_after_and_cap(make_client, sleeps):
-    client = make_client(Recorder(
-        httpx.Response(429, text="Too many", headers={"x-retry-after": "10"}),
-        json_response(429, {}, **{"Retry-After": "3600"}),
-        json_response(200, ORGS)), retry_after_cap=30.0)
+    client = make_client(
+        Recorder(
+            httpx.Response(429, text="Too many", headers={"x-retry-after": "10"}),
+            json_response(429, {}, **{"Retry-After": "3600"}),
+            json_response(200, ORGS),
+        ),
+        retry_after_cap=30.0,
+    )
     client.list_organizations()
     assert sleeps == [10.0, 30.0]
 
 
 def test_429_on_a_create_post_is_retried(make_client, sleeps):
     # A 429 means the server did nothing, so even a non-idempotent POST may be repeated.
-    org = {"organization": {"id": ORG, "name": "New org", "createdAt": "2026-01-01T00:00:00Z",
-                            "updatedAt": "2026-01-01T00:00:00Z"}}
+    org = {
+        "organization": {
+            "id": ORG,
+            "name": "New org",
+            "createdAt": "2026-01-01T00:00:00Z",
+            "updatedAt": "2026-01-01T00:00:00Z",
+        }
+    }
     recorder = Recorder(json_response(429, {}, **{"Retry-After": "1"}), json_response(200, org))
     assert make_client(recorder).create_organization("New org").id == ORG
     assert len(recorder.requests) == 2
@@ -101,8 +121,9 @@ def test_connection_error_then_200(make_client, sleeps):
 
 
 def test_timeouts_are_retried_for_gets(make_client, sleeps):
-    client = make_client(Recorder(httpx.ReadTimeout("slow"), httpx.ConnectTimeout("slow"),
-                                  json_response(200, ORGS)))
+    client = make_client(
+        Recorder(httpx.ReadTimeout("slow"), httpx.ConnectTimeout("slow"), json_response(200, ORGS))
+    )
     assert client.list_organizations() == ()
     assert len(sleeps) == 2
 
@@ -125,16 +146,20 @@ def test_connection_errors_exhausted(make_client, sleeps):
 
 
 def test_rate_limit_exhausted_keeps_retry_after(make_client, sleeps):
-    client = make_client(Recorder(*[json_response(429, {}, **{"Retry-After": "2"})] * 2),
-                         max_retries=1)
+    client = make_client(
+        Recorder(*[json_response(429, {}, **{"Retry-After": "2"})] * 2), max_retries=1
+    )
     with pytest.raises(PapraRateLimitError) as e:
         client.list_organizations()
     assert e.value.retry_after == 2.0
 
 
 def test_truncated_json_is_retried_for_gets(make_client, sleeps):
-    truncated = httpx.Response(200, content=b'{"organizations": [{"id": "org_',
-                               headers={"content-type": "application/json"})
+    truncated = httpx.Response(
+        200,
+        content=b'{"organizations": [{"id": "org_',
+        headers={"content-type": "application/json"},
+    )
     client = make_client(Recorder(truncated, json_response(200, ORGS)))
     assert client.list_organizations() == ()
     assert client.stats.retries == 1
@@ -155,8 +180,11 @@ def test_missing_field_is_not_retried(make_client, sleeps):
 
 
 def test_4xx_is_not_retried(make_client, sleeps):
-    recorder = Recorder(json_response(404, {"error": {"code": "document.not_found",
-                                                      "message": "Document not found."}}))
+    recorder = Recorder(
+        json_response(
+            404, {"error": {"code": "document.not_found", "message": "Document not found."}}
+        )
+    )
     with pytest.raises(Exception, match="Document not found"):
         make_client(recorder).get_document(ORG, "doc_x")
     assert len(recorder.requests) == 1 and sleeps == []
@@ -171,8 +199,10 @@ def test_ping_is_one_attempt(make_client, sleeps):
 
 
 def test_upload_from_file_is_rewound_for_a_429_retry(make_client, sleeps):
-    recorder = Recorder(json_response(429, {}, **{"Retry-After": "1"}),
-                        json_response(200, {"document": doc_json(1)}))
+    recorder = Recorder(
+        json_response(429, {}, **{"Retry-After": "1"}),
+        json_response(200, {"document": doc_json(1)}),
+    )
     stream = io.BytesIO(b"file body")
     make_client(recorder).upload_document(ORG, "a.txt", stream, "text/plain")
     assert len(recorder.requests) == 2

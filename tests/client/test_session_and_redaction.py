@@ -34,9 +34,13 @@ UNAUTHORIZED = {"error": {"message": "Unauthorized", "code": "auth.unauthorized"
 
 def login_response(token: str = SESSION_TOKEN, name: str = "better-auth.session_token"):
     return httpx.Response(
-        200, json=load_sample("002")["body"],
-        headers=[("set-cookie", f"{name}={token}; Max-Age=604800; Path=/; HttpOnly"),
-                 ("set-cookie", "other=1; Path=/")])
+        200,
+        json=load_sample("002")["body"],
+        headers=[
+            ("set-cookie", f"{name}={token}; Max-Age=604800; Path=/; HttpOnly"),
+            ("set-cookie", "other=1; Path=/"),
+        ],
+    )
 
 
 def rules_response():
@@ -60,8 +64,9 @@ def test_login_sends_origin_and_json_then_cookie_only(make_client):
 
 
 def test_session_cookie_never_rides_on_api_key_requests(make_client):
-    recorder = Recorder(login_response(), rules_response(),
-                        json_response(200, {"organizations": []}))
+    recorder = Recorder(
+        login_response(), rules_response(), json_response(200, {"organizations": []})
+    )
     client = make_client(recorder, email=EMAIL, password=PASSWORD)
     client.list_tagging_rules(ORG)
     client.list_organizations()
@@ -70,23 +75,30 @@ def test_session_cookie_never_rides_on_api_key_requests(make_client):
 
 
 def test_secure_prefixed_cookie_is_used(make_client):
-    recorder = Recorder(login_response(name="__Secure-better-auth.session_token"),
-                        rules_response())
+    recorder = Recorder(login_response(name="__Secure-better-auth.session_token"), rules_response())
     make_client(recorder, email=EMAIL, password=PASSWORD).list_tagging_rules(ORG)
     assert recorder.requests[1].headers["cookie"].startswith("__Secure-better-auth.session_token=")
 
 
 def test_expired_session_logs_in_again_once(make_client):
-    recorder = Recorder(login_response("old"), json_response(401, UNAUTHORIZED),
-                        login_response("new"), rules_response())
+    recorder = Recorder(
+        login_response("old"),
+        json_response(401, UNAUTHORIZED),
+        login_response("new"),
+        rules_response(),
+    )
     client = make_client(recorder, email=EMAIL, password=PASSWORD)
     assert len(client.list_tagging_rules(ORG)) == 2
     assert recorder.requests[3].headers["cookie"] == "better-auth.session_token=new"
 
 
 def test_session_rejected_twice_gives_up(make_client):
-    recorder = Recorder(login_response(), json_response(401, UNAUTHORIZED),
-                        login_response(), json_response(401, UNAUTHORIZED))
+    recorder = Recorder(
+        login_response(),
+        json_response(401, UNAUTHORIZED),
+        login_response(),
+        json_response(401, UNAUTHORIZED),
+    )
     client = make_client(recorder, email=EMAIL, password=PASSWORD)
     with pytest.raises(PapraAuthenticationError, match="rejected the session"):
         client.list_tagging_rules(ORG)
@@ -107,15 +119,19 @@ def test_list_rules_without_credentials_fails_without_request(make_client):
 
 def test_apply_without_credentials_tries_key_then_explains(make_client):
     recorder = Recorder(json_response(401, UNAUTHORIZED))
-    with pytest.raises(PapraSessionRequiredError,
-                       match="needs a logged-in session for tagging rules.*PAPRA_EMAIL"):
+    with pytest.raises(
+        PapraSessionRequiredError, match="needs a logged-in session for tagging rules.*PAPRA_EMAIL"
+    ):
         make_client(recorder).apply_tagging_rule(ORG, RULE)
     assert recorder.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
 
 
 def test_wrong_password(make_client):
-    recorder = Recorder(json_response(401, {"message": "Invalid email or password",
-                                            "code": "INVALID_EMAIL_OR_PASSWORD"}))
+    recorder = Recorder(
+        json_response(
+            401, {"message": "Invalid email or password", "code": "INVALID_EMAIL_OR_PASSWORD"}
+        )
+    )
     client = make_client(recorder, email=EMAIL, password=PASSWORD)
     with pytest.raises(PapraAuthenticationError, match="Invalid email or password") as e:
         client.login()
@@ -136,8 +152,10 @@ def test_plain_http_is_fine_for_an_in_process_mock_transport():
         PapraClient("http://papra.test", API_KEY, transport=httpx.HTTPTransport())
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:1221", "http://localhost:8080",
-                                 "http://[::1]:1221", "http://127.5.0.1"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:1221", "http://localhost:8080", "http://[::1]:1221", "http://127.5.0.1"],
+)
 def test_plain_http_to_loopback_is_fine(url):
     PapraClient(url, API_KEY).close()
 
@@ -174,8 +192,16 @@ def _leaky_handler(request: httpx.Request) -> httpx.Response:
     if path == "/api/api-keys/current":
         return httpx.Response(200, text=f"not json {echo}")
     if path.endswith("/tags"):
-        return json_response(401, {"error": {"code": "auth.unauthorized", "message": echo,
-                                             "details": [{"path": "x", "message": echo}]}})
+        return json_response(
+            401,
+            {
+                "error": {
+                    "code": "auth.unauthorized",
+                    "message": echo,
+                    "details": [{"path": "x", "message": echo}],
+                }
+            },
+        )
     raise httpx.ConnectError(f"connection reset while sending {echo}")
 
 

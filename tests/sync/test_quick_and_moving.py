@@ -81,3 +81,15 @@ def test_quick_sync_of_an_organization_not_yet_known_records_it(fake, client, wa
     with warehouse.read() as con:
         orgs = {row[0] for row in con.execute("SELECT id FROM organizations").fetchall()}
     assert orgs == {first, second}
+
+
+def test_quick_sync_reads_only_the_newest_trash_page_when_nothing_changed(fake, client, warehouse):
+    org = fake.list_organizations()[0]["id"]
+    for document in fake.documents(org, include_deleted=False)[:110]:
+        fake.trash_document(org, document["id"])  # more than one trash page
+    sync(client, warehouse, FULL)
+    result = sync(client, warehouse, QUICK)
+    assert result.requests == 3 * len(result.organization_ids)
+    # A new trash still shows: it comes first in the trash, ordered by deletion time.
+    fake.trash_document(org, fake.documents(org, include_deleted=False)[0]["id"])
+    assert sync(client, warehouse, QUICK).streams["documents"].trashed == 1
