@@ -118,19 +118,37 @@ def run_demo_ui(env: Mapping[str, str], *, host: str = "127.0.0.1", port: int = 
     Returns the exit status of ``dagster dev``; the instance is deleted afterwards.
     """
     home = dagster_home()
+    # Ctrl-C, or SIGTERM from a service manager, stops dagster dev the way it expects: with
+    # SIGINT, so it shuts down its webserver, daemon and code server (SIGTERM would leave them
+    # running). Started from a shell without job control, SIGINT is ignored by inheritance, so
+    # both processes get Python's default handler back explicitly.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         fill_instance(env, home)
         dev = subprocess.Popen(
             [sys.executable, "-m", "dagster", "dev", "-m", MODULE, "-h", host, "-p", str(port)],
             env={**os.environ, **env, "DAGSTER_HOME": str(home)},
+            preexec_fn=_default_sigint,
         )
         try:
             return dev.wait()
         except KeyboardInterrupt:
-            # Ctrl-C reached dagster dev too (same process group); let it shut down its
-            # webserver, daemon and code server. SIGTERM would leave them running.
             if dev.poll() is None:
                 dev.send_signal(signal.SIGINT)
-            return dev.wait()
+            try:
+                return dev.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                dev.kill()
+                return dev.wait()
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
