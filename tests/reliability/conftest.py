@@ -191,9 +191,12 @@ def dagster_runs(tmp_path_factory):
     home = root / "home"
     home.mkdir()
     _shutil.copy(Path(__file__).resolve().parents[2] / "dagster.yaml", home / "dagster.yaml")
-    # Create the instance's storage first: two processes racing to create it collide.
-    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))):
-        pass
+    # Create the instance's storage first: two processes racing to create it collide. The
+    # pool's slot is created too: from `default_limit` Dagster creates it on first use, and two
+    # runs claiming it at the same moment on a fresh instance both got in (seen once in CI).
+    # The README tells users to run `dagster instance concurrency set papra_duckdb 1` once.
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        instance.event_log_storage.set_concurrency_slots("papra_duckdb", 1)
     (root / "run.yaml").write_text(RUN_CONFIG)
     fake = make_fake(password=PASSWORD)
     db = root / "papra.duckdb"
