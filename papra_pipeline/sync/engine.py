@@ -6,14 +6,16 @@ Papra has no change feed (``updatedAt`` never moves, purges leave no trace), so:
   compares each item's fingerprint with the warehouse, rebuilds tags and custom-property values
   of changed documents from the scan itself, reads the trash, and confirms every absence with
   a GET that answers 404 before setting ``purged_at``;
-* **quick** mode reads the newest pages until one holds only known ids, plus the trash and the
-  statistics: a few requests per organization, for sensors and frequent runs.
+* **quick** mode reads the newest pages until one holds only known ids, the newest trash page,
+  and the statistics: three requests per organization when nothing changed, for sensors and
+  frequent runs.
 
 Content and activity are fetched per document only where they can have changed (new, changed,
 still-empty or leaving the trash) plus a rolling slice, so every document is re-verified within
-``reverify_every_runs`` full runs. Nothing is written until everything is fetched; the write is
-one DuckDB transaction holding rows, sync state and the run log, so a failed run leaves the
-warehouse exactly as the last good run left it.
+``reverify_every_runs`` full runs. Pages are folded as they arrive and changed rows are staged
+in a scratch DuckDB file, so memory does not grow with the archive. Nothing touches the
+warehouse until everything is fetched; the write is one DuckDB transaction holding rows, sync
+state and the run log, so a failed run leaves the warehouse exactly as the last good run left it.
 """
 
 from __future__ import annotations
