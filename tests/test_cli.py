@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import pytest
 
 from papra_pipeline.cli import main
 from papra_pipeline.testing import FakePapra, populate, serve
+from tests.lockholder import duckdb_file_held_by_another_process
 
 
 @pytest.fixture(scope="module")
@@ -90,27 +87,9 @@ def test_a_locked_warehouse_fails_cleanly_and_keeps_the_data(papra, capsys, tmp_
     db = tmp_path / "papra.duckdb"
     assert main(["sync"]) == 0
     capsys.readouterr()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
-            import duckdb, sys
-            con = duckdb.connect({str(db)!r})
-            print("holding", flush=True)
-            sys.stdin.read()
-        """),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with duckdb_file_held_by_another_process(db):
         assert main(["sync", "--lock-timeout", "0.5"]) == 1
         assert "locked by process" in one_error_line(capsys.readouterr().err)
-    finally:
-        holder.communicate("", timeout=10)
     assert main(["sync"]) == 0
 
 

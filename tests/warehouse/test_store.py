@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from datetime import UTC, datetime
 
 import duckdb
@@ -20,6 +17,7 @@ from papra_pipeline.warehouse import (
     WarehouseMissingError,
     WarehouseVersionError,
 )
+from tests.lockholder import duckdb_file_held_by_another_process
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 LATER = datetime(2026, 1, 3, 3, 4, 5, tzinfo=UTC)
@@ -168,27 +166,9 @@ def test_a_failed_transaction_leaves_nothing_behind(warehouse):
 
 def test_a_file_held_by_another_process_gives_a_clear_error(warehouse):
     warehouse.ensure_schema()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
-            import duckdb, sys, time
-            con = duckdb.connect({str(warehouse.path)!r})
-            print("holding", flush=True)
-            sys.stdin.read()
-        """),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with duckdb_file_held_by_another_process(warehouse.path):
         with pytest.raises(WarehouseLockedError, match="locked by process"):
             with warehouse.write():
                 pass
-    finally:
-        holder.communicate("", timeout=10)
     with warehouse.write() as session:  # released: writing works again
         session.upsert("tags", tags(("t1", "A", "h1")), NOW)
