@@ -214,7 +214,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("error: the demo sync job failed; see the Dagster output above", file=sys.stderr)
         return 1
     print_demo_report(warehouse, sys.stdout)
-    print(f"\nThe warehouse is {warehouse.path}; open it with `duckdb {warehouse.path}`.")
+    print(
+        f"\nThe warehouse is {warehouse.path}: query it with the DuckDB CLI or, in Python, "
+        f"duckdb.connect({str(warehouse.path)!r}, read_only=True); the README lists the tables."
+    )
     return 0
 
 
