@@ -25,6 +25,11 @@ class Table:
     key: tuple[str, ...]
     hashed: bool = True
     description: str = ""
+    # DuckDB keeps a PRIMARY KEY's index in memory during a transaction: for tables with a row
+    # per document and property or activity entry, a first sync of 100,000 documents exhausted
+    # the write's memory. Their keys are kept unique by the merges (and checked by the Dagster
+    # asset checks) instead.
+    enforce_key: bool = True
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -123,6 +128,7 @@ DOCUMENT_TAGS = Table(
     ),
     key=("document_id", "tag_id"),
     hashed=False,
+    enforce_key=False,
     description="One row per tag currently on a document (rebuilt when the document changes).",
 )
 
@@ -145,6 +151,7 @@ DOCUMENT_ACTIVITY = Table(
     ),
     key=("id",),
     hashed=False,
+    enforce_key=False,
     description=(
         "One row per activity entry (created, updated, deleted, restored, tagged, untagged). "
         "Kept after Papra purges the document."
@@ -211,6 +218,7 @@ DOCUMENT_CUSTOM_PROPERTY_VALUES = Table(
     ),
     key=("document_id", "property_key"),
     hashed=False,
+    enforce_key=False,
     description=(
         "One row per document and custom property that has a value, with a typed column per "
         "value shape and the raw value (rebuilt when the document changes)."
@@ -387,7 +395,8 @@ def table_ddl(table: Table) -> str:
     """CREATE TABLE for a declared table (idempotent)."""
     columns = ",\n    ".join(f'"{name}" {sql_type}' for name, sql_type in table.columns)
     key = ", ".join(table.key)
-    return f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {columns},\n    PRIMARY KEY ({key})\n)"
+    constraint = f",\n    PRIMARY KEY ({key})" if table.enforce_key else ""
+    return f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {columns}{constraint}\n)"
 
 
 def view_ddl() -> list[str]:

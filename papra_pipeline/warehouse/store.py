@@ -35,8 +35,6 @@ from papra_pipeline.warehouse.staging import STAGING_ALIAS, Staged, Staging
 
 log = logging.getLogger("papra_pipeline.warehouse")
 
-# DuckDB spills to disk past this; keeps a large initial sync's merge within a modest footprint.
-WRITE_MEMORY_LIMIT = "128MB"
 _LOCK_MESSAGE = re.compile(r"lock", re.IGNORECASE)
 _PID = re.compile(r"PID (\d+)")
 
@@ -125,7 +123,6 @@ class Warehouse:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = self._connect(read_only=False)
         try:
-            con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'").fetchall()
             con.execute("SET preserve_insertion_order = false").fetchall()
             migrate(con, self.path)
             if staging is not None:
