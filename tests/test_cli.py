@@ -6,6 +6,7 @@ import pytest
 
 from papra_pipeline.cli import main
 from papra_pipeline.testing import FakePapra, populate, serve
+from papra_pipeline.warehouse import Warehouse
 from tests.lockholder import duckdb_file_held_by_another_process
 
 
@@ -60,7 +61,12 @@ def test_an_unknown_key_fails_with_one_line_and_no_secret(papra, monkeypatch, ca
     line = one_error_line(err)
     assert "401" in line or "API key" in line
     assert bad_key not in out + err
-    assert not (tmp_path / "papra.duckdb").exists() or True  # schema only, no data
+    db = tmp_path / "papra.duckdb"
+    if db.exists():  # the schema may be created before the first request; never any data
+        with Warehouse(db).read() as con:
+            assert con.execute("SELECT count(*) FROM documents").fetchall() == [(0,)]
+            runs = con.execute("SELECT status FROM _papra_sync_runs").fetchall()
+        assert runs in ([], [("failed",)])
 
 
 def test_a_key_without_a_permission_names_the_permission(fake, papra, monkeypatch, capsys):
