@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-import json
 import logging
 import os
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
+from itertools import islice
 from typing import IO, Any, NamedTuple, TypeVar
 
 import httpx
@@ -52,6 +53,7 @@ from .models import (
     Tag,
     TaggingRule,
     TaskId,
+    decode_json,
 )
 
 logger = logging.getLogger("papra_pipeline.client")
@@ -64,6 +66,7 @@ DEFAULT_USER_AGENT = f"papra-pipeline/{__version__}"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 SESSION_COOKIE = "better-auth.session_token"
 _NO_BODY = object()
+_END = object()
 
 
 class _Unset(enum.Enum):
@@ -390,7 +393,7 @@ class PapraClient:
 
     def _decode(self, response: httpx.Response, route: Route, path: str) -> Any:
         try:
-            return json.loads(response.content)
+            return decode_json(response.content)
         except ValueError:
             excerpt = scrub(response.content[:200].decode("utf-8", "replace"), self._secrets)
             raise PapraResponseError(
@@ -683,7 +686,7 @@ class PapraClient:
                     f"({seen} documents); stopping instead of looping forever"
                 )
             result = fetch(index)
-            ids = tuple(d.id for d in result.documents)
+            ids = result.ids
             if not ids:
                 return
             if ids == previous:
@@ -1062,36 +1065,23 @@ class PapraClient:
         workers = self.max_concurrency if max_workers is None else max_workers
         if workers < 1:
             raise ValueError("max_workers must be >= 1")
-        numbered = enumerate(items)
-        finished: dict[int, R] = {}
-        next_to_yield = 0
+        pending = iter(items)
+        window: deque[Future[R]] = deque()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="papra-client") as pool:
-            running: dict[Future[R], int] = {}
-
-            def top_up() -> None:
-                # Keep every worker busy while a slow item holds back the ones after it, but
-                # never hold more than a few rounds of results.
-                while len(running) < workers * 2 and len(running) + len(finished) < workers * 4:
-                    following = next(numbered, None)
-                    if following is None:
-                        return
-                    running[pool.submit(func, following[1])] = following[0]
-
-            top_up()
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in sorted(done, key=running.__getitem__):
-                    index = running.pop(future)
-                    error = future.exception()
-                    if error is not None:
-                        for other in running:
-                            other.cancel()
-                        raise error
-                    finished[index] = future.result()
-                while next_to_yield in finished:
-                    yield finished.pop(next_to_yield)
-                    next_to_yield += 1
-                top_up()
+            try:
+                # A few rounds ahead keep every worker busy while a slow item holds back the
+                # ones after it; waiting on the oldest keeps the order and costs one wait each.
+                for item in islice(pending, workers * 4):
+                    window.append(pool.submit(func, item))
+                while window:
+                    result = window.popleft().result()
+                    following = next(pending, _END)
+                    if following is not _END:
+                        window.append(pool.submit(func, following))
+                    yield result
+            finally:
+                for future in window:
+                    future.cancel()
 
 
 def _display_order(value: Any) -> int:

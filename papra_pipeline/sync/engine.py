@@ -434,7 +434,7 @@ class _SyncRun:
             if done % PROGRESS_EVERY_PAGES == 0 or done == total_pages:
                 self.progress("documents", org, done, total_pages)
         guard = total_pages + 10
-        while len(last.documents) == PAGE_SIZE:
+        while len(last.items) == PAGE_SIZE:
             if index > guard:
                 raise PapraResponseError(
                     f"Papra kept returning full document pages past page {guard} for {org} "
@@ -471,7 +471,7 @@ class _SyncRun:
             page = self._list_page(org, index, "desc")
             yield page
             self.progress("documents", org, index + 1, None)
-            if len(page.documents) < PAGE_SIZE or all(d.id in known for d in page.documents):
+            if len(page.items) < PAGE_SIZE or all(doc_id in known for doc_id in page.ids):
                 return
             index += 1
 
@@ -493,11 +493,11 @@ class _SyncRun:
             # The trash first: a document the scan lists afterwards was restored meanwhile.
             trash, whole_trash = self._read_trash(org, known, complete=complete_scan)
             for page in pages:
-                for document in page.documents:
-                    trash.pop(document.id, None)
-                    self._observe(fold, document)
-            for document in trash.values():
-                self._observe(fold, document)
+                for item in page.items:
+                    trash.pop(item["id"], None)
+                    self._observe(fold, item)
+            for item in trash.values():
+                self._observe(fold, item)
             self._resolve_absences(fold, complete_scan, whole_trash)
             self._observe_details(fold, fold.partial)
 
@@ -516,19 +516,26 @@ class _SyncRun:
             state["documents_listed"] = len(fold.seen)
             self.pending.states[org] = state
 
-    def _observe(self, fold: _Fold, document: Document) -> None:
-        """Stage a document seen this run if it is new or its fingerprint moved."""
-        fold.seen.add(document.id)
-        entry = fold.known.get(document.id)
+    def _observe(self, fold: _Fold, item: dict[str, Any], document: Document | None = None) -> None:
+        """Stage a document seen this run if it is new or its fingerprint moved.
+
+        ``item`` is the JSON Papra sent; it is parsed (unless ``document`` is given) only when
+        the fingerprint moved, so an unchanged archive costs a hash per document.
+        """
+        doc_id = item["id"]
+        fold.seen.add(doc_id)
+        entry = fold.known.get(doc_id)
         current = entry is not None and not entry.purged
-        fingerprint = records.document_fingerprint(document)
+        fingerprint = records.document_fingerprint(item)
         if current and entry.hash == fingerprint:
             self.stats["documents"].unchanged += 1
             return
-        if document.tags is None:
+        if item.get("tags") is None:
             # A trash item: the list omits tags and custom properties; the detail brings them.
-            fold.partial.append(document.id)
+            fold.partial.append(doc_id)
             return
+        if document is None:
+            document = self._parse(fold.org, item)
         if current and document.is_deleted and not entry.is_deleted:
             self.pending.trashed += 1
         elif current and entry.is_deleted and not document.is_deleted:
@@ -555,22 +562,30 @@ class _SyncRun:
             (records.tag_row(t, organization_id=fold.org) for t in new_tags),
         )
 
+    def _parse(self, org: str, item: dict[str, Any]) -> Document:
+        try:
+            return Document.from_json(item)
+        except PapraResponseError as exc:
+            raise PapraResponseError(
+                f"document {item['id']} listed in organization {org}: {exc.message}"
+            ) from None
+
     def _read_trash(
         self, org: str, known: dict[str, _Known], *, complete: bool
-    ) -> tuple[dict[str, Document], bool]:
+    ) -> tuple[dict[str, dict[str, Any]], bool]:
         """The trash, newest deletion first; quick mode stops at a page it already knows.
 
         Returns the documents and whether the whole trash was read.
         """
-        trash: dict[str, Document] = {}
+        trash: dict[str, dict[str, Any]] = {}
         index = 0
         while True:
             page = self.client.list_deleted_documents(org, page_index=index, page_size=PAGE_SIZE)
-            trash.update((doc.id, doc) for doc in page.documents)
-            if len(page.documents) < PAGE_SIZE or len(trash) >= page.documents_count:
+            trash.update(zip(page.ids, page.items, strict=True))
+            if len(page.items) < PAGE_SIZE or len(trash) >= page.documents_count:
                 return trash, True
             if not complete and all(
-                doc.id in known and known[doc.id].is_deleted for doc in page.documents
+                doc_id in known and known[doc_id].is_deleted for doc_id in page.ids
             ):
                 return trash, False
             index += 1
@@ -604,7 +619,7 @@ class _SyncRun:
             if detail is None:
                 self.pending.purged.append(doc_id)
             else:
-                self._observe(fold, detail)
+                self._observe(fold, detail.raw, detail)
 
     def _fetch_content(self, fold: _Fold, edited: set[str], reverify: list[str]) -> None:
         """Text only where it can have changed: new, edited (per activity), still empty while

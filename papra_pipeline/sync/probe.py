@@ -77,7 +77,7 @@ def probe(client: PapraClient, organization_ids: Sequence[str] | None = None) ->
         newest = client.list_documents(
             org, page_index=0, page_size=1, sort_field="createdAt", sort_order="desc"
         )
-        state["newest_document_id"] = newest.documents[0].id if newest.documents else None
+        state["newest_document_id"] = newest.ids[0] if newest.items else None
         organizations[org] = state
     return ProbeResult(organizations, client.stats.snapshot()["requests"] - before)
 
