@@ -322,7 +322,7 @@ class PapraClient:
                 request = self._http.build_request(
                     route.method,
                     path,
-                    params=query,
+                    params=query or None,  # an empty mapping still costs httpx a URL parse
                     headers=headers,
                     files=files,
                     json=None if json_body is _NO_BODY else json_body,

@@ -59,6 +59,8 @@ def _get(
 ) -> Any:
     """Read one field; ``required=False`` means it may be absent or null."""
     value = data.get(key, _MISSING)
+    if type(value) is kind or (type(kind) is tuple and type(value) in kind):
+        return value  # the common case, decided without the checks below
     if value is _MISSING or value is None:
         if required:
             state = "missing required field" if value is _MISSING else "null required field"

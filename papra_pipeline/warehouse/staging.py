@@ -57,32 +57,51 @@ class Staging:
         self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(str(self.path))
         self._con.execute(f"SET memory_limit = '{memory_limit}'").fetchall()
         self._con.execute("SET preserve_insertion_order = false").fetchall()
-        self._buffers: dict[str, list[dict[str, Any]]] = {}
+        self._buffers: dict[str, dict[str, list[Any]]] = {}  # set -> column -> values
         self._sets: dict[str, Staged] = {}
         self._seq = itertools.count()
 
     def add(self, name: str, table: str, rows: Iterable[dict[str, Any]]) -> None:
-        """Stage rows (dicts keyed by the table's column names) in set ``name``."""
-        buffer = self._buffers.setdefault(name, [])
+        """Stage rows (dicts keyed by the table's column names) in set ``name``.
+
+        Rows are buffered column by column, which builds a batch's frame faster than a list
+        of dicts would.
+        """
+        target = None
         for row in rows:
-            buffer.append({**row, "_seq": next(self._seq)})
-        if name not in self._sets and buffer:
-            columns = tuple(c for c in TABLES[table].column_names if c in buffer[0])
-            self._sets[name] = Staged(name, table, columns)
-        if len(buffer) >= self.batch_rows:
-            self._flush(name)
+            if target is None:
+                columns, sequence = target = self._buffer(name, table, row)
+            for column, values in columns:
+                values.append(row.get(column))
+            sequence.append(next(self._seq))
+            if len(sequence) >= self.batch_rows:
+                self._flush(name)
+                target = None
+
+    def _buffer(
+        self, name: str, table: str, row: dict[str, Any]
+    ) -> tuple[list[tuple[str, list[Any]]], list[int]]:
+        """The set's column buffers; the first row staged in a set names its columns."""
+        staged = self._sets.get(name)
+        if staged is None:
+            columns = tuple(c for c in TABLES[table].column_names if c in row)
+            staged = self._sets[name] = Staged(name, table, columns)
+        buffer = self._buffers.get(name)
+        if buffer is None:
+            buffer = self._buffers[name] = {c: [] for c in (*staged.columns, "_seq")}
+        return [(c, buffer[c]) for c in staged.columns], buffer["_seq"]
 
     def staged(self, name: str) -> Staged | None:
         """The set, once :meth:`close` has flushed it; ``None`` when nothing was staged."""
         return self._sets.get(name)
 
     def _flush(self, name: str) -> None:
-        rows = self._buffers.pop(name, [])
-        if not rows or self._con is None:
+        columns = self._buffers.pop(name, None)
+        if not columns or not columns["_seq"] or self._con is None:
             return
         staged = self._sets[name]
         table = TABLES[staged.table]
-        frame = pd.DataFrame(rows, columns=[*staged.columns, "_seq"])
+        frame = pd.DataFrame(columns)
         self._con.register("_papra_batch", frame)
         casts = ", ".join(f'CAST("{c}" AS {table.column_type(c)}) AS "{c}"' for c in staged.columns)
         select = f'SELECT {casts}, CAST("_seq" AS BIGINT) AS "_seq" FROM _papra_batch'
