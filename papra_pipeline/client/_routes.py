@@ -63,10 +63,12 @@ class Route:
     retry_safe: bool | None = None  # None: decided by the HTTP method
     feature: str | None = None  # what a session-only route is for, in error messages
     _regex: re.Pattern = field(init=False, repr=False, compare=False)
+    _names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(self.template))
         object.__setattr__(self, "_regex", re.compile(pattern))
+        object.__setattr__(self, "_names", tuple(re.findall(r"\{(\w+)\}", self.template)))
 
     @property
     def endpoint(self) -> str:
@@ -82,7 +84,7 @@ class Route:
 
     def path(self, *ids: str) -> str:
         """Fill the template's placeholders in order, refusing empty ids."""
-        names = re.findall(r"\{(\w+)\}", self.template)
+        names = self._names
         if len(ids) != len(names):
             raise TypeError(f"{self.endpoint} takes {len(names)} ids, got {len(ids)}")
         out = self.template
@@ -155,6 +157,12 @@ ROUTES: dict[str, Route] = {
     ),
     "get_document": Route(
         "GET", _D, permissions=("documents:read",), parse=_one("document", m.Document)
+    ),
+    "get_document_content": Route(
+        "GET",
+        _D,
+        permissions=("documents:read",),
+        parse=lambda body, query: m.document_content(m.unwrap(body, "document", "Document")),
     ),
     "update_document": Route(
         "PATCH", _D, permissions=("documents:update",), parse=_one("document", m.Document)

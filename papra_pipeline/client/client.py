@@ -707,6 +707,11 @@ class PapraClient:
         """One document with ``content``, tags and custom properties (trashed ones too)."""
         return self._call("get_document", org_id, doc_id)
 
+    def get_document_content(self, org_id: str, doc_id: str) -> str | None:
+        """The extracted text of one document (the same request as :meth:`get_document`,
+        without building the model); ``None`` while Papra has none."""
+        return self._call("get_document_content", org_id, doc_id)
+
     def delete_document(self, org_id: str, doc_id: str) -> None:
         """Move to trash (Papra answers 200 ``{"success":true}``); repeating resets deletedAt."""
         self._call("delete_document", org_id, doc_id)

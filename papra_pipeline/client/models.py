@@ -344,6 +344,13 @@ class Document:
         )
 
 
+def document_content(data: Any) -> str | None:
+    """Only the ``content`` of a document payload: a reader that needs the text alone skips
+    parsing the rest (tags, custom properties, timestamps)."""
+    _get(_obj(data, "Document"), "id", "Document", str)
+    return _get(data, "content", "Document", str, required=False)
+
+
 @dataclass(frozen=True, slots=True)
 class DocumentPage:
     """One page of a document list. Items are kept as Papra sent them and parsed on access:

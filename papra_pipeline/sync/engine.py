@@ -59,6 +59,7 @@ PAGE_SIZE = 100
 PROGRESS_EVERY_PAGES = 20
 STAGING_BATCH_ROWS = 5000  # rows buffered in Python before they go to the staging file
 DOCUMENTS_STATE = "documents"
+_PURGED = object()  # a text fetch answered 404: the document is gone, nothing to store
 
 STREAMS = (
     "organizations",
@@ -192,8 +193,8 @@ class _Fold:
     tags_staged: set[str] = field(default_factory=set)  # tags seen inside documents
 
 
-def _content_row(document: Document, now: datetime) -> dict[str, Any]:
-    return {"id": document.id, "content": document.content, "_content_synced_at": now}
+def _content_row(doc_id: str, content: str | None, now: datetime) -> dict[str, Any]:
+    return {"id": doc_id, "content": content, "_content_synced_at": now}
 
 
 class _Pending:
@@ -547,7 +548,11 @@ class _SyncRun:
         row = records.document_row(document, fingerprint=fingerprint)
         pending.stage("documents", "documents", [row])
         if document.content is not None and self.options.content:
-            pending.stage("document_content", "documents", [_content_row(document, self.now())])
+            pending.stage(
+                "document_content",
+                "documents",
+                [_content_row(document.id, document.content, self.now())],
+            )
         pending.children_of.append(document.id)
         pending.stage("document_tags", "document_tags", records.document_tag_rows(document))
         values = records.custom_property_value_rows(document, fold.definition_ids)
@@ -643,11 +648,15 @@ class _SyncRun:
                 wanted.append(doc_id)
         wanted = list(dict.fromkeys(wanted + reverify))
         with self._measure("document_content"):
-            fetched = self.client.iter_concurrent(lambda d: self._get_or_none(fold.org, d), wanted)
+            texts = self.client.iter_concurrent(lambda d: self._text_or_none(fold.org, d), wanted)
             self.pending.stage(
                 "document_content",
                 "documents",
-                (_content_row(doc, now) for doc in fetched if doc is not None),
+                (
+                    _content_row(doc_id, text, now)
+                    for doc_id, text in zip(wanted, texts, strict=True)
+                    if text is not _PURGED
+                ),
             )
         self.progress("document_content", fold.org, len(wanted), len(wanted))
 
@@ -656,6 +665,13 @@ class _SyncRun:
             return self.client.get_document(org, doc_id)
         except PapraNotFoundError:
             return None
+
+    def _text_or_none(self, org: str, doc_id: str) -> str | None | object:
+        """The document's text; ``_PURGED`` when the document is gone (404)."""
+        try:
+            return self.client.get_document_content(org, doc_id)
+        except PapraNotFoundError:
+            return _PURGED
 
     def _reverify_slice(self, org: str, snapshot: _Snapshot, changed: set[str]) -> list[str]:
         """The next live, unchanged documents after the cursor, wrapping around."""

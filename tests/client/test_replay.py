@@ -176,10 +176,19 @@ def test_unknown_org_is_403_organization_access(make_client):
         client.list_documents("org_aaaaaaaaaaaaaaaaaaaaaaaa")
 
 
+def test_get_document_content_reads_only_the_text(make_client):
+    replay = Replay("193")
+    text = make_client(replay).get_document_content(ORG, "doc_ltetcq5w1vyizdpsjj2e0zqc")
+    assert text.startswith("Receipt from Bakery Dupont")
+    assert replay.requests[0].url.path.endswith("/documents/doc_ltetcq5w1vyizdpsjj2e0zqc")
+
+
 def test_unknown_document_is_404(make_client):
     with pytest.raises(PapraNotFoundError, match="Document not found") as e:
         make_client(Replay("081")).get_document(ORG, "doc_aaaaaaaaaaaaaaaaaaaaaaaa")
     assert e.value.code == "document.not_found"
+    with pytest.raises(PapraNotFoundError):
+        make_client(Replay("081")).get_document_content(ORG, "doc_aaaaaaaaaaaaaaaaaaaaaaaa")
 
 
 def test_duplicate_upload_is_409(make_client):
