@@ -160,7 +160,7 @@ class SyncError(Exception):
     """A sync could not finish; the warehouse was left as the last good run left it."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Known:
     """What the warehouse holds for one document before this run."""
 
@@ -168,8 +168,8 @@ class _Known:
     is_deleted: bool
     purged: bool
     content_missing: bool
-    first_seen_at: datetime
-    order_key: tuple[str, str]
+    first_seen_at: datetime | None  # read only where the text is still missing
+    order_key: tuple[int, str]  # (createdAt in epoch microseconds, id): the slice's order
 
 
 @dataclass
@@ -352,15 +352,16 @@ class _SyncRun:
                     "SELECT id FROM organizations WHERE NOT is_removed ORDER BY id"
                 ).fetchall()
             ]
+            # One row per stored document, so only cheap types: Python datetimes are slow to build.
             rows = con.execute(
                 """SELECT organization_id, id, _hash, is_deleted, purged_at IS NOT NULL,
-                          content IS NULL OR content = '', _first_seen_at,
-                          strftime(created_at, '%Y-%m-%dT%H:%M:%S.%f')
+                          content IS NULL OR content = '' AS missing,
+                          CASE WHEN missing THEN _first_seen_at END, epoch_us(created_at)
                    FROM documents"""
             ).fetchall()
             for org, doc_id, hash_, deleted, purged, missing, first_seen, created in rows:
                 documents.setdefault(org, {})[doc_id] = _Known(
-                    hash_, deleted, purged, missing, first_seen, (created or "", doc_id)
+                    hash_, deleted, purged, missing, first_seen, (created, doc_id)
                 )
             for org, key, definition_id in con.execute(
                 "SELECT organization_id, key, id FROM custom_property_definitions "
@@ -687,7 +688,9 @@ class _SyncRun:
         if not live:
             return []
         size = math.ceil(len(live) / every)
-        cursor = tuple(snapshot.states.get(org, {}).get("reverify_cursor") or ("", ""))
+        cursor = tuple(snapshot.states.get(org, {}).get("reverify_cursor") or ())
+        if len(cursor) != 2 or not isinstance(cursor[0], int):  # none yet, or an older format
+            cursor = (-1, "")
         after = [doc_id for key, doc_id in live if key > cursor]
         before = [doc_id for key, doc_id in live if key <= cursor]
         return (after + before)[:size]
