@@ -324,6 +324,7 @@ class _SyncRun:
                     self._full_organization(organization_id, snapshot)
                 else:
                     self._quick_organization(organization_id, snapshot)
+            del snapshot  # one entry per stored document: freed before DuckDB needs memory
             self._refresh_definitions()
             self._write()
         finally:
@@ -584,9 +585,9 @@ class _SyncRun:
         Returns the documents and whether the whole trash was read.
         """
         trash: dict[str, dict[str, Any]] = {}
-        index = 0
+        pages = self._trash_pages(org, concurrent=complete)  # ends only by raising
         while True:
-            page = self.client.list_deleted_documents(org, page_index=index, page_size=PAGE_SIZE)
+            page = next(pages)
             trash.update(zip(page.ids, page.items, strict=True))
             if len(page.items) < PAGE_SIZE or len(trash) >= page.documents_count:
                 return trash, True
@@ -594,12 +595,31 @@ class _SyncRun:
                 doc_id in known and known[doc_id].is_deleted for doc_id in page.ids
             ):
                 return trash, False
-            index += 1
-            if index > page.documents_count // PAGE_SIZE + 10:
+
+    def _trash_pages(self, org: str, *, concurrent: bool) -> Iterator[DocumentPage]:
+        """Trash pages in order; with ``concurrent`` the pages the first one announces are
+        fetched together, as the scan does. Pages keep coming until the reader stops."""
+        first = self.client.list_deleted_documents(org, page_index=0, page_size=PAGE_SIZE)
+        yield first
+        index = 1
+        if concurrent:
+            announced = math.ceil(first.documents_count / PAGE_SIZE)
+            yield from self.client.iter_concurrent(
+                lambda i: self.client.list_deleted_documents(
+                    org, page_index=i, page_size=PAGE_SIZE
+                ),
+                range(1, announced),
+            )
+            index = max(index, announced)
+        guard = first.documents_count // PAGE_SIZE + 10
+        while True:
+            if index > guard:
                 raise PapraResponseError(
-                    f"Papra kept returning full trash pages past page {index} for {org} "
-                    f"although it announced {page.documents_count} trashed documents; stopping."
+                    f"Papra kept returning full trash pages past page {guard} for {org} "
+                    f"although it announced {first.documents_count} trashed documents; stopping."
                 )
+            yield self.client.list_deleted_documents(org, page_index=index, page_size=PAGE_SIZE)
+            index += 1
 
     def _resolve_absences(self, fold: _Fold, complete_scan: bool, whole_trash: bool) -> None:
         """A known document listed nowhere is looked up: Papra purges without a trace, so only
