@@ -3,14 +3,17 @@
 DuckDB allows one writing process, and while it holds the file no other process can open it.
 So writers open the file only for the final merge (open, write everything in one transaction,
 close) and retry briefly when another process holds the lock; readers open it read-only.
-Every write goes through a pandas frame registered with DuckDB and one SQL statement: never
-row by row.
+Every write goes through a pandas frame registered with DuckDB (or a staged set) and set-based
+SQL statements, never row by row; the write runs under a DuckDB memory limit, and large sets are
+written in parts so that what does not fit spills to disk.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -38,6 +41,16 @@ log = logging.getLogger("papra_pipeline.warehouse")
 _LOCK_MESSAGE = re.compile(r"lock", re.IGNORECASE)
 _PID = re.compile(r"PID (\d+)")
 
+WRITE_MEMORY_LIMIT_ENV = "PAPRA_WRITE_MEMORY_LIMIT"
+# DuckDB's default (80% of RAM) let a first sync of 20,000 documents reach 800 MB; under this
+# limit what does not fit spills to ``<warehouse>.tmp``: the write of a first sync of 100,000
+# or 200,000 documents (2 KB of text each) then adds about 250 MB to the process. A higher
+# limit (PAPRA_WRITE_MEMORY_LIMIT) trades memory for speed.
+DEFAULT_WRITE_MEMORY_LIMIT = "192MB"
+# Rows per statement when a large set is merged in parts (see WriteSession._parts).
+ROWS_PER_STATEMENT = 25_000
+_MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*[KMGT]i?B", re.IGNORECASE)
+
 
 class WarehouseError(Exception):
     """Base class for warehouse problems a user can act on."""
@@ -53,6 +66,16 @@ class WarehouseVersionError(WarehouseError):
 
 class WarehouseMissingError(WarehouseError):
     """A read was asked of a warehouse file that does not exist yet."""
+
+
+def write_memory_limit() -> str:
+    """DuckDB's memory limit for the write transaction, from the environment or the default."""
+    limit = os.environ.get(WRITE_MEMORY_LIMIT_ENV, "").strip() or DEFAULT_WRITE_MEMORY_LIMIT
+    if not _MEMORY_LIMIT.fullmatch(limit):
+        raise WarehouseError(
+            f"{WRITE_MEMORY_LIMIT_ENV}={limit!r} is not a size such as 192MB or 1GB."
+        )
+    return limit
 
 
 @dataclass
@@ -121,9 +144,15 @@ class Warehouse:
         ``staging`` (closed) is attached read-only so its sets can be merged by name.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        limit = write_memory_limit()
         con = self._connect(read_only=False)
         try:
+            # Bounded memory: joins, sorts and temporary tables beyond the limit spill to the
+            # file's default temp directory (``<warehouse>.tmp``), removed on close.
+            con.execute(f"SET memory_limit = '{limit}'").fetchall()
             con.execute("SET preserve_insertion_order = false").fetchall()
+            # Statements of a large write run for seconds; no progress bars in a sync's output.
+            con.execute("SET enable_progress_bar = false").fetchall()
             migrate(con, self.path)
             if staging is not None:
                 staging.close()
@@ -262,33 +291,63 @@ class WriteSession:
         self.con.register(name, frame)
         return name
 
-    def _source(self, table: Table, rows: pd.DataFrame | Staged) -> tuple[str, list[str], int]:
-        """Materialize the rows, one per key and typed like the table, as a temporary table.
-
-        Returns its name, its columns and its row count.
-        """
+    def _select(
+        self, table: Table, rows: pd.DataFrame | Staged, where: str | None = None
+    ) -> tuple[str, list[str]]:
+        """A SELECT of the rows, one per key and typed like the table (only those matching
+        ``where``, a condition on the columns), and its columns."""
         keys = _quoted(table.key)
         if isinstance(rows, Staged):
             # The last row per key, found on narrow columns first: a window over the wide rows
-            # (document text) would have to hold them all in memory.
-            columns = list(rows.columns)
+            # (document text) would have to hold them all in memory. ``where`` goes on both
+            # scans, so a part of a large set only ever holds its own keys.
+            part = f" WHERE {where}" if where is not None else ""
             select = (
-                f"SELECT {', '.join(f's.{_quoted([c])}' for c in columns)} "
+                f"SELECT {', '.join(f's.{_quoted([c])}' for c in rows.columns)} "
                 f"FROM {rows.qualified} s JOIN (SELECT {keys}, max(_seq) AS _seq "
-                f"FROM {rows.qualified} GROUP BY ALL) latest USING ({keys}, _seq)"
+                f"FROM {rows.qualified}{part} GROUP BY ALL) latest USING ({keys}, _seq){part}"
             )
-        else:
-            unknown = set(rows.columns) - set(table.column_names)
-            unknown |= set(rows.columns) & {"_first_seen_at", "_last_changed_at"}
-            if unknown:
-                raise ValueError(f"{table.name}: unknown columns {sorted(unknown)}")
-            columns = [c for c in table.column_names if c in rows.columns]
-            frame = rows.drop_duplicates(subset=list(table.key), keep="last")
-            casts = ", ".join(f'CAST("{c}" AS {table.column_type(c)}) AS "{c}"' for c in columns)
-            select = f"SELECT {casts} FROM {self._register(frame)}"
+            return select, list(rows.columns)
+        unknown = set(rows.columns) - set(table.column_names)
+        unknown |= set(rows.columns) & {"_first_seen_at", "_last_changed_at"}
+        if unknown:
+            raise ValueError(f"{table.name}: unknown columns {sorted(unknown)}")
+        columns = [c for c in table.column_names if c in rows.columns]
+        frame = rows.drop_duplicates(subset=list(table.key), keep="last")
+        casts = ", ".join(f'CAST("{c}" AS {table.column_type(c)}) AS "{c}"' for c in columns)
+        select = f"SELECT {casts} FROM {self._register(frame)}"
+        if where is not None:
+            select = f"SELECT * FROM ({select}) WHERE {where}"
+        return select, columns
+
+    def _source(
+        self, table: Table, rows: pd.DataFrame | Staged, where: str | None = None
+    ) -> tuple[str, list[str], int]:
+        """Materialize the rows as a temporary table, for merges that read them more than once.
+
+        Returns its name, its columns and its row count.
+        """
+        select, columns = self._select(table, rows, where)
         name = self._name()
         count = self._run(f"CREATE TEMP TABLE {name} AS {select}")[0]
         return name, columns, count
+
+    def _empty(self, table: Table) -> bool:
+        """Whether the table holds no row yet (a first sync), in this transaction's view.
+
+        Then every row is new: one streaming INSERT replaces the temporary tables and joins of
+        a merge, which is faster and keeps a large first sync within the memory limit.
+        """
+        return not self._run(f"SELECT EXISTS (SELECT 1 FROM {table.name})")[0]
+
+    def _insert_parts(self, table: Table, columns: list[str]) -> tuple[list[str], list[str]]:
+        """Columns and values (three ``?`` for the tracking timestamps) of a new row."""
+        names = [*columns, "_first_seen_at", "_last_changed_at", "_synced_at"]
+        values = [*(f's."{c}"' for c in columns), "?", "?", "?"]
+        if "is_removed" in table.column_names and "is_removed" not in columns:
+            names.append("is_removed")
+            values.append("false")
+        return names, values
 
     def upsert(
         self, table_name: str, rows: Rows, now: datetime, *, update: bool = True
@@ -303,8 +362,21 @@ class WriteSession:
         table = TABLES[table_name]
         if _is_empty(rows):
             return MergeCounts()
-        source, columns, total = self._source(table, rows)
-        return self._merge(table, source, columns, total, now, update=update)
+        if self._empty(table):
+            select, columns = self._select(table, rows)
+            names, values = self._insert_parts(table, columns)
+            inserted = self._run(
+                f"INSERT INTO {table.name} ({_quoted(names)}) "
+                f"SELECT {', '.join(values)} FROM ({select}) s",
+                [now] * 3,
+            )[0]
+            return MergeCounts(inserted=inserted)
+        counts = MergeCounts()
+        for part, where in self._parts(table, rows):
+            source, columns, total = self._source(table, part, where)
+            counts += self._merge(table, source, columns, total, now, update=update)
+            self._run(f"DROP TABLE {source}")
+        return counts
 
     def _merge(
         self,
@@ -317,39 +389,54 @@ class WriteSession:
         update: bool = True,
         keep_when_null: tuple[str, ...] = (),
     ) -> MergeCounts:
-        """The MERGE behind :meth:`upsert`; ``keep_when_null`` columns keep the stored value
-        where the source has none."""
+        """The merge behind :meth:`upsert`; ``keep_when_null`` columns keep the stored value
+        where the source has none.
+
+        A changed row is deleted and inserted again rather than updated in place: DuckDB holds
+        in-place updates in memory it cannot spill until the commit (about 6 KB per document,
+        so a run that changes 100,000 documents needed 600 MB), while new rows and temporary
+        tables spill to disk under the memory limit.
+        """
         on = " AND ".join(f't."{k}" = s."{k}"' for k in table.key)
         changed = 't."_hash" IS DISTINCT FROM s."_hash"'
         if "is_removed" in table.column_names:
             changed = f"({changed} OR t.is_removed)"
         if not update:
             changed = "false"
-        inserted, updated = self._run(
-            f"""SELECT count(*) FILTER (WHERE t."{table.key[0]}" IS NULL),
-                       count(*) FILTER (WHERE t."{table.key[0]}" IS NOT NULL AND {changed})
-                FROM {source} s LEFT JOIN {table.name} t ON {on}"""
-        )
-        tracking = ["_first_seen_at", "_last_changed_at", "_synced_at"]
-        sets = [
-            f'"{c}" = coalesce(s."{c}", t."{c}")' if c in keep_when_null else f'"{c}" = s."{c}"'
-            for c in columns
-            if c not in table.key
-        ]
-        sets += ['"_last_changed_at" = ?', '"_synced_at" = ?']
-        insert_columns = [*columns, *tracking]
-        insert_values = [f's."{c}"' for c in columns] + ["?"] * len(tracking)
-        if "is_removed" in table.column_names and "is_removed" not in columns:
-            sets += ["is_removed = false", "removed_at = NULL"]
-            insert_columns.append("is_removed")
-            insert_values.append("false")
-        self._run(
-            f"""MERGE INTO {table.name} t USING {source} s ON {on}
-                WHEN MATCHED AND {changed} THEN UPDATE SET {", ".join(sets)}
-                WHEN NOT MATCHED THEN INSERT ({_quoted(insert_columns)})
-                     VALUES ({", ".join(insert_values)})""",
-            [now] * 5,
-        )
+        reset_removal = "is_removed" in table.column_names and "is_removed" not in columns
+
+        def value(c: str) -> str:
+            if c in table.key or (c in columns and c not in keep_when_null):
+                return f's."{c}"'
+            if c in columns:
+                return f'coalesce(s."{c}", t."{c}")'
+            if c in ("_last_changed_at", "_synced_at"):
+                return "?"
+            if reset_removal and c in ("is_removed", "removed_at"):
+                return "false" if c == "is_removed" else "NULL"
+            return f't."{c}"'
+
+        row = [f'CAST({value(c)} AS {table.column_type(c)}) AS "{c}"' for c in table.column_names]
+        # The rewritten rows first, so that they are found against the table as it was.
+        rewritten = self._name()
+        updated = self._run(
+            f"""CREATE TEMP TABLE {rewritten} AS SELECT {", ".join(row)}
+                FROM {source} s JOIN {table.name} t ON {on} WHERE {changed}""",
+            [now] * 2,
+        )[0]
+        names, values = self._insert_parts(table, columns)
+        inserted = self._run(
+            f"""INSERT INTO {table.name} ({_quoted(names)}) SELECT {", ".join(values)}
+                FROM {source} s WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {on})""",
+            [now] * 3,
+        )[0]
+        if updated:
+            self._run(f"DELETE FROM {table.name} t USING {rewritten} s WHERE {on}")
+            self._run(
+                f"INSERT INTO {table.name} ({_quoted(table.column_names)}) "
+                f"SELECT * FROM {rewritten}"
+            )
+        self._run(f"DROP TABLE {rewritten}")
         return MergeCounts(inserted=inserted, updated=updated, unchanged=total - inserted - updated)
 
     def upsert_documents(
@@ -357,43 +444,101 @@ class WriteSession:
     ) -> tuple[MergeCounts, int]:
         """Documents and their text, returning the document counts and the texts written.
 
-        New and changed documents carry their text into the same MERGE: updating the text of
-        a large initial sync afterwards would hold every string in the transaction's memory.
-        Texts of documents that did not otherwise change (re-verified, extracted late) are
-        updated on their own; there are few of them.
+        New and changed documents carry their text into the same statement: updating the text
+        of a large initial sync afterwards would hold every string in the transaction's memory.
+        Large sets go in parts (:meth:`_parts`), each with its own texts. Texts of documents
+        that did not otherwise change (re-verified, extracted late) are updated on their own;
+        there are few of them.
         """
         table = TABLES["documents"]
-        text_source = None
-        if not _is_empty(texts):
-            text_source, _, _ = self._source(table, texts)
+        first = self._empty(table)
         counts, written = MergeCounts(), 0
         if not _is_empty(documents):
-            source, columns, total = self._source(table, documents)
-            if text_source is not None:
-                joined = self._name()
-                self._run(
-                    f"""CREATE TEMP TABLE {joined} AS
-                        SELECT d.*, x.content, x._content_synced_at
-                        FROM {source} d LEFT JOIN {text_source} x USING (id)"""
-                )
-                written += self._run(
-                    f"""SELECT count(*) FROM {joined} s LEFT JOIN documents t USING (id)
-                        WHERE s.content IS NOT NULL AND s.content IS DISTINCT FROM t.content"""
-                )[0]
-                source, columns = joined, [*columns, "content", "_content_synced_at"]
-                self._run(f"DELETE FROM {text_source} WHERE id IN (SELECT id FROM {source})")
-            counts = self._merge(
-                table,
-                source,
-                columns,
-                total,
-                now,
-                keep_when_null=("content", "_content_synced_at"),
+            for part, where in self._parts(table, documents):
+                if first:
+                    counts += self._insert_documents(part, texts, now, where)
+                else:
+                    part_counts, part_written = self._merge_documents(part, texts, now, where)
+                    counts, written = counts + part_counts, written + part_written
+            if first and not _is_empty(texts):  # every row is new: its text was written
+                written = self._run("SELECT count(content) FROM documents")[0]
+        if not _is_empty(texts) and not first:
+            others = None
+            if not _is_empty(documents):
+                select, _ = self._select(table, documents)
+                others = f"id NOT IN (SELECT id FROM ({select}))"
+            source, _, _ = self._source(table, texts, others)
+            written += self._update_from(table, source, ["id", "content", "_content_synced_at"])
+        return counts, written
+
+    def _parts(
+        self, table: Table, rows: pd.DataFrame | Staged
+    ) -> list[tuple[pd.DataFrame | Staged, str | None]]:
+        """A large set as parts of about ``ROWS_PER_STATEMENT`` rows, each written by its own
+        statements in the same transaction, with the condition selecting it (if any).
+
+        A join of documents with their text holds one side's rows in memory: with 2 KB of text
+        and 2 KB of ``_raw`` per document, 200,000 new documents in one statement exceeded the
+        192 MB limit, in parts of 25,000 they peak under it. A frame is sliced (it is scanned
+        only once); a staged set is split on a hash of the key, which also picks the texts of
+        the part's documents.
+        """
+        if isinstance(rows, pd.DataFrame):
+            frame = rows.drop_duplicates(subset=list(table.key), keep="last")
+            size = math.ceil(len(frame) / math.ceil(len(frame) / ROWS_PER_STATEMENT))
+            return [(frame.iloc[at : at + size], None) for at in range(0, len(frame), size)]
+        total = self._run(f"SELECT count(*) FROM {rows.qualified}")[0]
+        parts = math.ceil(total / ROWS_PER_STATEMENT)
+        if parts <= 1:
+            return [(rows, None)]
+        keys = _quoted(table.key)
+        return [(rows, f"hash({keys}) % {parts} = {part}") for part in range(parts)]
+
+    def _insert_documents(
+        self, documents: pd.DataFrame | Staged, texts: Rows, now: datetime, where: str | None
+    ) -> MergeCounts:
+        """One part of :meth:`upsert_documents` into a table that was empty (see :meth:`_empty`):
+        one INSERT joining each document to its text (texts of other documents have no row)."""
+        table = TABLES["documents"]
+        select, columns = self._select(table, documents, where)
+        names, values = self._insert_parts(table, columns)
+        source = f"({select}) s"
+        if not _is_empty(texts):
+            text_select, _ = self._select(table, texts, where)
+            source += f" LEFT JOIN ({text_select}) x USING (id)"
+            names += ["content", "_content_synced_at"]
+            values += ["x.content", "x._content_synced_at"]
+        inserted = self._run(
+            f"INSERT INTO documents ({_quoted(names)}) SELECT {', '.join(values)} FROM {source}",
+            [now] * 3,
+        )[0]
+        return MergeCounts(inserted=inserted)
+
+    def _merge_documents(
+        self, documents: pd.DataFrame | Staged, texts: Rows, now: datetime, where: str | None
+    ) -> tuple[MergeCounts, int]:
+        """One part of :meth:`upsert_documents` into a table that has rows (see :meth:`_merge`)."""
+        table = TABLES["documents"]
+        source, columns, total = self._source(table, documents, where)
+        written = 0
+        if not _is_empty(texts):
+            text_select, _ = self._select(table, texts, where)
+            joined = self._name()
+            self._run(
+                f"""CREATE TEMP TABLE {joined} AS
+                    SELECT d.*, x.content, x._content_synced_at
+                    FROM {source} d LEFT JOIN ({text_select}) x USING (id)"""
             )
-        if text_source is not None:
-            written += self._update_from(
-                table, text_source, ["id", "content", "_content_synced_at"]
-            )
+            self._run(f"DROP TABLE {source}")
+            written = self._run(
+                f"""SELECT count(*) FROM {joined} s LEFT JOIN documents t USING (id)
+                    WHERE s.content IS NOT NULL AND s.content IS DISTINCT FROM t.content"""
+            )[0]
+            source, columns = joined, [*columns, "content", "_content_synced_at"]
+        counts = self._merge(
+            table, source, columns, total, now, keep_when_null=("content", "_content_synced_at")
+        )
+        self._run(f"DROP TABLE {source}")
         return counts, written
 
     def update_columns(self, table_name: str, rows: Rows) -> int:
@@ -442,6 +587,15 @@ class WriteSession:
             rows = pd.DataFrame(columns=[c for c in table.column_names if c != "_synced_at"])
         elif isinstance(rows, pd.DataFrame):
             rows = rows.drop(columns=["_synced_at"], errors="ignore")
+        if self._empty(table):
+            select, columns = self._select(table, rows)
+            columns = [c for c in columns if c != "_synced_at"]
+            inserted = self._run(
+                f"INSERT INTO {table.name} ({_quoted([*columns, '_synced_at'])}) "
+                f"SELECT {_quoted(columns)}, ? FROM ({select}) s",
+                [now],
+            )[0]
+            return MergeCounts(inserted=inserted)
         source, columns, total = self._source(table, rows)
         columns = [c for c in columns if c != "_synced_at"]
         key_match = " AND ".join(f't."{k}" = s."{k}"' for k in table.key)
@@ -478,6 +632,13 @@ class WriteSession:
         table = TABLES[table_name]
         if _is_empty(rows):
             return MergeCounts()
+        if self._empty(table):
+            select, columns = self._select(table, rows)
+            inserted = self._run(
+                f"INSERT INTO {table.name} ({_quoted(columns)}) SELECT {_quoted(columns)} "
+                f"FROM ({select}) s"
+            )[0]
+            return MergeCounts(inserted=inserted)
         source, columns, total = self._source(table, rows)
         on = " AND ".join(f't."{k}" = s."{k}"' for k in table.key)
         inserted = self._run(

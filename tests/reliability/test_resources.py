@@ -54,18 +54,19 @@ def test_memory_grows_at_most_linearly_and_modestly(tmp_path):
     per_thousand = (large - small) / (SIZES[1] - SIZES[0]) * 1000
     record("memory", peak_rss_mb={n: round(MEASURED[n], 1) for n in SIZES},
            growth_mb_per_1000_documents=round(per_thousand, 1))
-    # Regression bound only (measured ~37 MB per 1,000 documents of ~600 bytes of text).
+    # Regression bound only (measured ~22 MB per 1,000 documents of ~600 bytes of text; ~37
+    # before the write's memory limit).
     assert per_thousand < 75
 
 
 def test_memory_does_not_hold_the_archive(tmp_path):
     """10,000 documents: holding them and their rows in Python until one final merge (as the
     sync once did, ~37 MB per 1,000 documents) would take ~530 MB. Pages are folded as they
-    arrive and rows staged in a scratch DuckDB file; what is left is DuckDB's own working memory
-    in the final write (measured ~400 MB peak in all)."""
+    arrive and rows staged in a scratch DuckDB file, and the final write runs under a 192 MB
+    DuckDB limit, spilling beyond it (measured ~290 MB peak in all; ~400 MB without the limit)."""
     peak = peak_rss_mb(LARGE, tmp_path)
     record("memory", peak_rss_mb_at_10000_documents=round(peak, 1))
-    assert peak < 450
+    assert peak < 360
 
 
 def endless(fake, *, repeat: bool):

@@ -12,10 +12,13 @@ from papra_pipeline.warehouse import (
     PUBLIC_TABLES,
     SCHEMA_VERSION,
     VIEWS,
+    Staging,
     Warehouse,
+    WarehouseError,
     WarehouseLockedError,
     WarehouseMissingError,
     WarehouseVersionError,
+    store,
 )
 from tests.lockholder import duckdb_file_held_by_another_process
 
@@ -172,3 +175,99 @@ def test_a_file_held_by_another_process_gives_a_clear_error(warehouse):
                 pass
     with warehouse.write() as session:  # released: writing works again
         session.upsert("tags", tags(("t1", "A", "h1")), NOW)
+
+
+def documents(n, *, version="h1", name="doc"):
+    return pd.DataFrame(
+        [
+            {"id": f"d{i:04d}", "organization_id": "o", "name": f"{name} {i}",
+             "is_deleted": False, "_hash": f"{version}-{i}", "_raw": "{}"}
+            for i in range(n)
+        ]
+    )
+
+
+def texts(ids, text="text"):
+    rows = [{"id": i, "content": f"{text} {i}", "_content_synced_at": NOW} for i in ids]
+    return pd.DataFrame(rows)
+
+
+def stage(tmp_path, **sets):
+    """A closed staging file holding ``sets`` (name -> (table, frame)), as the sync leaves it."""
+    staging = Staging(tmp_path)
+    for name, (table, frame) in sets.items():
+        staging.add(name, table, frame.to_dict("records"))
+    staging.close()
+    return staging
+
+
+@pytest.mark.parametrize("source", ["frame", "staged"])
+def test_large_sets_are_merged_in_parts_with_the_same_result(warehouse, tmp_path, monkeypatch,
+                                                             source):
+    """Parts split a set by key (see WriteSession._parts); counts, text, first-seen and
+    last-changed times come out as from one statement, in one transaction."""
+    monkeypatch.setattr(store, "ROWS_PER_STATEMENT", 7)
+    ids = [f"d{i:04d}" for i in range(50)]
+
+    def write(docs, content, when):
+        staging = None
+        if source == "staged":
+            staging = stage(tmp_path, documents=("documents", docs),
+                            document_content=("documents", content))
+            docs, content = staging.staged("documents"), staging.staged("document_content")
+        try:
+            with warehouse.write(staging) as session:
+                return session.upsert_documents(docs, content, when)
+        finally:
+            if staging is not None:
+                staging.remove()
+
+    # First sync (empty table): 50 new documents, 40 with text, and a text of no document.
+    first, written = write(documents(50), texts([*ids[:40], "d9999"]), NOW)
+    assert (first.inserted, first.updated, written) == (50, 0, 40)
+    # Next run (as the sync stages them: changed documents only): 10 renamed, one with new
+    # text, plus a late text for d0045, which did not change otherwise.
+    changed = documents(10, version="h2", name="renamed")
+    second, written = write(changed, texts(["d0000", "d0045"], "new"), LATER)
+    assert (second.inserted, second.updated, second.unchanged, written) == (0, 10, 0, 2)
+    with warehouse.read() as con:
+        rows = con.execute(
+            """SELECT id, name, content, _first_seen_at, _last_changed_at
+               FROM documents ORDER BY id"""
+        ).fetchall()
+    assert len(rows) == 50
+    assert rows[0] == ("d0000", "renamed 0", "new d0000", NOW, LATER)
+    assert rows[1] == ("d0001", "renamed 1", "text d0001", NOW, LATER)  # text kept, not blanked
+    assert rows[10] == ("d0010", "doc 10", "text d0010", NOW, NOW)
+    assert rows[45] == ("d0045", "doc 45", "new d0045", NOW, NOW)
+    assert rows[49] == ("d0049", "doc 49", None, NOW, NOW)
+
+
+def test_a_large_upsert_in_parts_counts_exactly_and_keeps_first_seen(warehouse, monkeypatch):
+    monkeypatch.setattr(store, "ROWS_PER_STATEMENT", 4)
+    with warehouse.write() as session:
+        assert session.upsert("documents", documents(10), NOW).inserted == 10
+    with warehouse.write() as session:
+        counts = session.upsert("documents", pd.concat([documents(10, version="h2")[:6],
+                                                        documents(13)[6:]]), LATER)
+    assert (counts.inserted, counts.updated, counts.unchanged) == (3, 6, 4)
+    with warehouse.read() as con:
+        assert con.execute(
+            """SELECT count(*), count(*) FILTER (WHERE _last_changed_at = ?),
+                      count(*) FILTER (WHERE _first_seen_at = ?) FROM documents""",
+            [LATER, NOW],
+        ).fetchall() == [(13, 9, 10)]
+
+
+def test_the_write_runs_under_a_memory_limit_set_by_the_environment(warehouse, monkeypatch):
+    with warehouse.write() as session:
+        default = session.con.execute("SELECT current_setting('memory_limit')").fetchall()
+    monkeypatch.setenv(store.WRITE_MEMORY_LIMIT_ENV, "1GB")
+    with warehouse.write() as session:
+        raised = session.con.execute("SELECT current_setting('memory_limit')").fetchall()
+    assert default == [("183.1 MiB",)]  # 192 MB
+    assert raised == [("953.6 MiB",)]
+    monkeypatch.setenv(store.WRITE_MEMORY_LIMIT_ENV, "lots'; DROP TABLE documents; --")
+    with pytest.raises(WarehouseError, match="is not a size such as 192MB"):
+        with warehouse.write():
+            pass
