@@ -1076,7 +1076,7 @@ class PapraClient:
             try:
                 # A few rounds ahead keep every worker busy while a slow item holds back the
                 # ones after it; waiting on the oldest keeps the order and costs one wait each.
-                for item in islice(pending, workers * 4):
+                for item in islice(pending, workers * 2):
                     window.append(pool.submit(func, item))
                 while window:
                     result = window.popleft().result()

@@ -57,7 +57,7 @@ log = logging.getLogger("papra_pipeline.sync")
 Mode = Literal["full", "quick"]
 PAGE_SIZE = 100
 PROGRESS_EVERY_PAGES = 20
-STAGING_BATCH_ROWS = 5000  # rows buffered in Python before they go to the staging file
+STAGING_BATCH_ROWS = 2000  # rows buffered in Python before they go to the staging file
 DOCUMENTS_STATE = "documents"
 _PURGED = object()  # a text fetch answered 404: the document is gone, nothing to store
 
