@@ -233,6 +233,19 @@ KINDS: dict[str, Callable[[dict], dict]] = {
 }
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. Linux carries ``ru_maxrss`` across exec, so a worker started by
+    a large parent would report the parent's size; ``VmHWM`` belongs to this process image."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def main(argv: list[str]) -> int:
     spec_path, out_path = argv
     with open(spec_path) as f:
@@ -264,7 +277,7 @@ def main(argv: list[str]) -> int:
     result |= {
         "wall_seconds": wall,
         "cpu_seconds": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-        "peak_rss_mb": after.ru_maxrss / 1024,  # Linux reports KiB
+        "peak_rss_mb": _peak_rss_mb(),
         "pid": os.getpid(),
     }
     with open(out_path, "w") as f:
