@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
+from papra_pipeline.client import PapraError
 from papra_pipeline.sync import SyncOptions, sync
 from tests.sync.helpers import assert_matches_server, row_counts, table_fingerprints
 
@@ -328,3 +331,22 @@ def test_a_no_op_full_sync_costs_pages_plus_the_rolling_slice_and_writes_nothing
         # tags, definitions, statistics, document pages, one trash page, 2 per re-verified doc
         expected += 3 + pages + 1 + 2 * slice_size
     assert result.requests == expected
+
+
+def test_the_garbage_collector_is_left_as_it_was_found(fake, client, warehouse):
+    """A sync freezes the heap and raises the young-generation threshold for its run (see
+    engine._gc_spares_what_exists); the host process (Dagster, a notebook) gets both back,
+    after a failed run too."""
+    original = gc.get_threshold()
+    gc.set_threshold(1234, 11, 12)
+    try:
+        sync(client, warehouse, FULL)
+        assert gc.get_threshold() == (1234, 11, 12)
+        assert gc.get_freeze_count() == 0
+        fake.faults.add("503")
+        with pytest.raises(PapraError, match="503"):
+            sync(client, warehouse, FULL)
+        assert gc.get_threshold() == (1234, 11, 12)
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.set_threshold(*original)
