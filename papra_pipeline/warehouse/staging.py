@@ -4,12 +4,16 @@ A full sync of a large Papra fetches far more than fits comfortably in Python ob
 activity, ten custom-property values per document). Rows are flushed here in batches while
 the sync fetches, so memory stays bounded; the warehouse's single write transaction then
 attaches this file and merges each set with one statement. The file is deleted afterwards; a
-killed run leaves only a file in the temporary directory, never a half-written warehouse.
+killed run leaves only its scratch directory behind, never a half-written warehouse, and the
+next run in the same temporary directory removes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -23,6 +27,37 @@ import pandas as pd
 from papra_pipeline.warehouse.schema import TABLES
 
 STAGING_ALIAS = "papra_staging"
+# A staging directory's name: the creating process's pid, then mkdtemp's suffix (eight
+# characters from [a-z0-9_]). Names from before the pid was added never match.
+_DIRECTORY = re.compile(r"papra-staging-([1-9][0-9]{0,8})-[a-z0-9_]{8}")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
+
+
+def _remove_orphans(directory: Path) -> None:
+    """Remove the staging directories in ``directory`` whose process no longer runs.
+
+    A sync removes its own directory when it ends, but one that is SIGKILLed (the OOM killer,
+    a terminated Dagster run) cannot, and the next run's directory has another name: without
+    this, killed runs pile up in the temporary directory. Directories of running processes
+    (a concurrent sync) and names without a pid are left alone; errors are ignored (another
+    process may be removing the same directory).
+    """
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+        return
+    with contextlib.suppress(OSError):
+        for entry in directory.iterdir():
+            match = _DIRECTORY.fullmatch(entry.name)
+            if match and not _running(int(match[1])):
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -51,7 +86,10 @@ class Staging:
         batch_rows: int = 5000,
         memory_limit: str = "32MB",
     ) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix="papra-staging-", dir=directory))
+        self.directory = Path(
+            tempfile.mkdtemp(prefix=f"papra-staging-{os.getpid()}-", dir=directory)
+        )
+        _remove_orphans(self.directory.parent)
         self.path = self.directory / "staging.duckdb"
         self.batch_rows = batch_rows
         self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(str(self.path))

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -82,15 +83,21 @@ class Watched:
         return code
 
 
-def test_twenty_sigkills_then_one_run_equals_an_uninterrupted_sync(tmp_path):
+def test_twenty_sigkills_then_one_run_equals_an_uninterrupted_sync(tmp_path, monkeypatch):
     fake = make_fake(documents=220)  # 110 per organization: two pages each, cheap runs
     rng = random.Random(20261128)
     db = tmp_path / "papra.duckdb"
     warehouse = Warehouse(db)
     phases: dict[str, int] = {}
     recoveries: list[float] = []
+    # Every run's temporary directory, the CLI's and the in-process recovery's: a killed run
+    # leaves its staging directory there, and the next run must remove it.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    leftovers = 0
     with serve(fake) as url:
-        env = cli_env(fake, url, db)
+        env = cli_env(fake, url, db, TMPDIR=str(scratch))
         # An uninterrupted first sync, timed: where does fetching end, where does merging end?
         timing = Watched([*CLI, *SYNC], {**env, "PAPRA_DUCKDB_PATH": str(tmp_path / "t.duckdb")})
         assert timing.wait() == 0
@@ -136,10 +143,12 @@ def test_twenty_sigkills_then_one_run_equals_an_uninterrupted_sync(tmp_path):
 
             # One more run (in this process, over loopback, to save an interpreter start):
             # it must neither wait for a lock nor trip over a half-written file.
+            leftovers += len(list(scratch.glob("papra-staging-*")))
             started = time.monotonic()
             with PapraClient(url, fake.api_key) as client:
                 sync(client, Warehouse(db, lock_timeout=5), SyncOptions(mode="full"))
             recoveries.append(time.monotonic() - started)
+            assert not list(scratch.glob("papra-staging-*")), (kills, phase)
             if reference is None:
                 reference = reference_fingerprints(
                     fake, tmp_path / "ref.duckdb", before if incremental else None
@@ -148,8 +157,10 @@ def test_twenty_sigkills_then_one_run_equals_an_uninterrupted_sync(tmp_path):
             assert not any(duplicate_keys(warehouse).values())
         assert_matches_server(fake, warehouse)
     assert phases.get("merge", 0) >= 3 and phases.get("fetch", 0) >= 3, phases
+    assert leftovers >= 4, leftovers  # at least the hooked kills, all inside the write
     record("kills", kills=kills, attempts=attempt, phases=phases,
-           slowest_recovery_seconds=round(max(recoveries), 2))
+           slowest_recovery_seconds=round(max(recoveries), 2),
+           staging_leftovers_removed=leftovers)
 
 
 def test_a_killed_writer_leaves_no_lock_behind(fake, tmp_path):

@@ -59,14 +59,18 @@ def _reference(fake, tmp_path) -> dict[str, str]:
 
 
 def test_killed_syncs_converge_to_an_uninterrupted_one(fake, warehouse, tmp_path):
-    """SIGKILL a CLI sync at random moments; one more run must end identical to a clean sync."""
+    """SIGKILL a CLI sync at random moments; one more run must end identical to a clean sync,
+    and remove the staging directories the killed runs left in the temporary directory."""
     rng = random.Random(20261128)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     with serve(fake) as base_url:
         env = {
             **os.environ,
             "PAPRA_API_URL": base_url,
             "PAPRA_API_KEY": fake.api_key,
             "PAPRA_DUCKDB_PATH": str(warehouse.path),
+            "TMPDIR": str(scratch),
         }
         command = [sys.executable, "-m", "papra_pipeline.cli", "sync", "--full"]
         durations = []  # a first sync, then a re-sync: interpreter start, fetch, merge
@@ -96,4 +100,5 @@ def test_killed_syncs_converge_to_an_uninterrupted_one(fake, warehouse, tmp_path
         finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert finished.returncode == 0, finished.stderr
     assert kills >= 3
+    assert not list(scratch.glob("papra-staging-*"))
     assert table_fingerprints(warehouse) == _reference(fake, tmp_path)
