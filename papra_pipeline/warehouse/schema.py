@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,9 @@ class Table:
     description: str = ""
     # DuckDB keeps a PRIMARY KEY's index in memory during a transaction: for tables with a row
     # per document and property or activity entry, a first sync of 100,000 documents exhausted
-    # the write's memory. Their keys are kept unique by the merges (and checked by the Dagster
-    # asset checks) instead.
+    # the write's memory, and on documents a sync changing 200,000 of them did (the index
+    # grows with every row deleted and inserted again). Their keys are kept unique by the
+    # merges (and checked by the Dagster asset checks) instead.
     enforce_key: bool = True
 
     @property
@@ -93,6 +94,7 @@ DOCUMENTS = Table(
         *_TRACKING,
     ),
     key=("id",),
+    enforce_key=False,
     description=(
         "One row per document ever seen, live, trashed (is_deleted) or purged (purged_at). "
         "_raw is the record as Papra sent it, without content (stored in its own column)."
@@ -407,4 +409,13 @@ def view_ddl() -> list[str]:
 # Views are recreated by every migration and only then: changing one needs a new version.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: tuple(table_ddl(table) for table in PUBLIC_TABLES) + INTERNAL_DDL,
+    # documents without its PRIMARY KEY (see Table.enforce_key). DuckDB cannot drop a
+    # constraint, so the table is copied; views are recreated after every migration.
+    2: (
+        table_ddl(DOCUMENTS).replace("documents", "_papra_documents_v2", 1),
+        "INSERT INTO _papra_documents_v2 SELECT * FROM documents",
+        *(f"DROP VIEW IF EXISTS {name}" for name in VIEWS),
+        "DROP TABLE documents",
+        "ALTER TABLE _papra_documents_v2 RENAME TO documents",
+    ),
 }

@@ -43,12 +43,14 @@ _PID = re.compile(r"PID (\d+)")
 
 WRITE_MEMORY_LIMIT_ENV = "PAPRA_WRITE_MEMORY_LIMIT"
 # DuckDB's default (80% of RAM) let a first sync of 20,000 documents reach 800 MB; under this
-# limit what does not fit spills to ``<warehouse>.tmp``: the write of a first sync of 100,000
-# or 200,000 documents (2 KB of text each) then adds about 250 MB to the process. A higher
-# limit (PAPRA_WRITE_MEMORY_LIMIT) trades memory for speed.
-DEFAULT_WRITE_MEMORY_LIMIT = "192MB"
-# Rows per statement when a large set is merged in parts (see WriteSession._parts).
-ROWS_PER_STATEMENT = 25_000
+# limit what does not fit spills to ``<warehouse>.tmp``. A full sync of 100,000 documents
+# (2 KB of text each) peaked at 288 MB with it (394 MB under 192MB), and a write changing
+# every one of 200,000 documents and texts fits. A higher limit (PAPRA_WRITE_MEMORY_LIMIT)
+# trades memory for a little speed.
+DEFAULT_WRITE_MEMORY_LIMIT = "96MB"
+# Rows per statement when a large set is merged in parts (see WriteSession._parts): a part of
+# documents joined to their text must fit the default limit (25,000 failed under 96MB).
+ROWS_PER_STATEMENT = 8_000
 _MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*[KMGT]i?B", re.IGNORECASE)
 
 
@@ -73,7 +75,7 @@ def write_memory_limit() -> str:
     limit = os.environ.get(WRITE_MEMORY_LIMIT_ENV, "").strip() or DEFAULT_WRITE_MEMORY_LIMIT
     if not _MEMORY_LIMIT.fullmatch(limit):
         raise WarehouseError(
-            f"{WRITE_MEMORY_LIMIT_ENV}={limit!r} is not a size such as 192MB or 1GB."
+            f"{WRITE_MEMORY_LIMIT_ENV}={limit!r} is not a size such as 96MB or 1GB."
         )
     return limit
 
@@ -478,8 +480,8 @@ class WriteSession:
         statements in the same transaction, with the condition selecting it (if any).
 
         A join of documents with their text holds one side's rows in memory: with 2 KB of text
-        and 2 KB of ``_raw`` per document, 200,000 new documents in one statement exceeded the
-        192 MB limit, in parts of 25,000 they peak under it. A frame is sliced (it is scanned
+        and 2 KB of ``_raw`` per document, 200,000 new documents in one statement exceeded a
+        192 MB limit, in parts they stay under the default. A frame is sliced (it is scanned
         only once); a staged set is split on a hash of the key, which also picks the texts of
         the part's documents.
         """
