@@ -179,7 +179,7 @@ ops:
 
 @pytest.fixture(scope="session")
 def dagster_runs(tmp_path_factory):
-    """Two ``dagster job execute`` of the full sync started at once on one DAGSTER_HOME (the
+    """Two ``dagster job execute`` of the full sync started a second apart on one DAGSTER_HOME (the
     repo's dagster.yaml: pool ``papra_duckdb`` with one slot) and one DuckDB file, with a known
     key and password. Shared by the pool test and the secrets test (it is the slow part)."""
     import shutil as _shutil
@@ -207,11 +207,15 @@ def dagster_runs(tmp_path_factory):
                    "papra_pipeline.definitions", "-j", "papra_full_sync_job",
                    "-c", str(root / "run.yaml")]
         started = time.monotonic()
-        processes = [
-            subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-            for _ in range(2)
-        ]
+        processes = []
+        for delay in (0, 1):
+            # One second apart: two steps claiming the slot within milliseconds of each other
+            # on Dagster's SQLite storage both got it (seen twice in CI, even with the slot
+            # created beforehand); their writes were then serialized by the DuckDB file lock.
+            time.sleep(delay)
+            processes.append(subprocess.Popen(command, env=env, cwd=root,
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                              text=True))
         outputs = [p.communicate(timeout=300) for p in processes]
         seconds = time.monotonic() - started
     return {
