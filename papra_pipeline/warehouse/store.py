@@ -44,7 +44,7 @@ _PID = re.compile(r"PID (\d+)")
 WRITE_MEMORY_LIMIT_ENV = "PAPRA_WRITE_MEMORY_LIMIT"
 # DuckDB's default (80% of RAM) let a first sync of 20,000 documents reach 800 MB; under this
 # limit what does not fit spills to ``<warehouse>.tmp``. A full sync of 100,000 documents
-# (2 KB of text each) peaked at 288 MB with it (394 MB under 192MB), and a write changing
+# (2 KB of text each) peaked at ~300 MB with it (394 MB under 192MB), and a write changing
 # every one of 200,000 documents and texts fits. A higher limit (PAPRA_WRITE_MEMORY_LIMIT)
 # trades memory for a little speed.
 DEFAULT_WRITE_MEMORY_LIMIT = "96MB"
