@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,9 @@ class Staged:
 class Staging:
     """Buffers rows per named set and appends them to a scratch DuckDB file in batches.
 
-    Each row gets a ``_seq`` so the merge can keep the last one written for a key.
+    Each row gets a ``_seq`` so the merge can keep the last one written for a key. A set is
+    flushed every ``batch_rows`` rows, or every ``batch_rows_by_table[table]`` rows: each flush
+    costs a few milliseconds whatever its size, so narrow rows are worth larger batches.
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class Staging:
         directory: str | Path | None = None,
         *,
         batch_rows: int = 5000,
+        batch_rows_by_table: Mapping[str, int] | None = None,
         memory_limit: str = "32MB",
     ) -> None:
         self.directory = Path(
@@ -92,11 +95,13 @@ class Staging:
         _remove_orphans(self.directory.parent)
         self.path = self.directory / "staging.duckdb"
         self.batch_rows = batch_rows
+        self.batch_rows_by_table = dict(batch_rows_by_table or {})
         self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(str(self.path))
         self._con.execute(f"SET memory_limit = '{memory_limit}'").fetchall()
         self._con.execute("SET preserve_insertion_order = false").fetchall()
         self._buffers: dict[str, dict[str, list[Any]]] = {}  # set -> column -> values
         self._sets: dict[str, Staged] = {}
+        self._created: set[str] = set()  # sets with a table in the file
         self._seq = itertools.count()
 
     def add(self, name: str, table: str, rows: Iterable[dict[str, Any]]) -> None:
@@ -106,13 +111,14 @@ class Staging:
         of dicts would.
         """
         target = None
+        batch_rows = self.batch_rows_by_table.get(table, self.batch_rows)
         for row in rows:
             if target is None:
                 columns, sequence = target = self._buffer(name, table, row)
             for column, values in columns:
                 values.append(row.get(column))
             sequence.append(next(self._seq))
-            if len(sequence) >= self.batch_rows:
+            if len(sequence) >= batch_rows:
                 self._flush(name)
                 target = None
 
@@ -143,13 +149,11 @@ class Staging:
         self._con.register("_papra_batch", frame)
         casts = ", ".join(f'CAST("{c}" AS {table.column_type(c)}) AS "{c}"' for c in staged.columns)
         select = f'SELECT {casts}, CAST("_seq" AS BIGINT) AS "_seq" FROM _papra_batch'
-        exists = self._con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchall()[0][0]
-        if exists:
+        if name in self._created:
             self._con.execute(f'INSERT INTO "{name}" {select}').fetchall()
         else:
             self._con.execute(f'CREATE TABLE "{name}" AS {select}').fetchall()
+            self._created.add(name)
         self._con.unregister("_papra_batch")
 
     def close(self) -> None:
