@@ -132,6 +132,7 @@ class Bench:
         self.server = server
         self.workdir = workdir
         self.scenarios: dict[str, Scenario] = {}
+        self.failures: dict[str, str] = {}  # paired scenarios that failed: their error
         self._counter = 0
 
     def path(self, name: str) -> Path:
@@ -157,32 +158,58 @@ class Bench:
         return json.loads(out_path.read_text())
 
     def measure(self, name: str, label: str, spec: dict, *, prepare=None, floor: str | None = None,
-                repeat: int | None = None, keep_urls: bool = True, note: str = "") -> Scenario:
-        """Run ``spec`` ``repeat`` times; ``prepare(i)`` returns spec overrides (fresh DB...)."""
+                repeat: int | None = None, keep_urls: bool = True, note: str = "",
+                paired: list[tuple[str, str, dict, Any]] | None = None,
+                with_floor: bool = False) -> Scenario:
+        """Run ``spec`` ``repeat`` times; ``prepare(i)`` returns spec overrides (fresh DB...).
+
+        With ``with_floor`` each run is followed by one run of its floor (the first run's GET
+        requests replayed), and each ``paired`` scenario (name, label, spec, prepare) runs once
+        after that: the runs a ratio compares alternate, so a machine that slows down for a
+        while slows both sides instead of one. A paired scenario that fails is reported in
+        ``failures`` and left out of the later rounds.
+        """
         scenario = self.scenarios.setdefault(name, Scenario(name, label, floor=floor, note=note))
         for i in range(repeat or self.args.repeat):
-            overrides = prepare(i) if prepare else {}
-            self.server.reset()
-            result = self._worker({**spec, **overrides})
-            log = self.server.log()
-            result["requests"] = log["count"]
-            if scenario.urls is None and keep_urls:
-                scenario.urls = [r for r in log["requests"] if r[0] == "GET"]
-                scenario.by_route = log["by_route"]
-            scenario.runs.append(result)
-            print(f"  {label:<46} run {i + 1}: {result['wall_seconds']:7.2f}s "
-                  f"{result['requests']:>7} requests {result.get('rows_written', 0):>8} rows "
-                  f"{result['peak_rss_mb']:6.0f} MB", flush=True)
+            self._run_once(scenario, spec, prepare(i) if prepare else {}, keep_urls)
+            if with_floor:
+                self.floor_for(scenario)
+            for other_name, other_label, other_spec, other_prepare in paired or ():
+                if other_name in self.failures:
+                    continue
+                other = self.scenarios.setdefault(
+                    other_name, Scenario(other_name, other_label, floor=scenario.floor))
+                try:
+                    self._run_once(other, other_spec, other_prepare(i), keep_urls)
+                except RuntimeError as exc:
+                    self.scenarios.pop(other_name)
+                    self.failures[other_name] = str(exc)[-1500:]
+                    print(f"  {other_label} FAILED: {str(exc)[-400:]}", flush=True)
         return scenario
 
+    def _run_once(self, scenario: Scenario, spec: dict, overrides: dict, keep_urls: bool) -> None:
+        self.server.reset()
+        result = self._worker({**spec, **overrides})
+        log = self.server.log()
+        result["requests"] = log["count"]
+        if scenario.urls is None and keep_urls:
+            scenario.urls = [r for r in log["requests"] if r[0] == "GET"]
+            scenario.by_route = log["by_route"]
+        scenario.runs.append(result)
+        print(f"  {scenario.label:<46} run {len(scenario.runs)}: "
+              f"{result['wall_seconds']:7.2f}s {result['requests']:>7} requests "
+              f"{result.get('rows_written', 0):>8} rows {result['peak_rss_mb']:6.0f} MB",
+              flush=True)
+
     def floor_for(self, scenario: Scenario) -> Scenario:
-        """Replay the scenario's own GET requests with plain httpx (its floor)."""
+        """One replay of the scenario's own GET requests with plain httpx (its floor)."""
         name = f"floor:{scenario.name}"
         urls_path = self.path(f"urls-{scenario.name}.json")
-        urls_path.write_text(json.dumps(scenario.urls))
+        if not urls_path.exists():
+            urls_path.write_text(json.dumps(scenario.urls))
         floor = self.measure(name, f"floor ({scenario.label})", {"kind": "floor",
                                                                   "urls": str(urls_path)},
-                             keep_urls=False)
+                             keep_urls=False, repeat=1)
         scenario.floor = name
         return floor
 
@@ -297,6 +324,11 @@ def summarize(bench: Bench, n: int) -> list[dict]:
             "floor": s.floor,
             "floor_wall_seconds": floor_wall,
             "ratio_to_floor": (wall["median"] / floor_wall["median"]) if floor_wall else None,
+            # Run i over floor run i: the runs alternate, so each pair shared the machine's mood.
+            "ratio_to_floor_by_round": [
+                round(r["wall_seconds"] / f["wall_seconds"], 3)
+                for r, f in zip(s.runs, floor.runs, strict=False)
+            ] if floor else None,
             "peak_rss_mb": s.stat("peak_rss_mb"),
             "by_route": s.by_route,
             "note": s.note,
@@ -458,39 +490,32 @@ def main(argv: list[str] | None = None) -> int:
         facts["list_pages"] = sum(max(1, math.ceil(c / 100)) for c in facts["live_per_org"])
         facts["trash_pages"] = sum(max(1, math.ceil(c / 100)) for c in facts["trashed_per_org"])
 
-        # 1-2. Full initial sync (command, then Dagster) and the floor of its URLs.
+        # 1-2. Full initial sync: in each round the command, its floor, the Dagster job.
         print("full initial sync", flush=True)
-        full = bench.measure("full_command", "full initial sync (command)",
-                             {"kind": "sync", "mode": "full"}, prepare=bench.fresh_db("full"))
+        dagster = [("full_dagster", "full initial sync (Dagster job)", {"kind": "dagster"},
+                    bench.fresh_db("dagster"))]
+        bench.measure("full_command", "full initial sync (command)",
+                      {"kind": "sync", "mode": "full"}, prepare=bench.fresh_db("full"),
+                      with_floor=True, paired=None if args.no_dagster else dagster)
+        if "full_dagster" in bench.failures:  # reported, the rest is measured without it
+            facts["dagster_error"] = bench.failures["full_dagster"]
         baseline = bench.path("baseline.duckdb")
         shutil.copyfile(bench.path("full-0.duckdb"), baseline)
-        bench.floor_for(full)
-        if not args.no_dagster:
-            try:
-                bench.measure("full_dagster", "full initial sync (Dagster job)",
-                              {"kind": "dagster"}, prepare=bench.fresh_db("dagster"),
-                              floor="floor:full_command")
-            except RuntimeError as exc:  # report it, measure the rest
-                bench.scenarios.pop("full_dagster", None)
-                facts["dagster_error"] = str(exc)[-1500:]
-                print(f"  Dagster job FAILED: {str(exc)[-400:]}", flush=True)
 
         # 3. No-op full sync, slice off and at its default.
         print("no-op full sync", flush=True)
         for key, every, label in (("noop_full_slice_off", 0, "no-op full sync (slice off)"),
                                   ("noop_full_slice_default", 24,
                                    "no-op full sync (slice 1/24)")):
-            s = bench.measure(key, label, {"kind": "sync", "mode": "full",
-                                           "reverify_every_runs": every},
-                              prepare=bench.fresh_db(key, baseline))
-            bench.floor_for(s)
+            bench.measure(key, label, {"kind": "sync", "mode": "full",
+                                       "reverify_every_runs": every},
+                          prepare=bench.fresh_db(key, baseline), with_floor=True)
 
         # 4a. Quick sync with no change.
         print("quick sync", flush=True)
-        s = bench.measure("quick_nochange", "quick sync, no change",
-                          {"kind": "sync", "mode": "quick"},
-                          prepare=bench.fresh_db("quick0", baseline))
-        bench.floor_for(s)
+        bench.measure("quick_nochange", "quick sync, no change",
+                      {"kind": "sync", "mode": "quick"},
+                      prepare=bench.fresh_db("quick0", baseline), with_floor=True)
 
         # DuckDB bulk merge throughput.
         print("bulk merge", flush=True)
@@ -531,10 +556,9 @@ def main(argv: list[str] | None = None) -> int:
         # 4b. Quick sync after 100 uploads (each run starts from the pre-upload warehouse).
         print("quick sync after 100 uploads", flush=True)
         upload_documents(server, 100, args.seed)
-        s = bench.measure("quick_after_uploads", "quick sync after 100 uploads",
-                          {"kind": "sync", "mode": "quick"},
-                          prepare=bench.fresh_db("quick100", baseline))
-        bench.floor_for(s)
+        bench.measure("quick_after_uploads", "quick sync after 100 uploads",
+                      {"kind": "sync", "mode": "quick"},
+                      prepare=bench.fresh_db("quick100", baseline), with_floor=True)
 
         # 5. Full sync after 1% edits: catch up first, measure the no-op reference, edit.
         print("full sync after 1% edits", flush=True)
@@ -547,11 +571,10 @@ def main(argv: list[str] | None = None) -> int:
                       {"kind": "sync", "mode": "full"},
                       prepare=bench.fresh_db("noopref", caught_up), repeat=1)
         facts["edits"] = edit_documents(server, caught_up, 0.01, args.seed)
-        s = bench.measure("full_after_edits",
-                          f"full sync after 1% edits ({facts['edits']['documents']} docs)",
-                          {"kind": "sync", "mode": "full"},
-                          prepare=bench.fresh_db("edits", caught_up))
-        bench.floor_for(s)
+        bench.measure("full_after_edits",
+                      f"full sync after 1% edits ({facts['edits']['documents']} docs)",
+                      {"kind": "sync", "mode": "full"},
+                      prepare=bench.fresh_db("edits", caught_up), with_floor=True)
         if "edits" in args.profile:
             profiles["edits"] = bench.profile("edits", {"kind": "sync", "mode": "full"},
                                               bench.fresh_db("prof-edits", caught_up))
