@@ -318,6 +318,7 @@ def summarize(bench: Bench, n: int) -> list[dict]:
             "repeat": len(s.runs),
             "wall_seconds": wall,
             "cpu_seconds": s.stat("cpu_seconds"),
+            "import_seconds": s.stat("import_seconds"),  # before the clock starts, not in wall
             "requests": s.stat("requests"),
             "rows_written": s.stat("rows_written"),
             "documents_per_second": (documents / wall["median"]) if wall else None,
