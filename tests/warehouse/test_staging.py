@@ -1,0 +1,41 @@
+"""Staging writes full batches from a thread of its own: every row lands, in order of staging,
+and a batch that fails to write fails the run that staged it."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from papra_pipeline.warehouse.staging import Staging
+
+
+def tag_link(i: int) -> dict:
+    return {"document_id": f"doc_{i:05d}", "tag_id": f"tag_{i % 7}", "organization_id": "org_1"}
+
+
+def test_every_batch_lands_with_its_sequence(tmp_path):
+    staging = Staging(tmp_path, batch_rows=10, batch_rows_by_table={"document_tags": 25})
+    try:
+        for start in range(0, 1000, 40):  # many full batches, and a partial one at close
+            staging.add("links", "document_tags", (tag_link(i) for i in range(start, start + 40)))
+        staging.add("links", "document_tags", [tag_link(1000)])
+        staging.close()
+        staged = staging.staged("links")
+        assert staged.columns == ("document_id", "tag_id", "organization_id")
+        con = duckdb.connect(str(staging.path), read_only=True)
+        rows = con.execute('SELECT document_id, "_seq" FROM links ORDER BY "_seq"').fetchall()
+        con.close()
+    finally:
+        staging.remove()
+    assert [doc for doc, _ in rows] == [f"doc_{i:05d}" for i in range(1001)]
+    assert [seq for _, seq in rows] == list(range(1001))
+
+
+def test_a_batch_that_cannot_be_written_fails_the_caller(tmp_path):
+    staging = Staging(tmp_path, batch_rows=5)
+    bad = {"id": "doc_1", "organization_id": "org_1", "created_at": "not a timestamp"}
+    with pytest.raises(duckdb.ConversionException):
+        staging.add("documents", "documents", [bad] * 5)  # a full batch: written in the thread
+        staging.close()
+    staging.remove()  # cleans up without raising the same failure again
+    assert not staging.directory.exists()
