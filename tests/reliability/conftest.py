@@ -199,6 +199,11 @@ def dagster_runs(tmp_path_factory):
         instance.event_log_storage.set_concurrency_slots("papra_duckdb", 1)
     (root / "run.yaml").write_text(RUN_CONFIG)
     fake = make_fake(password=PASSWORD)
+    # The first run's sync must still hold the slot when the second run's step asks for it,
+    # a second later plus Dagster's start-up: its first list page is answered 4 s late. (On
+    # its own the sync of this fake takes about a second and was sometimes over first.)
+    fake.faults.add("slow", route="GET /api/organizations/{org}/documents", on_requests=[1],
+                    delay=4.0)
     db = root / "papra.duckdb"
     with serve(fake) as url:
         env = cli_env(fake, url, db, DAGSTER_HOME=str(home), PAPRA_EMAIL=fake.email,
