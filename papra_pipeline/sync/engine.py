@@ -50,6 +50,7 @@ from papra_pipeline.warehouse import (
     Staging,
     Warehouse,
     WarehouseError,
+    WarehouseLockedError,
     read_state,
 )
 
@@ -321,6 +322,11 @@ class _SyncRun:
         )
 
     def record_failure(self, exc: BaseException) -> None:
+        if isinstance(exc, WarehouseLockedError):
+            # Another writer has the file. Taking it just to say so could fail that writer
+            # in turn (with no lock timeout, two syncs started at once both failed this way).
+            log.info("failed run not recorded in the run log: %s", exc)
+            return
         requests, retries = self._totals()
         run = self._run_row("failed", requests, retries, error=f"{type(exc).__name__}: {exc}")
         try:
