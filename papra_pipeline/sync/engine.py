@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import pandas as pd
 
@@ -170,16 +170,22 @@ class SyncError(Exception):
     """A sync could not finish; the warehouse was left as the last good run left it."""
 
 
-@dataclass(slots=True)
-class _Known:
-    """What the warehouse holds for one document before this run."""
+class _Known(NamedTuple):
+    """What the warehouse holds for one document before this run: a row of the snapshot query
+    as it is (one per stored document, so built with no per-field Python work)."""
 
     hash: str
     is_deleted: bool
     purged: bool
     content_missing: bool
     first_seen_at: datetime | None  # read only where the text is still missing
-    order_key: tuple[int, str]  # (createdAt in epoch microseconds, id): the slice's order
+    created_us: int  # createdAt in epoch microseconds
+    id: str
+
+    @property
+    def order_key(self) -> tuple[int, str]:
+        """The re-verification slice's order: oldest first, ties by id."""
+        return (self.created_us, self.id)
 
 
 @dataclass
@@ -392,17 +398,17 @@ class _SyncRun:
                     "SELECT id FROM organizations WHERE NOT is_removed ORDER BY id"
                 ).fetchall()
             ]
-            # One row per stored document, so only cheap types: Python datetimes are slow to build.
-            rows = con.execute(
-                """SELECT organization_id, id, _hash, is_deleted, purged_at IS NOT NULL,
-                          content IS NULL OR content = '' AS missing,
-                          CASE WHEN missing THEN _first_seen_at END, epoch_us(created_at)
-                   FROM documents"""
-            ).fetchall()
-            for org, doc_id, hash_, deleted, purged, missing, first_seen, created in rows:
-                documents.setdefault(org, {})[doc_id] = _Known(
-                    hash_, deleted, purged, missing, first_seen, (created, doc_id)
-                )
+            # One row per stored document, so only cheap types (Python datetimes are slow to
+            # build), in the order of _Known's fields.
+            for (org,) in con.execute("SELECT DISTINCT organization_id FROM documents").fetchall():
+                rows = con.execute(
+                    """SELECT _hash, is_deleted, purged_at IS NOT NULL,
+                              content IS NULL OR content = '' AS missing,
+                              CASE WHEN missing THEN _first_seen_at END, epoch_us(created_at), id
+                       FROM documents WHERE organization_id = ?""",
+                    [org],
+                ).fetchall()
+                documents[org] = {entry.id: entry for entry in map(_Known._make, rows)}
             for org, key, definition_id in con.execute(
                 "SELECT organization_id, key, id FROM custom_property_definitions "
                 "WHERE NOT is_removed"
