@@ -99,6 +99,23 @@ def test_a_locked_warehouse_fails_cleanly_and_keeps_the_data(papra, capsys, tmp_
     assert main(["sync"]) == 0
 
 
+def test_a_run_failing_on_the_lock_does_not_take_the_lock_to_record_itself(
+    papra, capsys, caplog, tmp_path
+):
+    """Recording the failure would open the file another writer holds (and, with no lock
+    timeout, could fail that writer in turn); the run says so in the log instead."""
+    db = tmp_path / "papra.duckdb"
+    assert main(["sync"]) == 0
+    with duckdb_file_held_by_another_process(db):
+        with caplog.at_level("INFO", logger="papra_pipeline.sync"):
+            assert main(["sync", "--lock-timeout", "0.2"]) == 1
+    messages = [r.getMessage() for r in caplog.records if r.name == "papra_pipeline.sync"]
+    assert any(m.startswith("failed run not recorded in the run log") for m in messages)
+    assert not any("could not record the failed run" in m for m in messages), messages
+    with Warehouse(db).read() as con:
+        assert con.execute("SELECT status FROM _papra_sync_runs").fetchall() == [("succeeded",)]
+
+
 def test_doctor_lists_every_check(papra, capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
