@@ -80,7 +80,8 @@ class Staging:
 
     Each row gets a ``_seq`` so the merge can keep the last one written for a key. A set is
     flushed every ``batch_rows`` rows, or every ``batch_rows_by_table[table]`` rows: each flush
-    costs a few milliseconds whatever its size, so narrow rows are worth larger batches.
+    costs a few milliseconds whatever its size, so narrow rows are worth larger batches. The
+    file is created with the first batch: a run that stages nothing (a no-op sync) has none.
     """
 
     def __init__(
@@ -98,9 +99,9 @@ class Staging:
         self.path = self.directory / "staging.duckdb"
         self.batch_rows = batch_rows
         self.batch_rows_by_table = dict(batch_rows_by_table or {})
-        self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(str(self.path))
-        self._con.execute(f"SET memory_limit = '{memory_limit}'").fetchall()
-        self._con.execute("SET preserve_insertion_order = false").fetchall()
+        self._memory_limit = memory_limit
+        self._con: duckdb.DuckDBPyConnection | None = None  # opened by the first write
+        self._closed = False
         self._buffers: dict[str, dict[str, list[Any]]] = {}  # set -> column -> values
         self._sets: dict[str, Staged] = {}
         self._created: set[str] = set()  # sets with a table in the file
@@ -148,6 +149,11 @@ class Staging:
         """The set, once :meth:`close` has flushed it; ``None`` when nothing was staged."""
         return self._sets.get(name)
 
+    @property
+    def empty(self) -> bool:
+        """Nothing was staged, so there is no file to attach."""
+        return not self._sets
+
     def _flush(self, name: str) -> None:
         """Hand the set's full batch to the writer thread (started on first use)."""
         frame = self._frame(name)
@@ -163,7 +169,7 @@ class Staging:
 
     def _frame(self, name: str) -> pd.DataFrame | None:
         columns = self._buffers.pop(name, None)
-        if not columns or not columns["_seq"] or self._con is None:
+        if not columns or not columns["_seq"] or self._closed:
             return None
         return pd.DataFrame(columns)
 
@@ -179,26 +185,33 @@ class Staging:
         if self._failure is not None:
             raise self._failure
 
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._con = duckdb.connect(str(self.path))
+            self._con.execute(f"SET memory_limit = '{self._memory_limit}'").fetchall()
+            self._con.execute("SET preserve_insertion_order = false").fetchall()
+        return self._con
+
     def _write(self, name: str, frame: pd.DataFrame) -> None:
-        assert self._con is not None
+        con = self._connection()
         staged = self._sets[name]
         table = TABLES[staged.table]
-        self._con.register("_papra_batch", frame)
+        con.register("_papra_batch", frame)
         casts = ", ".join(f'CAST("{c}" AS {table.column_type(c)}) AS "{c}"' for c in staged.columns)
         select = f'SELECT {casts}, CAST("_seq" AS BIGINT) AS "_seq" FROM _papra_batch'
         if name in self._created:
-            self._con.execute(f'INSERT INTO "{name}" {select}').fetchall()
+            con.execute(f'INSERT INTO "{name}" {select}').fetchall()
         else:
-            self._con.execute(f'CREATE TABLE "{name}" AS {select}').fetchall()
+            con.execute(f'CREATE TABLE "{name}" AS {select}').fetchall()
             self._created.add(name)
-        self._con.unregister("_papra_batch")
+        con.unregister("_papra_batch")
 
     def close(self) -> None:
         """Write every batch and release the file so the warehouse can attach it.
 
         Raises what writing a batch raised, if anything did.
         """
-        if self._con is None:
+        if self._closed:
             return
         try:
             if self._writer is not None:
@@ -211,8 +224,10 @@ class Staging:
                 if frame is not None:
                     self._write(name, frame)
         finally:
-            self._con.close()
-            self._con = None
+            self._closed = True
+            if self._con is not None:
+                self._con.close()
+                self._con = None
 
     def remove(self) -> None:
         """Close and delete the directory. A failure to write is not raised again here: a

@@ -158,7 +158,10 @@ class Warehouse:
             migrate(con, self.path)
             if staging is not None:
                 staging.close()
-                con.execute(f"ATTACH '{staging.path}' AS {STAGING_ALIAS} (READ_ONLY)").fetchall()
+                if not staging.empty:
+                    con.execute(
+                        f"ATTACH '{staging.path}' AS {STAGING_ALIAS} (READ_ONLY)"
+                    ).fetchall()
             con.execute("BEGIN TRANSACTION")
             try:
                 yield WriteSession(con)

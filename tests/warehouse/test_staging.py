@@ -6,6 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from papra_pipeline.warehouse import Warehouse, read_state
 from papra_pipeline.warehouse.staging import Staging
 
 
@@ -39,3 +40,17 @@ def test_a_batch_that_cannot_be_written_fails_the_caller(tmp_path):
         staging.close()
     staging.remove()  # cleans up without raising the same failure again
     assert not staging.directory.exists()
+
+
+def test_nothing_staged_makes_no_file_and_a_write_still_commits(tmp_path):
+    staging = Staging(tmp_path)
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    try:
+        with warehouse.write(staging) as session:
+            session.write_state("documents", "org_1", {"cursor": 1})
+        assert staging.empty
+        assert not staging.path.exists()
+    finally:
+        staging.remove()
+    with warehouse.read() as con:
+        assert read_state(con, "documents", "org_1") == {"cursor": 1}
