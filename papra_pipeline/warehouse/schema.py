@@ -393,9 +393,21 @@ VIEWS = {
 }
 
 
+# Columns of long text (about 2 KB per document each for _raw and content) are stored with
+# zstd. Committing 100,000 document rows (without content) took 1.6 s into 96 MB with DuckDB's
+# default for them (dictionary + FSST, chosen per segment), 0.95 s into 33 MB with zstd.
+# DuckDB before 2.0 accepts the setting but stores such columns uncompressed.
+ZSTD_COLUMNS = frozenset({"_raw", "content", "event_data"})
+
+
+def _column_ddl(name: str, sql_type: str) -> str:
+    compression = " USING COMPRESSION zstd" if name in ZSTD_COLUMNS else ""
+    return f'"{name}" {sql_type}{compression}'
+
+
 def table_ddl(table: Table) -> str:
     """CREATE TABLE for a declared table (idempotent)."""
-    columns = ",\n    ".join(f'"{name}" {sql_type}' for name, sql_type in table.columns)
+    columns = ",\n    ".join(_column_ddl(name, sql_type) for name, sql_type in table.columns)
     key = ", ".join(table.key)
     constraint = f",\n    PRIMARY KEY ({key})" if table.enforce_key else ""
     return f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {columns}{constraint}\n)"

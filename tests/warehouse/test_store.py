@@ -308,3 +308,22 @@ def test_the_write_runs_under_a_memory_limit_set_by_the_environment(warehouse, m
     with pytest.raises(WarehouseError, match="is not a size such as 96MB"):
         with warehouse.write():
             pass
+
+
+def test_long_text_columns_are_stored_with_zstd(warehouse, tmp_path):
+    """Checked on disk, after the write's checkpoint: DuckDB before 2.0 accepts the column
+    setting but stores such strings uncompressed."""
+    rows = documents(300).assign(_raw=lambda f: '{"name": "' + f["name"] + '"}')
+    staging = stage(tmp_path, documents=("documents", rows),
+                    document_content=("documents", texts(rows["id"], "a longer text")))
+    with warehouse.write(staging) as session:
+        session.upsert_documents(staging.staged("documents"),
+                                 staging.staged("document_content"), NOW)
+    staging.remove()
+    with warehouse.read() as con:
+        methods = dict(con.execute(
+            "SELECT column_name, list(DISTINCT compression) FROM pragma_storage_info('documents') "
+            "WHERE column_name IN ('_raw', 'content', 'name') GROUP BY ALL"
+        ).fetchall())
+    assert "ZSTD" in methods["_raw"] and "ZSTD" in methods["content"]
+    assert "ZSTD" not in methods["name"]  # short strings keep DuckDB's own choice
