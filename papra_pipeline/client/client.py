@@ -132,6 +132,33 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class _NoCookies(httpx.Cookies):
+    """Cookies that stay empty: responses are not searched for any to keep."""
+
+    def __init__(self) -> None:
+        super().__init__(CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])))
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+class _CookielessClient(httpx.Client):
+    """An httpx client that neither keeps nor sends cookies.
+
+    The session cookie is read from the login's Set-Cookie and sent by hand (see ``_headers``),
+    so it never rides along on API-key requests. A plain client still offered every response's
+    headers to its jar: ~70 µs of CPU a response on loopback, ~15% of a small request.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._no_cookies = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+
 def _session_cookie(response: httpx.Response) -> tuple[str, str] | None:
     """Find better-auth's session cookie (``__Secure-`` prefixed on https) in Set-Cookie."""
     for header in response.headers.get_list("set-cookie"):
@@ -218,9 +245,7 @@ class PapraClient:
         self._sleep = sleep
         self._random = random.Random()
         self.stats = ClientStats()
-        # Cookies are handled by hand: a jar that accepts none keeps the session cookie from
-        # riding along on API-key requests.
-        self._http = httpx.Client(
+        self._http = _CookielessClient(
             base_url=self.base_url,
             timeout=timeout,
             limits=httpx.Limits(
@@ -228,7 +253,6 @@ class PapraClient:
             ),
             transport=transport,
             headers={"User-Agent": user_agent, "Accept": "application/json"},
-            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
             follow_redirects=False,
         )
 
