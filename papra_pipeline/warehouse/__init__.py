@@ -3,7 +3,8 @@
 No HTTP and no Dagster here: the sync engine hands this layer frames, and this layer writes them.
 """
 
-from papra_pipeline.warehouse.schema import PUBLIC_TABLES, SCHEMA_VERSION, TABLES, VIEWS, Table
+from papra_pipeline.warehouse.migrations import SCHEMA_VERSION
+from papra_pipeline.warehouse.schema import PUBLIC_TABLES, TABLES, VIEWS, Table
 from papra_pipeline.warehouse.staging import Staged, Staging
 from papra_pipeline.warehouse.store import (
     MergeCounts,

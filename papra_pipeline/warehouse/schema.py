@@ -1,15 +1,15 @@
-"""The warehouse schema: public tables, internal bookkeeping tables, views and migrations.
+"""The warehouse schema: public tables and views.
 
-Tables are declared once as data (:class:`Table`) so that the DDL, the bulk merges and the
-documentation cannot drift apart. Public table and view names are an interface: analysts write
-SQL against them, so renaming one needs a migration and a note in the README.
+Tables are declared once as data (:class:`Table`), which the bulk merges and the documentation
+read. Their DDL is the frozen SQL of the migrations (:mod:`migrations`); a test checks that
+replaying every migration gives exactly the declared columns and keys. Public table and view
+names are an interface: analysts write SQL against them, so renaming one needs a migration and
+a note in the README.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -275,48 +275,6 @@ PUBLIC_TABLES = (
 )
 TABLES = {table.name: table for table in PUBLIC_TABLES}
 
-INTERNAL_DDL = (
-    """CREATE TABLE IF NOT EXISTS _papra_schema_version (
-        version INTEGER NOT NULL,
-        applied_at TIMESTAMPTZ NOT NULL,
-        package_version VARCHAR
-    )""",
-    """CREATE TABLE IF NOT EXISTS _papra_sync_state (
-        stream VARCHAR NOT NULL,
-        organization_id VARCHAR NOT NULL,
-        state JSON,
-        updated_at TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (stream, organization_id)
-    )""",
-    """CREATE TABLE IF NOT EXISTS _papra_sync_runs (
-        run_id VARCHAR PRIMARY KEY,
-        mode VARCHAR NOT NULL,
-        started_at TIMESTAMPTZ NOT NULL,
-        finished_at TIMESTAMPTZ NOT NULL,
-        status VARCHAR NOT NULL,
-        organizations VARCHAR[],
-        requests BIGINT,
-        retries BIGINT,
-        duration_seconds DOUBLE,
-        error VARCHAR
-    )""",
-    """CREATE TABLE IF NOT EXISTS _papra_sync_run_streams (
-        run_id VARCHAR NOT NULL,
-        stream VARCHAR NOT NULL,
-        inserted BIGINT NOT NULL,
-        updated BIGINT NOT NULL,
-        unchanged BIGINT NOT NULL,
-        trashed BIGINT NOT NULL,
-        restored BIGINT NOT NULL,
-        purged BIGINT NOT NULL,
-        removed BIGINT NOT NULL,
-        requests BIGINT NOT NULL,
-        retries BIGINT NOT NULL,
-        duration_seconds DOUBLE NOT NULL,
-        PRIMARY KEY (run_id, stream)
-    )""",
-)
-
 VIEWS = {
     "v_documents": """
         SELECT d.id, d.organization_id, o.name AS organization_name, d.name, d.original_name,
@@ -393,41 +351,5 @@ VIEWS = {
 }
 
 
-# Columns of long text (about 2 KB per document each for _raw and content) are stored with
-# zstd. Committing 100,000 document rows (without content) took 1.6 s into 96 MB with DuckDB's
-# default for them (dictionary + FSST, chosen per segment), 0.95 s into 33 MB with zstd.
-# DuckDB before 2.0 accepts the setting but stores such columns uncompressed.
-ZSTD_COLUMNS = frozenset({"_raw", "content", "event_data"})
-
-
-def _column_ddl(name: str, sql_type: str) -> str:
-    compression = " USING COMPRESSION zstd" if name in ZSTD_COLUMNS else ""
-    return f'"{name}" {sql_type}{compression}'
-
-
-def table_ddl(table: Table) -> str:
-    """CREATE TABLE for a declared table (idempotent)."""
-    columns = ",\n    ".join(_column_ddl(name, sql_type) for name, sql_type in table.columns)
-    key = ", ".join(table.key)
-    constraint = f",\n    PRIMARY KEY ({key})" if table.enforce_key else ""
-    return f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {columns}{constraint}\n)"
-
-
 def view_ddl() -> list[str]:
     return [f"CREATE OR REPLACE VIEW {name} AS {sql.strip()}" for name, sql in VIEWS.items()]
-
-
-# Migrations from version N-1 to N, applied in order on open. Version 1 is the initial schema.
-# Views are recreated by every migration and only then: changing one needs a new version.
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: tuple(table_ddl(table) for table in PUBLIC_TABLES) + INTERNAL_DDL,
-    # documents without its PRIMARY KEY (see Table.enforce_key). DuckDB cannot drop a
-    # constraint, so the table is copied; views are recreated after every migration.
-    2: (
-        table_ddl(DOCUMENTS).replace("documents", "_papra_documents_v2", 1),
-        "INSERT INTO _papra_documents_v2 SELECT * FROM documents",
-        *(f"DROP VIEW IF EXISTS {name}" for name in VIEWS),
-        "DROP TABLE documents",
-        "ALTER TABLE _papra_documents_v2 RENAME TO documents",
-    ),
-}

@@ -27,13 +27,8 @@ import duckdb
 import pandas as pd
 
 from papra_pipeline import __version__
-from papra_pipeline.warehouse.schema import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    TABLES,
-    Table,
-    view_ddl,
-)
+from papra_pipeline.warehouse.migrations import MIGRATIONS, SCHEMA_VERSION
+from papra_pipeline.warehouse.schema import TABLES, Table, view_ddl
 from papra_pipeline.warehouse.staging import STAGING_ALIAS, Staged, Staging
 
 log = logging.getLogger("papra_pipeline.warehouse")
@@ -241,7 +236,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         for version in range(current + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[version]:
+            for statement in MIGRATIONS[version - 1]:
                 con.execute(statement)
             con.execute(
                 "INSERT INTO _papra_schema_version VALUES (?, now(), ?)", [version, __version__]

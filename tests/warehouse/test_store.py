@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 
 import duckdb
@@ -19,7 +18,6 @@ from papra_pipeline.warehouse import (
     WarehouseLockedError,
     WarehouseMissingError,
     WarehouseVersionError,
-    schema,
     store,
 )
 from tests.lockholder import duckdb_file_held_by_another_process
@@ -51,41 +49,6 @@ def test_first_write_creates_every_table_and_view_and_records_the_version(wareho
         version = con.execute("SELECT max(version) FROM _papra_schema_version").fetchall()[0][0]
     assert {t.name for t in PUBLIC_TABLES} | set(VIEWS) <= names
     assert version == SCHEMA_VERSION
-
-
-def test_a_version_1_file_loses_the_documents_key_and_keeps_every_row(warehouse):
-    """Version 1 declared documents' PRIMARY KEY, whose index DuckDB holds in memory for a
-    whole transaction; version 2 copies the table without it, rows and views intact."""
-    v1_documents = dataclasses.replace(schema.DOCUMENTS, enforce_key=True)
-    con = duckdb.connect(str(warehouse.path))
-    for statement in schema.MIGRATIONS[1]:
-        con.execute(statement.replace(schema.table_ddl(schema.DOCUMENTS),
-                                      schema.table_ddl(v1_documents)))
-    con.execute("INSERT INTO _papra_schema_version VALUES (1, now(), '0.1.0')")
-    for statement in schema.view_ddl():
-        con.execute(statement)
-    assert _documents_constraints(con) == ["PRIMARY KEY"]
-    con.close()
-    with warehouse.write() as session:  # migrates, then writes: changed rows are re-inserted
-        session.upsert("documents", documents(3), NOW)
-    with warehouse.write() as session:
-        counts = session.upsert("documents", documents(3, version="h2", name="renamed"), LATER)
-    assert (counts.inserted, counts.updated) == (0, 3)
-    with warehouse.read() as con:
-        assert _documents_constraints(con) == []
-        assert con.execute("SELECT max(version) FROM _papra_schema_version").fetchall() == [(2,)]
-        assert con.execute(
-            "SELECT id, name, _first_seen_at, _last_changed_at FROM documents ORDER BY id"
-        ).fetchall() == [(f"d{i:04d}", f"renamed {i}", NOW, LATER) for i in range(3)]
-        for view in VIEWS:
-            con.execute(f"SELECT count(*) FROM {view}").fetchall()
-
-
-def _documents_constraints(con):
-    return [r[0] for r in con.execute(
-        """SELECT constraint_type FROM duckdb_constraints()
-           WHERE table_name = 'documents' AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')"""
-    ).fetchall()]
 
 
 def test_reading_a_missing_file_says_to_sync_first(tmp_path):
