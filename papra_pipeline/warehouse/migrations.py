@@ -259,9 +259,38 @@ _V2_DOCUMENTS_WITHOUT_KEY = (
     "ALTER TABLE _papra_documents_v2 RENAME TO documents",
 )
 
+# Version 3: the daily report tables, created until then by the first report run (IF NOT
+# EXISTS: a file that already has them keeps them and their rows).
+_V3_REPORT_TABLES = (
+    """CREATE TABLE IF NOT EXISTS report_daily_documents (
+        day DATE NOT NULL,
+        organization_id VARCHAR NOT NULL,
+        documents_uploaded BIGINT NOT NULL,
+        bytes_added BIGINT NOT NULL,
+        documents_trashed BIGINT NOT NULL,
+        documents_restored BIGINT NOT NULL,
+        tag_applications BIGINT NOT NULL,
+        activity_events BIGINT NOT NULL,
+        live_documents BIGINT NOT NULL,
+        live_bytes BIGINT NOT NULL,
+        computed_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (day, organization_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS report_daily_activity (
+        day DATE NOT NULL,
+        organization_id VARCHAR NOT NULL,
+        event VARCHAR NOT NULL,
+        events BIGINT NOT NULL,
+        documents BIGINT NOT NULL,
+        computed_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (day, organization_id, event)
+    )""",
+)
+
 # Version N is MIGRATIONS[N - 1]; append new versions at the end.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V1_INITIAL,
     _V2_DOCUMENTS_WITHOUT_KEY,
+    _V3_REPORT_TABLES,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,31 +19,8 @@ import pandas as pd
 
 from papra_pipeline.warehouse.store import Warehouse
 
-REPORT_TABLES = {
-    "report_daily_documents": """CREATE TABLE IF NOT EXISTS report_daily_documents (
-        day DATE NOT NULL,
-        organization_id VARCHAR NOT NULL,
-        documents_uploaded BIGINT NOT NULL,
-        bytes_added BIGINT NOT NULL,
-        documents_trashed BIGINT NOT NULL,
-        documents_restored BIGINT NOT NULL,
-        tag_applications BIGINT NOT NULL,
-        activity_events BIGINT NOT NULL,
-        live_documents BIGINT NOT NULL,
-        live_bytes BIGINT NOT NULL,
-        computed_at TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (day, organization_id)
-    )""",
-    "report_daily_activity": """CREATE TABLE IF NOT EXISTS report_daily_activity (
-        day DATE NOT NULL,
-        organization_id VARCHAR NOT NULL,
-        event VARCHAR NOT NULL,
-        events BIGINT NOT NULL,
-        documents BIGINT NOT NULL,
-        computed_at TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (day, organization_id, event)
-    )""",
-}
+# Created by schema version 3 (see migrations.py), so a column change is a migration.
+REPORT_TABLES = ("report_daily_documents", "report_daily_activity")
 
 # Trash intervals per document: [started_at, ended_at), ended_at NULL while still trashed.
 _TRASH = """
@@ -185,18 +162,16 @@ def refresh_daily_reports(
     computed_at = computed_at or datetime.now(UTC)
     with warehouse.write() as session:
         con = session.con
-        for ddl in REPORT_TABLES.values():
-            con.execute(ddl).fetchall()
         con.register("_report_days", _days(first, last))
         params = {"computed_at": computed_at}
         bounds = [first, last]
         for table in REPORT_TABLES:
             con.execute(f"DELETE FROM {table} WHERE day BETWEEN ? AND ?", bounds).fetchall()
         document_rows = con.execute(
-            f"INSERT INTO report_daily_documents {_DOCUMENTS_SQL}", params
+            f"INSERT INTO report_daily_documents BY NAME {_DOCUMENTS_SQL}", params
         ).fetchall()[0][0]
         activity_rows = con.execute(
-            f"INSERT INTO report_daily_activity {_ACTIVITY_SQL}", params
+            f"INSERT INTO report_daily_activity BY NAME {_ACTIVITY_SQL}", params
         ).fetchall()[0][0]
         con.unregister("_report_days")
     return ReportCounts((last - first).days + 1, document_rows, activity_rows)

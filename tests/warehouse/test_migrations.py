@@ -3,13 +3,14 @@ replaying the frozen migrations gives exactly the tables the code declares."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import duckdb
 import pandas as pd
 import pytest
 
 from papra_pipeline.warehouse import PUBLIC_TABLES, SCHEMA_VERSION, VIEWS, Warehouse
+from papra_pipeline.warehouse.reports import REPORT_TABLES, refresh_daily_reports
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -86,6 +87,23 @@ FIRST_VERSION_DDL = (
     "GROUP BY ALL",
 )
 
+# Made by the first report run, outside the migrations, until schema version 3.
+FIRST_REPORT_DDL = (
+    "CREATE TABLE report_daily_documents (day DATE NOT NULL, organization_id VARCHAR NOT NULL, "
+    "documents_uploaded BIGINT NOT NULL, bytes_added BIGINT NOT NULL, "
+    "documents_trashed BIGINT NOT NULL, documents_restored BIGINT NOT NULL, "
+    "tag_applications BIGINT NOT NULL, activity_events BIGINT NOT NULL, "
+    "live_documents BIGINT NOT NULL, live_bytes BIGINT NOT NULL, "
+    "computed_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (day, organization_id))",
+    "CREATE TABLE report_daily_activity (day DATE NOT NULL, organization_id VARCHAR NOT NULL, "
+    "event VARCHAR NOT NULL, events BIGINT NOT NULL, documents BIGINT NOT NULL, "
+    "computed_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (day, organization_id, event))",
+)
+FIRST_REPORT_ROWS = {
+    "report_daily_documents": "('2026-01-02', 'org_1', 1, 1234, 0, 0, 1, 2, 1, 1234, $now)",
+    "report_daily_activity": "('2026-01-02', 'org_1', 'updated', 1, 1, $now)",
+}
+
 # One row per table, every column filled, as a sync of that version would have written it.
 FIRST_VERSION_ROWS = {
     "organizations": "('org_1', 'Acme', NULL, $now, $now, NULL, NULL, NULL, false, NULL, "
@@ -112,14 +130,15 @@ FIRST_VERSION_ROWS = {
 }
 
 
-def _first_version_file(path) -> dict[str, list[tuple]]:
+def _first_version_file(path, *, with_reports: bool = True) -> dict[str, list[tuple]]:
     """A warehouse as the first release left it; returns each table's rows."""
     con = duckdb.connect(str(path))
-    for statement in FIRST_VERSION_DDL:
+    for statement in FIRST_VERSION_DDL + (FIRST_REPORT_DDL if with_reports else ()):
         con.execute(statement)
     con.execute("INSERT INTO _papra_schema_version VALUES (1, $now, '0.1.0')", {"now": NOW})
     rows = {}
-    for table, values in FIRST_VERSION_ROWS.items():
+    filled = {**FIRST_VERSION_ROWS, **(FIRST_REPORT_ROWS if with_reports else {})}
+    for table, values in filled.items():
         con.execute(
             f"INSERT INTO {table} VALUES {values}", {"now": NOW} if "$now" in values else None
         )
@@ -176,6 +195,19 @@ def test_a_first_version_file_is_upgraded_with_every_row_intact(warehouse):
         assert "documents" not in _primary_keys(con)
 
 
+def test_reports_refresh_on_an_upgraded_file_replaces_its_days(warehouse):
+    _first_version_file(warehouse.path, with_reports=False)
+    refresh_daily_reports(warehouse, date(2026, 1, 2), date(2026, 1, 2), computed_at=NOW)
+    with warehouse.read() as con:
+        assert con.execute(
+            "SELECT day, organization_id, documents_uploaded, bytes_added, live_documents "
+            "FROM report_daily_documents"
+        ).fetchall() == [(date(2026, 1, 2), "org_1", 1, 1234, 1)]
+        assert con.execute(
+            "SELECT event, events, documents FROM report_daily_activity"
+        ).fetchall() == [("updated", 1, 1)]
+
+
 def test_an_upgraded_file_takes_a_write_like_a_new_one(warehouse):
     """Merges after the upgrade: a changed document is rewritten once, not duplicated."""
     _first_version_file(warehouse.path)
@@ -194,13 +226,16 @@ def test_replaying_every_migration_gives_the_declared_tables(warehouse):
     with warehouse.read() as con:
         for table in PUBLIC_TABLES:
             assert _columns(con, table.name) == _declared_columns(con, table), table.name
+        for name in REPORT_TABLES:
+            assert _columns(con, name), name
         assert {t.name for t in PUBLIC_TABLES if t.enforce_key} == (
             _primary_keys(con) & {t.name for t in PUBLIC_TABLES}
         )
 
 
-def test_an_upgraded_file_has_the_same_tables_as_a_new_one(warehouse, tmp_path):
-    _first_version_file(warehouse.path)
+@pytest.mark.parametrize("with_reports", [True, False], ids=["reports-run", "no-reports"])
+def test_an_upgraded_file_has_the_same_tables_as_a_new_one(warehouse, tmp_path, with_reports):
+    _first_version_file(warehouse.path, with_reports=with_reports)
     warehouse.ensure_schema()
     fresh = Warehouse(tmp_path / "fresh.duckdb")
     fresh.ensure_schema()
