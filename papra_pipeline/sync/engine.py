@@ -814,23 +814,31 @@ class _SyncRun:
         return (after + before)[:size]
 
     def _fetch_activity(self, org: str, document_ids: Sequence[str]) -> set[str]:
-        """New activity per document, newest first, stopping at the first entry already stored.
+        """New activity per document, newest first.
+
+        Papra orders activity by ``createdAt`` only (milliseconds, no tie-breaker), so entries
+        sharing the newest stored entry's millisecond, or written late with an older time, can
+        come after it: reading stops only at an entry strictly older than the newest stored
+        one, and entries already stored are skipped by id.
 
         Returns the documents whose new activity shows an edit of their text.
         """
         edited: set[str] = set()
 
-        def fetch(known_ids: set[str], doc_id: str) -> list[Activity]:
-            fresh: list[Activity] = []
+        def fetch(stored: dict[str, tuple[set[str], datetime]], doc_id: str) -> list[Activity]:
+            known_ids, newest = stored.get(doc_id, (set(), None))
+            fresh: dict[str, Activity] = {}  # by id: offset pages shift when entries arrive
             for activity in self.client.iter_document_activity(org, doc_id):
-                if activity.id in known_ids:
+                when = activity.created_at
+                if newest is not None and when is not None and when < newest:
                     break
-                fresh.append(activity)
-            return fresh
+                if activity.id not in known_ids:
+                    fresh.setdefault(activity.id, activity)
+            return list(fresh.values())
 
         with self._measure("document_activity"):
-            known_ids = self._known_activity_ids(document_ids) if document_ids else set()
-            results = self.client.iter_concurrent(partial(fetch, known_ids), document_ids)
+            stored = self._stored_activity(document_ids) if document_ids else {}
+            results = self.client.iter_concurrent(partial(fetch, stored), document_ids)
             for doc_id, activities in zip(document_ids, results, strict=True):
                 if records.shows_content_update(activities):
                     edited.add(doc_id)
@@ -842,14 +850,16 @@ class _SyncRun:
         self.progress("document_activity", org, len(document_ids), len(document_ids))
         return edited
 
-    def _known_activity_ids(self, document_ids: Sequence[str]) -> set[str]:
+    def _stored_activity(self, document_ids: Sequence[str]) -> dict[str, tuple[set[str], datetime]]:
+        """Per document: the ids of its stored activity and the newest entry's time."""
         with self.warehouse.read() as con:
             con.register("_papra_wanted", pd.DataFrame({"document_id": list(document_ids)}))
             rows = con.execute(
-                "SELECT id FROM document_activity "
-                "WHERE document_id IN (SELECT document_id FROM _papra_wanted)"
+                "SELECT document_id, list(id), max(created_at) FROM document_activity "
+                "WHERE document_id IN (SELECT document_id FROM _papra_wanted) "
+                "GROUP BY document_id"
             ).fetchall()
-        return {row[0] for row in rows}
+        return {doc_id: (set(ids), newest) for doc_id, ids, newest in rows}
 
     def _refresh_definitions(self) -> None:
         """Values name their property by key; a definition created mid-run is listed again."""

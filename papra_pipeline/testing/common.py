@@ -67,7 +67,9 @@ class FakeClock:
     """Monotonic fake clock in epoch milliseconds.
 
     Every call advances it by ``step_ms`` so records created one after another get distinct,
-    strictly increasing timestamps and list orderings are stable across runs.
+    strictly increasing timestamps and list orderings are stable across runs. With ``step_ms``
+    set to 0, events share a millisecond, as they do on a busy Papra (whose activity list has
+    no tie-breaker: entries of one millisecond come in the order they were written).
     """
 
     def __init__(self, start_ms: int = DEFAULT_EPOCH_MS, step_ms: int = 1) -> None:
