@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def run_sync(spec: dict) -> dict:
     options = SyncOptions(
         mode=spec.get("mode", "full"),
         content=spec.get("content", True),
-        reverify_every_runs=spec.get("reverify_every_runs", 24),
+        reverify_period=timedelta(days=spec.get("reverify_days", 7)),
     )
     out, err = io.StringIO(), io.StringIO()
     with PapraClient(spec["url"], spec["api_key"], max_concurrency=spec.get("concurrency", 8)) \

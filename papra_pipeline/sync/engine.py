@@ -11,11 +11,12 @@ Papra has no change feed (``updatedAt`` never moves, purges leave no trace), so:
   frequent runs.
 
 Content and activity are fetched per document only where they can have changed (new, changed,
-still-empty or leaving the trash) plus a rolling slice, so every document is re-verified within
-``reverify_every_runs`` full runs. Pages are folded as they arrive and changed rows are staged
-in a scratch DuckDB file, so memory does not grow with the archive. Nothing touches the
-warehouse until everything is fetched; the write is one DuckDB transaction holding rows, sync
-state and the run log, so a failed run leaves the warehouse exactly as the last good run left it.
+still-empty or leaving the trash) plus a rolling slice sized by time, so every document is
+re-verified within ``reverify_period`` (``PAPRA_REVERIFY_DAYS``) however often full syncs run.
+Pages are folded as they arrive and changed rows are staged in a scratch DuckDB file, so memory
+does not grow with the archive. Nothing touches the warehouse until everything is fetched; the
+write is one DuckDB transaction holding rows, sync state and the run log, so a failed run leaves
+the warehouse exactly as the last good run left it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import os
 import threading
 import time
 import uuid
@@ -88,9 +90,28 @@ STREAMS = (
 
 ProgressCallback = Callable[[str, str, int, "int | None"], None]
 
+REVERIFY_DAYS_ENV = "PAPRA_REVERIFY_DAYS"
+DEFAULT_REVERIFY_DAYS = 7.0
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def reverify_period_from_env() -> timedelta:
+    """How long a document may go without its text and activity being re-read: the
+    ``PAPRA_REVERIFY_DAYS`` environment variable (default 7; 0 turns re-verification off)."""
+    raw = os.environ.get(REVERIFY_DAYS_ENV, "").strip()
+    try:
+        days = float(raw) if raw else DEFAULT_REVERIFY_DAYS
+    except ValueError:
+        days = math.nan
+    if not (math.isfinite(days) and days >= 0):
+        raise SyncError(
+            f"{REVERIFY_DAYS_ENV}={raw!r} is not a number of days such as 7 or 0.5 "
+            "(0 turns the rolling re-verification off)."
+        )
+    return timedelta(days=days)
 
 
 @dataclass(frozen=True)
@@ -101,8 +122,10 @@ class SyncOptions:
         mode: ``full`` (authoritative scan) or ``quick`` (newest pages, trash, statistics).
         organization_ids: only these organizations; ``None`` means every one the key sees.
         content: fetch and store extracted text (it can be large).
-        reverify_every_runs: every live document's content and activity are re-read at least
-            once every this many full runs (a rolling slice per run); 0 disables the slice.
+        reverify_period: every live document's content and activity are re-read at least once
+            within this period, by full runs each taking a slice in proportion to the time since
+            the previous one (so more frequent runs do not cost more); zero disables the slice.
+            Defaults to ``PAPRA_REVERIFY_DAYS``.
         empty_content_retry: documents whose text is still empty are re-read on every run
             for this long after we first saw them (Papra extracts text asynchronously).
     """
@@ -110,7 +133,7 @@ class SyncOptions:
     mode: Mode = "full"
     organization_ids: tuple[str, ...] | None = None
     content: bool = True
-    reverify_every_runs: int = 24
+    reverify_period: timedelta = field(default_factory=reverify_period_from_env)
     empty_content_retry: timedelta = timedelta(days=1)
 
 
@@ -601,17 +624,17 @@ class _SyncRun:
             self._resolve_absences(fold, complete_scan, whole_trash)
             self._observe_details(fold, fold.partial)
 
-        reverify = self._reverify_slice(org, snapshot, set(fold.changed)) if complete_scan else []
         purged = set(self.pending.purged)
+        reverify, reverify_state = [], {}
+        if complete_scan:
+            reverify, reverify_state = self._reverify_slice(org, snapshot, set(fold.changed))
         activity_for = [doc_id for doc_id in fold.changed if doc_id not in purged] + reverify
         edited = self._fetch_activity(org, activity_for)
         if self.options.content:
             self._fetch_content(fold, edited, reverify)
 
         if complete_scan:
-            state = dict(snapshot.states.get(org, {}))
-            if reverify:
-                state["reverify_cursor"] = list(known[reverify[-1]].order_key)
+            state = {**snapshot.states.get(org, {}), **reverify_state}
             state["last_full_scan_at"] = self.started_at.isoformat()
             state["documents_listed"] = len(fold.seen)
             self.pending.states[org] = state
@@ -792,26 +815,43 @@ class _SyncRun:
         except PapraNotFoundError:
             return _PURGED
 
-    def _reverify_slice(self, org: str, snapshot: _Snapshot, changed: set[str]) -> list[str]:
-        """The next live, unchanged documents after the cursor, wrapping around."""
-        every = self.options.reverify_every_runs
+    def _reverify_slice(
+        self, org: str, snapshot: _Snapshot, changed: set[str]
+    ) -> tuple[list[str], dict[str, Any]]:
+        """The next live, unchanged documents after the cursor, wrapping around, and the state
+        to store with it.
+
+        The slice holds the share of live documents that the time since the previous slice is
+        of ``reverify_period`` (the fraction left over carries to the next run), so every
+        document is re-read within the period whether full syncs run hourly or every minute,
+        at the same total cost. A first run (no previous slice) only starts the clock.
+        """
+        period = self.options.reverify_period
+        state = snapshot.states.get(org, {})
+        progress: dict[str, Any] = {"reverify_at": self.started_at.isoformat()}
         known = snapshot.known(org)
-        if every <= 0 or not known:
-            return []
+        if period <= timedelta(0) or not known:
+            return [], progress
         live = sorted(
             (entry.order_key, doc_id)
             for doc_id, entry in known.items()
             if not entry.is_deleted and not entry.purged and doc_id not in changed
         )
-        if not live:
-            return []
-        size = math.ceil(len(live) / every)
-        cursor = tuple(snapshot.states.get(org, {}).get("reverify_cursor") or ())
+        previous = state.get("reverify_at")
+        elapsed = self.started_at - datetime.fromisoformat(previous) if previous else timedelta(0)
+        due = float(state.get("reverify_credit") or 0.0) + len(live) * max(elapsed / period, 0.0)
+        size = min(len(live), math.floor(due))
+        progress["reverify_credit"] = due - size if size < len(live) else 0.0
+        if not size:
+            return [], progress
+        cursor = tuple(state.get("reverify_cursor") or ())
         if len(cursor) != 2 or not isinstance(cursor[0], int):  # none yet, or an older format
             cursor = (-1, "")
         after = [doc_id for key, doc_id in live if key > cursor]
         before = [doc_id for key, doc_id in live if key <= cursor]
-        return (after + before)[:size]
+        chosen = (after + before)[:size]
+        progress["reverify_cursor"] = list(known[chosen[-1]].order_key)
+        return chosen, progress
 
     def _fetch_activity(self, org: str, document_ids: Sequence[str]) -> set[str]:
         """New activity per document, newest first.

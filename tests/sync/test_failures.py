@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -17,7 +18,7 @@ from papra_pipeline.testing import serve
 from papra_pipeline.warehouse import Warehouse
 from tests.sync.helpers import assert_matches_server, table_fingerprints
 
-FULL = SyncOptions(mode="full", reverify_every_runs=0)
+FULL = SyncOptions(mode="full", reverify_period=timedelta(0))
 
 
 def change_things(fake):

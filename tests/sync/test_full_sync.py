@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +11,8 @@ from papra_pipeline.client import PapraError
 from papra_pipeline.sync import SyncOptions, sync
 from tests.sync.helpers import assert_matches_server, row_counts, table_fingerprints
 
-FULL = SyncOptions(mode="full", reverify_every_runs=0)
+FULL = SyncOptions(mode="full", reverify_period=timedelta(0))
+START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def first_org(fake):
@@ -280,17 +282,6 @@ def test_text_extracted_after_the_first_sync_is_picked_up(fake, client, warehous
     assert_matches_server(fake, warehouse)
 
 
-def test_a_content_edit_is_found_by_the_rolling_reverification(fake, client, warehouse):
-    org = first_org(fake)
-    doc = live_docs(fake, org)[10]["id"]
-    options = SyncOptions(mode="full", reverify_every_runs=3)
-    sync(client, warehouse, options)
-    fake.update_document(org, doc, content="corrected OCR text")
-    for _ in range(3):  # within reverify_every_runs full runs every document is re-read
-        sync(client, warehouse, options)
-    assert_matches_server(fake, warehouse)
-
-
 def test_no_content_option_stores_no_text_and_fetches_no_documents(fake, client, warehouse):
     result = sync(client, warehouse, SyncOptions(mode="full", content=False))
     assert result.streams["document_content"].requests == 0
@@ -318,16 +309,16 @@ def test_an_invisible_organization_is_a_clear_error(client, warehouse):
 def test_a_no_op_full_sync_costs_pages_plus_the_rolling_slice_and_writes_nothing(
     fake, client, warehouse
 ):
-    options = SyncOptions(mode="full", reverify_every_runs=10)
-    sync(client, warehouse, options)
-    result = sync(client, warehouse, options)
+    options = SyncOptions(mode="full", reverify_period=timedelta(days=10))
+    sync(client, warehouse, options, now=lambda: START)
+    result = sync(client, warehouse, options, now=lambda: START + timedelta(days=1))
 
     assert result.rows_written == 0
     expected = 1  # the organization list
     for org in fake.list_organizations():
         live = len(fake.documents(org["id"], include_deleted=False))
         pages = -(-live // 100)
-        slice_size = -(-live // 10)
+        slice_size = live // 10  # a tenth of the period went by
         # tags, definitions, statistics, document pages, one trash page, 2 per re-verified doc
         expected += 3 + pages + 1 + 2 * slice_size
     assert result.requests == expected

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from papra_pipeline.sync import SyncOptions, sync
 from tests.sync.helpers import assert_matches_server
 
-FULL = SyncOptions(mode="full", reverify_every_runs=0)
+FULL = SyncOptions(mode="full", reverify_period=timedelta(0))
 QUICK = SyncOptions(mode="quick")
 
 

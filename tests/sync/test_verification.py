@@ -1,11 +1,19 @@
-"""Changes the document list cannot show, and reading activity when entries share a
-millisecond."""
+"""Changes the document list cannot show: the rolling re-verification sized by time, and
+reading activity when entries share a millisecond."""
 
 from __future__ import annotations
 
-from papra_pipeline.sync import SyncOptions, sync
+from datetime import UTC, datetime, timedelta
 
-FULL = SyncOptions(mode="full", reverify_every_runs=0)
+import pytest
+
+from papra_pipeline.sync import SyncError, SyncOptions, sync
+from papra_pipeline.sync.engine import reverify_period_from_env
+from tests.sync.helpers import assert_matches_server
+
+OFF = timedelta(0)
+FULL = SyncOptions(mode="full", reverify_period=OFF)
+START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def first_org(fake):
@@ -26,6 +34,75 @@ def activity_ids(warehouse, doc_id):
 
 def server_activity_ids(fake, org, doc_id):
     return {a["id"] for a in fake.activities(org, doc_id, page_size=100)}
+
+
+# -- the rolling slice, sized by time ---------------------------------------------------------
+
+
+def run_every(client, warehouse, interval, until, period=timedelta(days=7)):
+    """Full syncs from START every ``interval`` up to ``until``; returns the text requests
+    of the re-verification slices (every run after the first)."""
+    options = SyncOptions(mode="full", reverify_period=period)
+    requests, at = 0, START
+    while at <= START + until:
+        result = sync(client, warehouse, options, now=lambda at=at: at)
+        if at > START:
+            requests += result.streams["document_content"].requests
+        at += interval
+    return requests
+
+
+@pytest.mark.parametrize("interval", [timedelta(days=1), timedelta(hours=12)], ids=["daily", "12h"])
+def test_every_document_is_reverified_within_the_period_at_the_same_cost(
+    fake, client, warehouse, interval
+):
+    live = {
+        o["id"]: fake.documents(o["id"], include_deleted=False) for o in fake.list_organizations()
+    }
+    sync(client, warehouse, SyncOptions(reverify_period=OFF), now=lambda: START - interval)
+    for org, docs in live.items():
+        for doc in docs:
+            fake.update_document(org, doc["id"], content=f"edited {doc['id']}")
+
+    requests = run_every(client, warehouse, interval, until=timedelta(days=7))
+
+    total = sum(len(docs) for docs in live.values())
+    # The clock starts at the first sync, one interval before START: one period is covered
+    # after 7 days less one interval, the rest wraps around.
+    assert total <= requests <= total + total * interval / timedelta(days=7) + len(live)
+    assert_matches_server(fake, warehouse)
+
+
+def test_half_the_period_reverifies_about_half_the_documents(fake, client, warehouse):
+    sync(client, warehouse, SyncOptions(reverify_period=OFF), now=lambda: START)
+    total = sum(
+        len(fake.documents(o["id"], include_deleted=False)) for o in fake.list_organizations()
+    )
+    requests = run_every(client, warehouse, timedelta(hours=12), until=timedelta(days=3.5))
+    assert abs(requests - total / 2) <= len(fake.list_organizations())
+
+
+def test_a_first_run_only_starts_the_clock(fake, client, warehouse):
+    sync(client, warehouse, FULL)
+    first_sliced = sync(client, warehouse, SyncOptions(reverify_period=timedelta(days=7)))
+    assert first_sliced.streams["document_content"].requests == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", timedelta(days=7)), ("0", timedelta(0)), ("0.5", timedelta(hours=12))],
+)
+def test_reverify_days_from_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv("PAPRA_REVERIFY_DAYS", value)
+    assert reverify_period_from_env() == expected
+    assert SyncOptions().reverify_period == expected
+
+
+@pytest.mark.parametrize("value", ["seven", "-1", "nan", "inf"])
+def test_a_bad_reverify_days_is_a_clear_error(monkeypatch, value):
+    monkeypatch.setenv("PAPRA_REVERIFY_DAYS", value)
+    with pytest.raises(SyncError, match="PAPRA_REVERIFY_DAYS=.* is not a number of days"):
+        SyncOptions()
 
 
 # -- activity sharing a millisecond -----------------------------------------------------------
