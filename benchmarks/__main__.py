@@ -393,6 +393,17 @@ def targets(bench: Bench, rows: list[dict], n: int, facts: dict) -> list[dict]:
         if row["ratio_to_floor"]:
             add(f"{row['label']}: within 1.2x its own floor", round(row["ratio_to_floor"], 3),
                 1.2, row["ratio_to_floor"] <= 1.2)
+    if "full_verify" in by:
+        row = by["full_verify"]
+        documents = sum(facts["live_per_org"]) + sum(facts["trashed_per_org"])
+        budget = (facts["list_pages"] + facts["trash_pages"] + 10 * facts["organizations"]
+                  + 2 * documents)
+        req = row["requests"]["max"]
+        add(f"{row['label']}: requests <= list pages + trash pages + 10/org + 2/document",
+            req, budget, req <= budget)
+        if row["ratio_to_floor"]:
+            add(f"{row['label']}: within 1.3x its own floor", round(row["ratio_to_floor"], 3),
+                1.3, row["ratio_to_floor"] <= 1.3)
     if "quick_nochange" in by:
         req = by["quick_nochange"]["requests"]["max"]
         add("quick sync, no change: <= 3 requests per organization", req,
@@ -519,6 +530,12 @@ def main(argv: list[str] | None = None) -> int:
         bench.measure("noop_full_slice_off", "no-op full sync (slice off)",
                       {"kind": "sync", "mode": "full", "reverify_days": 0},
                       prepare=bench.fresh_db("noop_full_slice_off", baseline), with_floor=True)
+
+        # 3b. Full sync with --verify right after: every document's text and activity again.
+        print("full sync --verify", flush=True)
+        bench.measure("full_verify", "full sync --verify (no change)",
+                      {"kind": "sync", "mode": "full", "verify": True},
+                      prepare=bench.fresh_db("full_verify", baseline), with_floor=True)
 
         # 4a. Quick sync with no change.
         print("quick sync", flush=True)

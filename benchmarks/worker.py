@@ -59,6 +59,7 @@ def run_sync(spec: dict) -> dict:
         mode=spec.get("mode", "full"),
         content=spec.get("content", True),
         reverify_period=timedelta(days=spec.get("reverify_days", 7)),
+        verify=spec.get("verify", False),
     )
     out, err = io.StringIO(), io.StringIO()
     with PapraClient(spec["url"], spec["api_key"], max_concurrency=spec.get("concurrency", 8)) \

@@ -83,6 +83,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         mode="quick" if args.quick else "full",
         organization_ids=tuple(args.organization) if args.organization else None,
         content=not args.no_content,
+        verify=args.verify,
     )
     with PapraClient.from_env() as client:
         run_sync(client, Warehouse(db_path(args.db), lock_timeout=args.lock_timeout), options)
@@ -246,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync_parser.add_argument("--organization", action="append", metavar="ID", help="repeatable")
     sync_parser.add_argument("--db", help=f"DuckDB file (PAPRA_DUCKDB_PATH, default {DEFAULT_DB})")
     sync_parser.add_argument("--no-content", action="store_true", help="do not store text")
+    sync_parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="with a full sync: re-read the text and activity of every document (two requests "
+        "per document), for changes the document list cannot show",
+    )
     sync_parser.add_argument(
         "--lock-timeout",
         type=float,

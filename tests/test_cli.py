@@ -150,3 +150,31 @@ def test_demo_syncs_and_prints_analytics(tmp_path, capsys):
     ):
         assert title in out
     assert db.exists()
+
+
+def test_full_verify_brings_a_text_edit_the_document_list_cannot_show(
+    monkeypatch, capsys, tmp_path
+):
+    fake = FakePapra()
+    populate(fake, organizations=1, documents=30, tags=3, custom_properties=2, seed=5)
+    org = fake.list_organizations()[0]["id"]
+    doc = fake.documents(org, include_deleted=False)[0]["id"]
+    db = tmp_path / "verify.duckdb"
+    monkeypatch.setenv("PAPRA_API_KEY", fake.api_key)
+    monkeypatch.setenv("PAPRA_REVERIFY_DAYS", "0")
+    with serve(fake) as base_url:
+        monkeypatch.setenv("PAPRA_API_URL", base_url)
+        assert main(["sync", "--db", str(db)]) == 0
+        fake.update_document(org, doc, content="corrected OCR text")
+        assert main(["sync", "--db", str(db)]) == 0
+        assert " 0 rows written" in capsys.readouterr().out
+
+        assert main(["sync", "--full", "--verify", "--db", str(db)]) == 0
+
+        # the text and the activity entry of its edit
+        assert " 2 rows written" in capsys.readouterr().out
+        assert main(["sync", "--quick", "--verify", "--db", str(db)]) == 1
+    assert "needs a full sync" in one_error_line(capsys.readouterr().err)
+    with Warehouse(db).read() as con:
+        text = con.execute("SELECT content FROM documents WHERE id = ?", [doc]).fetchall()
+    assert text == [("corrected OCR text",)]

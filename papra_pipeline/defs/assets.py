@@ -151,6 +151,12 @@ class SyncConfig(dg.Config):
         default_factory=list, description="Only these organizations; empty means all."
     )
     content: bool = Field(default=True, description="Store extracted document text.")
+    verify: bool = Field(
+        default=False,
+        description="Full mode: re-read the text and activity of every document, so the "
+        "warehouse equals Papra even for changes its document list cannot show (a text edit, "
+        "a trash-then-restore, a re-upload of a trashed file). Two requests per document.",
+    )
 
 
 @dg.multi_asset(
@@ -182,6 +188,7 @@ def papra_sync(
         mode=config.mode,  # type: ignore[arg-type]
         organization_ids=tuple(config.organization_ids) or None,
         content=config.content,
+        verify=config.verify,
     )
     store = warehouse.get_warehouse()
     with papra.get_client() as client:

@@ -15,11 +15,15 @@ SYNC_OP = "papra_sync"
 TAGGING_OP = "papra_tagging_rule_applications"
 
 
-def sync_run_config(mode: str, organization_ids: list[str] | None = None) -> dict:
+def sync_run_config(
+    mode: str, organization_ids: list[str] | None = None, *, verify: bool = False
+) -> dict:
     """Run config of the sync jobs; sensors use it to narrow a quick sync to some orgs."""
     config: dict = {"mode": mode}
     if organization_ids:
         config["organization_ids"] = list(organization_ids)
+    if verify:
+        config["verify"] = True
     return {"ops": {SYNC_OP: {"config": config}}}
 
 
@@ -42,7 +46,8 @@ full_sync_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(papra_sync),
     config=sync_run_config("full"),
     description="Scan every organization completely: new, changed, trashed, restored and "
-    "purged documents, tags, custom properties and activity; then run the checks.",
+    "purged documents, tags, custom properties and activity; then run the checks. Set "
+    "verify: true in the op config to re-read every document's text and activity too.",
 )
 
 quick_sync_job = dg.define_asset_job(

@@ -12,11 +12,12 @@ Papra has no change feed (``updatedAt`` never moves, purges leave no trace), so:
 
 Content and activity are fetched per document only where they can have changed (new, changed,
 still-empty or leaving the trash) plus a rolling slice sized by time, so every document is
-re-verified within ``reverify_period`` (``PAPRA_REVERIFY_DAYS``) however often full syncs run.
-Pages are folded as they arrive and changed rows are staged in a scratch DuckDB file, so memory
-does not grow with the archive. Nothing touches the warehouse until everything is fetched; the
-write is one DuckDB transaction holding rows, sync state and the run log, so a failed run leaves
-the warehouse exactly as the last good run left it.
+re-verified within ``reverify_period`` (``PAPRA_REVERIFY_DAYS``) however often full syncs run;
+``verify`` re-reads every document's text and activity in one run. Pages are folded as they
+arrive and changed rows are staged in a scratch DuckDB file, so memory does not grow with the
+archive. Nothing touches the warehouse until everything is fetched; the write is one DuckDB
+transaction holding rows, sync state and the run log, so a failed run leaves the warehouse
+exactly as the last good run left it.
 """
 
 from __future__ import annotations
@@ -126,6 +127,9 @@ class SyncOptions:
             within this period, by full runs each taking a slice in proportion to the time since
             the previous one (so more frequent runs do not cost more); zero disables the slice.
             Defaults to ``PAPRA_REVERIFY_DAYS``.
+        verify: (full mode) re-read the text and the whole activity of every document, so the
+            warehouse equals the server at that moment, changes the document list cannot show
+            included (a text edit, a trash-then-restore, a re-upload of a trashed file).
         empty_content_retry: documents whose text is still empty are re-read on every run
             for this long after we first saw them (Papra extracts text asynchronously).
     """
@@ -134,7 +138,12 @@ class SyncOptions:
     organization_ids: tuple[str, ...] | None = None
     content: bool = True
     reverify_period: timedelta = field(default_factory=reverify_period_from_env)
+    verify: bool = False
     empty_content_retry: timedelta = timedelta(days=1)
+
+    def __post_init__(self) -> None:
+        if self.verify and self.mode != "full":
+            raise SyncError("verify re-reads every document: it needs a full sync, not quick.")
 
 
 @dataclass
@@ -626,10 +635,15 @@ class _SyncRun:
 
         purged = set(self.pending.purged)
         reverify, reverify_state = [], {}
-        if complete_scan:
+        if complete_scan and self.options.verify:
+            reverify = [doc_id for doc_id in fold.seen if doc_id not in purged]
+            reverify_state = {"reverify_at": self.started_at.isoformat(), "reverify_credit": 0.0}
+        elif complete_scan:
             reverify, reverify_state = self._reverify_slice(org, snapshot, set(fold.changed))
         activity_for = [doc_id for doc_id in fold.changed if doc_id not in purged] + reverify
-        edited = self._fetch_activity(org, activity_for)
+        edited = self._fetch_activity(
+            org, list(dict.fromkeys(activity_for)), complete=self.options.verify
+        )
         if self.options.content:
             self._fetch_content(fold, edited, reverify)
 
@@ -853,8 +867,10 @@ class _SyncRun:
         progress["reverify_cursor"] = list(known[chosen[-1]].order_key)
         return chosen, progress
 
-    def _fetch_activity(self, org: str, document_ids: Sequence[str]) -> set[str]:
-        """New activity per document, newest first.
+    def _fetch_activity(
+        self, org: str, document_ids: Sequence[str], *, complete: bool = False
+    ) -> set[str]:
+        """New activity per document, newest first; with ``complete`` every page is read.
 
         Papra orders activity by ``createdAt`` only (milliseconds, no tie-breaker), so entries
         sharing the newest stored entry's millisecond, or written late with an older time, can
@@ -870,7 +886,7 @@ class _SyncRun:
             fresh: dict[str, Activity] = {}  # by id: offset pages shift when entries arrive
             for activity in self.client.iter_document_activity(org, doc_id):
                 when = activity.created_at
-                if newest is not None and when is not None and when < newest:
+                if not complete and newest is not None and when is not None and when < newest:
                     break
                 if activity.id not in known_ids:
                     fresh.setdefault(activity.id, activity)

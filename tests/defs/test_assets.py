@@ -14,6 +14,7 @@ from papra_pipeline.defs.checks import (
     document_tags_reference_existing_rows,
     live_count_matches_api,
 )
+from papra_pipeline.defs.jobs import sync_run_config
 from papra_pipeline.defs.resources import PapraResource
 from tests.defs.conftest import DOCUMENTS, ORGANIZATIONS, check_results, materializations, run_job
 
@@ -51,9 +52,12 @@ def test_full_sync_materializes_every_table_with_its_counts(defs, instance, ware
     checks = check_results(result)
     assert {(asset, "unique_ids") for asset in SYNC_ASSETS} <= set(checks)
     assert {key: c.passed for key, c in checks.items() if not c.passed} == {}
-    assert checks[("papra_documents", "live_count_matches_api")].metadata[
-        "mismatched_organizations"
-    ].value == []
+    assert (
+        checks[("papra_documents", "live_count_matches_api")]
+        .metadata["mismatched_organizations"]
+        .value
+        == []
+    )
 
 
 def test_second_full_sync_changes_nothing_and_quick_sync_sees_an_upload(
@@ -87,6 +91,28 @@ def test_trash_in_papra_is_counted_as_trashed(defs, instance, fake):
     assert metadata["papra_documents"]["updated"] == 1
 
 
+def test_full_sync_job_with_verify_brings_a_text_edit(defs, instance, fake, warehouse):
+    run_job(defs, "papra_full_sync_job", instance)
+    org = fake.list_organizations()[0]["id"]
+    doc = fake.documents(org, include_deleted=False)[0]["id"]
+    fake.update_document(org, doc, content="corrected OCR text")
+
+    verified = materializations(
+        run_job(
+            defs,
+            "papra_full_sync_job",
+            instance,
+            run_config=sync_run_config("full", verify=True),
+        )
+    )
+
+    assert verified["papra_documents"]["content_updated"] == 1
+    assert verified["papra_documents"]["content_requests"] == DOCUMENTS
+    assert count(warehouse, "SELECT content FROM documents WHERE id = ?", [doc]) == (
+        "corrected OCR text"
+    )
+
+
 def test_statistics_snapshot_appends_one_row_per_organization(defs, instance, warehouse):
     run_job(defs, "papra_full_sync_job", instance)
     before = count(warehouse, "SELECT count(*) FROM organization_statistics")
@@ -99,15 +125,18 @@ def test_statistics_snapshot_appends_one_row_per_organization(defs, instance, wa
     assert meta["mode"] == "snapshot"
     assert meta["requests"] == ORGANIZATIONS  # one statistics request per organization
     run_id = result.run_id
-    assert count(
-        warehouse, "SELECT count(*) FROM organization_statistics WHERE run_id = ?", [run_id]
-    ) == ORGANIZATIONS
+    assert (
+        count(warehouse, "SELECT count(*) FROM organization_statistics WHERE run_id = ?", [run_id])
+        == ORGANIZATIONS
+    )
 
 
 def _rule(fake, org: str, name: str = "Invoices") -> str:
     tag = fake.create_tag(org, f"tag for {name}")
     return fake.create_tagging_rule(
-        org, name, conditions=[{"field": "name", "operator": "contains", "value": "invoice"}],
+        org,
+        name,
+        conditions=[{"field": "name", "operator": "contains", "value": "invoice"}],
         tag_ids=[tag["id"]],
     )
 
@@ -119,7 +148,9 @@ def test_apply_tagging_rules_records_each_task_id(defs, instance, fake, warehous
     fake.update_tagging_rule(org, disabled, enabled=False)
 
     result = run_job(
-        defs, "papra_apply_tagging_rules_job", instance,
+        defs,
+        "papra_apply_tagging_rules_job",
+        instance,
         run_config={"ops": {"papra_tagging_rule_applications": {"config": {"reason": "test"}}}},
     )
 
@@ -136,7 +167,11 @@ def test_apply_tagging_rules_records_each_task_id(defs, instance, fake, warehous
     assert len(rows) == 1
     task_id, row_org, rule_id, name, rule_hash, reason = rows[0]
     assert (task_id, row_org, rule_id, name, reason) == (
-        application["task_id"], org, enabled, "Invoices", "test"
+        application["task_id"],
+        org,
+        enabled,
+        "Invoices",
+        "test",
     )
     assert len(rule_hash) == 16
 

@@ -1,5 +1,5 @@
-"""Changes the document list cannot show: the rolling re-verification sized by time, and
-reading activity when entries share a millisecond."""
+"""Changes the document list cannot show: ``verify``, the rolling re-verification sized by time,
+and reading activity when entries share a millisecond."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tests.sync.helpers import assert_matches_server
 
 OFF = timedelta(0)
 FULL = SyncOptions(mode="full", reverify_period=OFF)
+VERIFY = SyncOptions(mode="full", reverify_period=OFF, verify=True)
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
@@ -34,6 +35,103 @@ def activity_ids(warehouse, doc_id):
 
 def server_activity_ids(fake, org, doc_id):
     return {a["id"] for a in fake.activities(org, doc_id, page_size=100)}
+
+
+def stored_text(warehouse, doc_id):
+    with warehouse.read() as con:
+        return con.execute("SELECT content FROM documents WHERE id = ?", [doc_id]).fetchall()[0][0]
+
+
+def edit_text(fake, org, doc):
+    fake.update_document(org, doc["id"], content="corrected OCR text")
+
+
+def trash_then_restore(fake, org, doc):
+    fake.trash_document(org, doc["id"])
+    fake.restore_document(org, doc["id"])
+
+
+def reupload_trashed(fake, org, doc):
+    data = fake.document_bytes(org, doc["id"])
+    fake.trash_document(org, doc["id"])
+    again = fake.upload_document(org, doc["name"], data, mime_type=doc["mimeType"])
+    assert again["id"] == doc["id"]
+
+
+UNLISTED_CHANGES = {
+    "text_edit": edit_text,
+    "trash_then_restore": trash_then_restore,
+    "reupload_of_trashed_file": reupload_trashed,
+}
+
+
+@pytest.mark.parametrize("change", sorted(UNLISTED_CHANGES))
+def test_verify_brings_what_the_document_list_cannot_show(fake, client, warehouse, change):
+    org = first_org(fake)
+    doc = untagged_live_doc(fake, org)
+    sync(client, warehouse, FULL)
+    listed_before = next(d for d in fake.documents(org) if d["id"] == doc["id"])
+
+    UNLISTED_CHANGES[change](fake, org, doc)
+    fake.extract_pending()
+    listed_after = next(d for d in fake.documents(org) if d["id"] == doc["id"])
+    assert {k: v for k, v in listed_after.items() if k != "content"} == {
+        k: v for k, v in listed_before.items() if k != "content"
+    }
+    plain = sync(client, warehouse, FULL)  # the list item did not move: nothing to see
+    assert plain.rows_written == 0
+    server = server_activity_ids(fake, org, doc["id"])
+    assert activity_ids(warehouse, doc["id"]) != server
+
+    verified = sync(client, warehouse, VERIFY)
+
+    assert activity_ids(warehouse, doc["id"]) == server
+    assert stored_text(warehouse, doc["id"]) == fake.get_document(org, doc["id"])["content"]
+    assert_matches_server(fake, warehouse)
+    assert verified.streams["document_activity"].inserted > 0
+
+
+def test_verify_reads_every_document_once_and_is_idempotent(fake, client, warehouse):
+    sync(client, warehouse, FULL)
+    documents = sum(len(fake.documents(o["id"])) for o in fake.list_organizations())
+    fake.reset_requests()
+
+    result = sync(client, warehouse, VERIFY)
+
+    assert result.rows_written == 0
+    assert result.streams["document_activity"].requests == documents
+    assert result.streams["document_content"].requests == documents
+    with warehouse.read() as con:
+        stored = con.execute("SELECT count(*) FROM document_activity").fetchall()[0][0]
+    assert stored == sum(
+        len(fake.activities(o["id"], d["id"], page_size=100))
+        for o in fake.list_organizations()
+        for d in fake.documents(o["id"])
+    )
+
+
+def test_verify_of_chosen_organizations_reads_only_theirs(fake, client, warehouse):
+    orgs = [o["id"] for o in fake.list_organizations()]
+    sync(client, warehouse, FULL)
+    other = untagged_live_doc(fake, orgs[0])
+    edit_text(fake, orgs[0], other)
+    chosen = untagged_live_doc(fake, orgs[1])
+    edit_text(fake, orgs[1], chosen)
+
+    result = sync(
+        client,
+        warehouse,
+        SyncOptions(organization_ids=(orgs[1],), reverify_period=OFF, verify=True),
+    )
+
+    assert result.streams["document_content"].requests == len(fake.documents(orgs[1]))
+    assert stored_text(warehouse, chosen["id"]) == "corrected OCR text"
+    assert stored_text(warehouse, other["id"]) != "corrected OCR text"
+
+
+def test_verify_needs_a_full_sync():
+    with pytest.raises(SyncError, match="needs a full sync"):
+        SyncOptions(mode="quick", verify=True)
 
 
 # -- the rolling slice, sized by time ---------------------------------------------------------
