@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import random
 import shutil
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -79,8 +80,14 @@ def test_changes_between_page_requests_converge_on_the_next_sync(fake, tmp_path,
     every = 20 if stage == "first" else 3  # a first run makes ~600 requests, later ones ~40
     hook, done = mutate_between_requests(fake, seed=len(stage), every=every)
     fake.add_hook(hook)
+    # An hour later by the period's clock, as an hourly schedule runs: the incremental run
+    # re-reads a slice of the documents too (a 24th of them at PAPRA_REVERIFY_DAYS=1).
+    later = datetime.now(UTC) + timedelta(hours=1)
     with in_process_client(fake) as client:
-        during = sync(client, warehouse, FULL)  # must not fail
+        during = sync(  # must not fail
+            client, warehouse, SyncOptions(mode="full", reverify_period=timedelta(days=1)),
+            now=lambda: later,
+        )
     fake.clear_hooks()
     assert sum(done.values()) >= 8, done
     before = tmp_path / "before.duckdb"
