@@ -52,12 +52,9 @@ def test_full_sync_materializes_every_table_with_its_counts(defs, instance, ware
     checks = check_results(result)
     assert {(asset, "unique_ids") for asset in SYNC_ASSETS} <= set(checks)
     assert {key: c.passed for key, c in checks.items() if not c.passed} == {}
-    assert (
-        checks[("papra_documents", "live_count_matches_api")]
-        .metadata["mismatched_organizations"]
-        .value
-        == []
-    )
+    assert checks[("papra_documents", "live_count_matches_api")].metadata[
+        "mismatched_organizations"
+    ].value == []
 
 
 def test_second_full_sync_changes_nothing_and_quick_sync_sees_an_upload(
@@ -125,18 +122,15 @@ def test_statistics_snapshot_appends_one_row_per_organization(defs, instance, wa
     assert meta["mode"] == "snapshot"
     assert meta["requests"] == ORGANIZATIONS  # one statistics request per organization
     run_id = result.run_id
-    assert (
-        count(warehouse, "SELECT count(*) FROM organization_statistics WHERE run_id = ?", [run_id])
-        == ORGANIZATIONS
-    )
+    assert count(
+        warehouse, "SELECT count(*) FROM organization_statistics WHERE run_id = ?", [run_id]
+    ) == ORGANIZATIONS
 
 
 def _rule(fake, org: str, name: str = "Invoices") -> str:
     tag = fake.create_tag(org, f"tag for {name}")
     return fake.create_tagging_rule(
-        org,
-        name,
-        conditions=[{"field": "name", "operator": "contains", "value": "invoice"}],
+        org, name, conditions=[{"field": "name", "operator": "contains", "value": "invoice"}],
         tag_ids=[tag["id"]],
     )
 
@@ -148,9 +142,7 @@ def test_apply_tagging_rules_records_each_task_id(defs, instance, fake, warehous
     fake.update_tagging_rule(org, disabled, enabled=False)
 
     result = run_job(
-        defs,
-        "papra_apply_tagging_rules_job",
-        instance,
+        defs, "papra_apply_tagging_rules_job", instance,
         run_config={"ops": {"papra_tagging_rule_applications": {"config": {"reason": "test"}}}},
     )
 
@@ -167,11 +159,7 @@ def test_apply_tagging_rules_records_each_task_id(defs, instance, fake, warehous
     assert len(rows) == 1
     task_id, row_org, rule_id, name, rule_hash, reason = rows[0]
     assert (task_id, row_org, rule_id, name, reason) == (
-        application["task_id"],
-        org,
-        enabled,
-        "Invoices",
-        "test",
+        application["task_id"], org, enabled, "Invoices", "test"
     )
     assert len(rule_hash) == 16
 
