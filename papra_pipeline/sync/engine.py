@@ -46,6 +46,7 @@ from papra_pipeline.client import (
     PapraResponseError,
 )
 from papra_pipeline.sync import records
+from papra_pipeline.sync.gone import unless_gone
 from papra_pipeline.warehouse import (
     MergeCounts,
     Staged,
@@ -155,6 +156,8 @@ class SyncResult:
     requests: int
     retries: int
     api_documents_count: dict[str, int] = field(default_factory=dict)
+    # Organizations the run meant to sync but Papra no longer shows to the key (see sync.gone).
+    skipped_organization_ids: list[str] = field(default_factory=list)
 
     @property
     def rows_written(self) -> int:
@@ -356,6 +359,7 @@ class _SyncRun:
         self.pending = _Pending(self.staging)
         self.api_documents_count: dict[str, int] = {}
         self.organization_ids: list[str] = []
+        self.skipped_organization_ids: list[str] = []
         self._mark_all_organizations = False
         self._requests_at_start = client.stats.snapshot()
 
@@ -419,11 +423,15 @@ class _SyncRun:
             with _gc_spares_what_exists():
                 try:
                     self.organization_ids = self._organizations(snapshot)
-                    for organization_id in self.organization_ids:
-                        if self.options.mode == "full":
-                            self._full_organization(organization_id, snapshot)
-                        else:
-                            self._quick_organization(organization_id, snapshot)
+                    stage = (
+                        self._full_organization
+                        if self.options.mode == "full"
+                        else self._quick_organization
+                    )
+                    for organization_id in list(self.organization_ids):
+                        if not stage(organization_id, snapshot):
+                            self.organization_ids.remove(organization_id)
+                            self.skipped_organization_ids.append(organization_id)
                 finally:
                     snapshot.reader.close()
                 del snapshot  # one entry per stored document: freed before DuckDB needs memory
@@ -442,6 +450,7 @@ class _SyncRun:
             requests=requests,
             retries=retries,
             api_documents_count=self.api_documents_count,
+            skipped_organization_ids=self.skipped_organization_ids,
         )
 
     def _read_snapshot(self) -> _Snapshot:
@@ -494,7 +503,10 @@ class _SyncRun:
 
     # -- full mode ---------------------------------------------------------------------------
 
-    def _full_organization(self, org: str, snapshot: _Snapshot) -> None:
+    def _full_organization(self, org: str, snapshot: _Snapshot) -> bool:
+        """Stage one organization; False when it is gone (asked first, before anything)."""
+        if not self._statistics(org):
+            return False
         with self._measure("tags"):
             tags = self.client.list_tags(org)
         self.pending.tags[org] = [records.tag_row(tag, organization_id=org) for tag in tags]
@@ -502,9 +514,8 @@ class _SyncRun:
             definitions = self.client.list_custom_property_definitions(org)
         self._stage_definitions(org, definitions)
         snapshot.definitions[org] = {d.key: d.id for d in definitions}
-        self._statistics(org)
-
         self._sync_documents(org, snapshot, self._scan_all_pages(org), complete_scan=True)
+        return True
 
     def _stage_definitions(self, org: str, definitions: Sequence[CustomPropertyDefinition]) -> None:
         self.pending.definitions[org] = []
@@ -549,20 +560,27 @@ class _SyncRun:
             org, page_index=index, page_size=PAGE_SIZE, sort_field="createdAt", sort_order=order
         )
 
-    def _statistics(self, org: str) -> None:
+    def _statistics(self, org: str) -> bool:
+        """Stage the organization's counters; False when it is gone."""
         with self._measure("organization_statistics"):
-            stats = self.client.get_document_statistics(org)
+            stats = unless_gone(org, partial(self.client.get_document_statistics, org))
+        if stats is None:
+            return False
         self.api_documents_count[org] = stats.documents_count
         self.pending.statistics.append(
             records.statistics_row(org, stats, self.started_at, self.run_id)
         )
+        return True
 
     # -- quick mode --------------------------------------------------------------------------
 
-    def _quick_organization(self, org: str, snapshot: _Snapshot) -> None:
-        self._statistics(org)
+    def _quick_organization(self, org: str, snapshot: _Snapshot) -> bool:
+        """Stage one organization; False when it is gone (asked first, before anything)."""
+        if not self._statistics(org):
+            return False
         known = snapshot.known(org)
         self._sync_documents(org, snapshot, self._newest_pages(org, known), complete_scan=False)
+        return True
 
     def _newest_pages(self, org: str, known: dict[str, _Known]) -> Iterator[DocumentPage]:
         """Newest first, until a page holds only known documents (or is the last one)."""
