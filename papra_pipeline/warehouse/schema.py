@@ -317,6 +317,13 @@ INTERNAL_DDL = (
     )""",
 )
 
+
+def _utc_day(column: str) -> str:
+    """The UTC calendar day of a TIMESTAMPTZ. A plain cast to DATE takes the day in the reading
+    session's TimeZone, so a reader in Los Angeles would get other days than the reports."""
+    return f"CAST(timezone('UTC', {column}) AS DATE)"
+
+
 def _organization_present(alias: str) -> str:
     """Whether the row's organization is still there: rows of one that is gone from Papra
     (deleted, or the key's user left it) stay in the tables but leave every live view."""
@@ -354,12 +361,12 @@ VIEWS = {
         WITH present AS (
             SELECT * FROM documents d WHERE {_organization_present("d")}
         ), added AS (
-            SELECT organization_id, CAST(created_at AS DATE) AS day,
+            SELECT organization_id, {_utc_day("created_at")} AS day,
                    count(*) AS documents_added, sum(original_size) AS bytes_added
             FROM present GROUP BY ALL
         ), removed AS (
             SELECT organization_id,
-                   CAST(coalesce(deleted_at, purged_at) AS DATE) AS day,
+                   {_utc_day("coalesce(deleted_at, purged_at)")} AS day,
                    count(*) AS documents_removed, sum(original_size) AS bytes_removed
             FROM present WHERE is_deleted OR purged_at IS NOT NULL GROUP BY ALL
         ), days AS (
@@ -379,7 +386,7 @@ VIEWS = {
         WINDOW w AS (PARTITION BY days.organization_id ORDER BY days.day)
     """,
     "v_activity_daily": f"""
-        SELECT organization_id, CAST(created_at AS DATE) AS day, event, count(*) AS events
+        SELECT organization_id, {_utc_day("created_at")} AS day, event, count(*) AS events
         FROM document_activity a WHERE {_organization_present("a")} GROUP BY ALL
     """,
     "v_document_custom_property_values": f"""
@@ -388,7 +395,8 @@ VIEWS = {
                CASE v.property_type
                    WHEN 'text' THEN v.text_value
                    WHEN 'number' THEN CAST(v.number_value AS VARCHAR)
-                   WHEN 'date' THEN strftime(v.date_value, '%Y-%m-%dT%H:%M:%S.%gZ')
+                   WHEN 'date'
+                       THEN strftime(timezone('UTC', v.date_value), '%Y-%m-%dT%H:%M:%S.%gZ')
                    WHEN 'boolean' THEN CAST(v.boolean_value AS VARCHAR)
                    WHEN 'select' THEN v.option_names[1]
                    WHEN 'multi_select' THEN array_to_string(v.option_names, ', ')
@@ -440,6 +448,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "DROP TABLE documents",
         "ALTER TABLE _papra_documents_v2 RENAME TO documents",
     ),
-    # Views only: live views leave out organizations that are gone.
+    # Views only: live views leave out organizations that are gone, and group days and
+    # format dates in UTC whatever the reader's TimeZone.
     3: (),
 }

@@ -92,3 +92,39 @@ def test_a_removed_organization_leaves_every_live_view_and_report_but_keeps_its_
     assert after == {view: {kept: counts[kept]} for view, counts in before.items()}
     assert all(rows_of_gone == 0 and rows_of_kept > 0 for rows_of_gone, rows_of_kept in
                reports.values()), reports
+
+
+@pytest.mark.parametrize("time_zone", ["America/Los_Angeles", "Asia/Tokyo"])
+def test_views_give_the_utc_reports_answer_in_any_reader_time_zone(
+    fake, client, warehouse, time_zone
+):
+    sync(client, warehouse, FULL)
+    refresh_daily_reports(warehouse, FIRST_DAY, LAST_DAY)
+
+    with warehouse.read() as con:
+        con.execute(f"SET TimeZone = '{time_zone}'")
+        activity = con.execute(
+            "SELECT day, organization_id, event, events FROM v_activity_daily ORDER BY ALL"
+        ).fetchall()
+        reported_activity = con.execute(
+            "SELECT day, organization_id, event, events FROM report_daily_activity ORDER BY ALL"
+        ).fetchall()
+        storage = con.execute(
+            """SELECT day, organization_id, documents_added, documents_removed
+               FROM v_storage_daily ORDER BY ALL"""
+        ).fetchall()
+        reported_storage = con.execute(
+            """SELECT day, organization_id, documents_uploaded, documents_trashed
+               FROM report_daily_documents
+               WHERE documents_uploaded > 0 OR documents_trashed > 0 ORDER BY ALL"""
+        ).fetchall()
+        dates = con.execute(
+            "SELECT DISTINCT display_value FROM v_document_custom_property_values "
+            "WHERE property_type = 'date'"
+        ).fetchall()
+
+    assert activity == reported_activity
+    assert {row[0] for row in activity} == {FIRST_DAY, LAST_DAY}
+    assert storage == reported_storage
+    # The value as Papra sent it, not the reader's local time labelled Z.
+    assert dates == [(DUE,)]
