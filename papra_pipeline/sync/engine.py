@@ -283,7 +283,7 @@ class _Pending:
         self.states: dict[str, dict[str, Any]] = {}
         self.purged: list[str] = []
         self.children_of: list[str] = []
-        self.unknown_definition_orgs: set[str] = set()
+        self.relist_definitions: set[str] = set()  # organizations whose values need them
         self.trashed = 0
         self.restored = 0
 
@@ -673,8 +673,14 @@ class _SyncRun:
         pending.children_of.append(document.id)
         pending.stage("document_tags", "document_tags", records.document_tag_rows(document))
         values = records.custom_property_value_rows(document, fold.definition_ids)
-        if any(row["property_definition_id"] is None for row in values):
-            pending.unknown_definition_orgs.add(fold.org)
+        # Full mode listed the definitions before the scan; a key unknown to them was created
+        # meanwhile. Quick mode has only the stored ones, which may be stale (deleted and
+        # re-created under the same name: same key, new id).
+        if values and (
+            self.options.mode == "quick"
+            or any(row["property_definition_id"] is None for row in values)
+        ):
+            pending.relist_definitions.add(fold.org)
         pending.stage("document_custom_property_values", "document_custom_property_values", values)
         new_tags = [tag for tag in document.tags if tag.id not in fold.tags_staged]
         fold.tags_staged.update(tag.id for tag in new_tags)
@@ -870,8 +876,9 @@ class _SyncRun:
         return {row[0] for row in rows}
 
     def _refresh_definitions(self) -> None:
-        """Values name their property by key; a definition created mid-run is listed again."""
-        for org in sorted(self.pending.unknown_definition_orgs):
+        """Values name their property by key: list the definitions again where the ones at
+        hand may not hold a value's key (created mid-run) or its current id (quick mode)."""
+        for org in sorted(self.pending.relist_definitions):
             with self._measure("custom_property_definitions"):
                 definitions = self.client.list_custom_property_definitions(org)
             self._stage_definitions(org, definitions)
@@ -927,7 +934,10 @@ class _SyncRun:
                         table, "document_id", pending.children_of, pending.staged(table), now
                     )
                 )
-            session.fill_definition_ids()
+            links, values = session.drop_cascaded_links(pending.children_of)
+            stats["document_tags"].removed += links
+            stats["document_custom_property_values"].removed += values
+            session.link_values_to_current_definitions()
             stats["document_activity"].add_counts(
                 session.insert_new("document_activity", pending.staged("document_activity"))
             )

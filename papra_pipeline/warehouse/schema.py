@@ -406,7 +406,9 @@ VIEWS = {
                END AS display_value
         FROM document_custom_property_values v
         JOIN documents d ON d.id = v.document_id
+        LEFT JOIN custom_property_definitions p ON p.id = v.property_definition_id
         WHERE NOT d.is_deleted AND d.purged_at IS NULL AND {_organization_present("d")}
+          AND p.is_removed IS NOT TRUE
     """,
 }
 
@@ -448,7 +450,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "DROP TABLE documents",
         "ALTER TABLE _papra_documents_v2 RENAME TO documents",
     ),
-    # Views only: live views leave out organizations that are gone, and group days and
-    # format dates in UTC whatever the reader's TimeZone.
+    # Views only: live views leave out organizations that are gone and values of removed
+    # definitions, and group days and format dates in UTC whatever the reader's TimeZone.
     3: (),
 }
