@@ -703,13 +703,19 @@ class WriteSession:
                 WHERE t.id = dt.tag_id AND t.is_removed
                   AND dt.document_id NOT IN (SELECT id FROM {rebuilt})"""
         )[0]
-        values = self._run(
-            f"""DELETE FROM document_custom_property_values v
-                USING custom_property_definitions p, documents d
-                WHERE p.id = v.property_definition_id AND p.is_removed
-                  AND d.id = v.document_id AND (d.is_deleted OR d.purged_at IS NOT NULL)
-                  AND v.document_id NOT IN (SELECT id FROM {rebuilt})"""
-        )[0]
+        removed_definitions = "SELECT id FROM custom_property_definitions WHERE is_removed"
+        values = 0
+        # Usually there is nothing to drop: ask that first, without reading the documents.
+        if self._run(
+            f"""SELECT EXISTS (SELECT 1 FROM document_custom_property_values
+                WHERE property_definition_id IN ({removed_definitions}))"""
+        )[0]:
+            values = self._run(
+                f"""DELETE FROM document_custom_property_values v USING documents d
+                    WHERE v.property_definition_id IN ({removed_definitions})
+                      AND d.id = v.document_id AND (d.is_deleted OR d.purged_at IS NOT NULL)
+                      AND v.document_id NOT IN (SELECT id FROM {rebuilt})"""
+            )[0]
         return links, values
 
     def link_values_to_current_definitions(self) -> int:
