@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from papra_pipeline.defs.sensors import build_change_sensor
+from papra_pipeline.defs.sensors import build_change_sensor, build_tagging_rules_sensor
 from tests.defs.conftest import materializations, run_job
-from tests.defs.test_sensors import org_ids, tick
+from tests.defs.test_sensors import make_rule, org_ids, tick
 
 
 def test_quick_sync_and_statistics_jobs_skip_a_deleted_organization(defs, instance, fake):
@@ -61,3 +61,24 @@ def test_change_sensor_names_an_organization_no_longer_listed(fake, papra, insta
     assert result.run_requests == []
     assert f"Organization {gone} is gone" in result.skip_reason.skip_message
     assert sorted(json.loads(result.cursor)["organizations"]) == [kept]
+
+
+def test_tagging_rules_sensor_skips_an_organization_deleted_while_it_lists_rules(
+    fake, papra, warehouse, instance
+):
+    gone, kept = org_ids(fake)
+    sensor = build_tagging_rules_sensor(60, reapply_rule_ids=())
+    baseline = tick(sensor, None, instance, papra=papra, warehouse=warehouse)
+    rule = make_rule(fake, kept, "Created")
+
+    def delete_when_listed(record) -> None:
+        if record.path == f"/api/organizations/{gone}/tagging-rules":
+            fake.clear_hooks()
+            fake.delete_organization(gone)
+
+    fake.add_hook(delete_when_listed)
+    result = tick(sensor, baseline.cursor, instance, papra=papra, warehouse=warehouse)
+
+    [request] = result.run_requests
+    config = request.run_config["ops"]["papra_tagging_rule_applications"]["config"]
+    assert (config["organization_ids"], config["rule_ids"]) == ([kept], [rule])
