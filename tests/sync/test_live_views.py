@@ -6,13 +6,17 @@ from the fake Papra into a real DuckDB file; the reader opens it read-only after
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
 import pytest
 
 from papra_pipeline.sync import SyncOptions, sync
 from papra_pipeline.testing import FakeClock, FakePapra
-from papra_pipeline.warehouse import VIEWS
+from papra_pipeline.warehouse import VIEWS, Warehouse
 from papra_pipeline.warehouse.reports import REPORT_TABLES, refresh_daily_reports
 
 FULL = SyncOptions(mode="full", reverify_every_runs=0)
@@ -128,3 +132,43 @@ def test_views_give_the_utc_reports_answer_in_any_reader_time_zone(
     assert storage == reported_storage
     # The value as Papra sent it, not the reader's local time labelled Z.
     assert dates == [(DUE,)]
+
+
+@contextmanager
+def process_time_zone(name: str) -> Iterator[None]:
+    """DuckDB gives each new connection the process's time zone (``TZ``) as its TimeZone."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = name
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+def test_a_writer_in_another_time_zone_stores_the_same_warehouse_and_reports(
+    fake, client, tmp_path
+):
+    """The reports' UTC days and every stored instant do not depend on the machine's zone."""
+    queries = {
+        **{table: f"SELECT * FROM {table}" for table in REPORT_TABLES},
+        "documents": "SELECT id, created_at, deleted_at, document_date FROM documents",
+        "document_activity": "SELECT id, created_at FROM document_activity",
+        "values": "SELECT document_id, date_value FROM document_custom_property_values",
+    }
+    contents = []
+    for zone in ("UTC", "America/Los_Angeles"):
+        warehouse = Warehouse(tmp_path / f"{zone.replace('/', '-')}.duckdb")
+        with process_time_zone(zone):
+            sync(client, warehouse, FULL)
+            refresh_daily_reports(warehouse, FIRST_DAY, LAST_DAY, computed_at=START)
+        with warehouse.read() as con:
+            contents.append(
+                {name: con.execute(f"{q} ORDER BY ALL").fetchall() for name, q in queries.items()}
+            )
+    assert contents[0] == contents[1]
+    assert contents[0]["report_daily_documents"]
