@@ -17,6 +17,7 @@ from typing import TextIO
 
 from papra_pipeline.client import PapraClient, PapraError, PapraSessionRequiredError
 from papra_pipeline.sync import STREAMS, SyncError, SyncOptions, SyncResult, sync
+from papra_pipeline.sync.gone import gone_message
 from papra_pipeline.warehouse import Warehouse, WarehouseError
 
 DEFAULT_DB = "papra.duckdb"
@@ -59,6 +60,8 @@ def format_summary(result: SyncResult) -> str:
         f"{result.rows_written} rows written, {result.requests} requests "
         f"({result.retries} retries) in {result.duration_seconds:.1f}s"
     )
+    for org in result.skipped_organization_ids:
+        lines.append(gone_message(org))
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from papra_pipeline.defs.resources import PapraResource, WarehouseResource
 from papra_pipeline.sync import StreamStats, SyncOptions, SyncResult, sync
+from papra_pipeline.sync.gone import gone_message
 from papra_pipeline.sync.probe import snapshot_statistics
 from papra_pipeline.sync.tagging import apply_tagging_rules
 from papra_pipeline.warehouse import TABLES, Warehouse
@@ -198,6 +199,8 @@ def papra_sync(
         f"{result.requests} requests ({result.retries} retries) in "
         f"{result.duration_seconds:.1f}s"
     )
+    for org in result.skipped_organization_ids:
+        context.log.warning(gone_message(org))
     with store.read() as con:
         counts = {
             t.table: con.execute(f"SELECT count(*) FROM {t.table}").fetchall()[0][0]
@@ -209,6 +212,7 @@ def papra_sync(
             **outcome_metadata(_combined(result, t.streams), result.mode),
             "sync_run_id": result.run_id,
             "organizations": len(result.organization_ids),
+            "skipped_organizations": list(result.skipped_organization_ids),
         }
         if t.table == "documents":
             content = result.streams["document_content"]
@@ -234,13 +238,18 @@ def papra_organization_statistics(
 ) -> dg.MaterializeResult:
     store = warehouse.get_warehouse()
     with papra.get_client() as client:
-        written = snapshot_statistics(client, store, run_id=context.run.run_id)
+        snapshot = snapshot_statistics(client, store, run_id=context.run.run_id)
         usage = client.stats.snapshot()
-    stats = StreamStats(inserted=written, requests=usage["requests"], retries=usage["retries"])
+    for org in snapshot.gone:
+        context.log.warning(gone_message(org))
+    stats = StreamStats(
+        inserted=snapshot.rows_written, requests=usage["requests"], retries=usage["retries"]
+    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": row_count(store, "organization_statistics"),
             **outcome_metadata(stats, "snapshot"),
+            "skipped_organizations": snapshot.gone,
         }
     )
 

@@ -29,6 +29,7 @@ from papra_pipeline.defs.jobs import (
     tagging_run_config,
 )
 from papra_pipeline.defs.resources import PapraResource, WarehouseResource
+from papra_pipeline.sync.gone import gone_message
 from papra_pipeline.sync.probe import probe
 from papra_pipeline.sync.tagging import list_rules, rule_fingerprint
 from papra_pipeline.warehouse import WarehouseLockedError, WarehouseMissingError
@@ -78,11 +79,15 @@ def build_change_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
                 result = probe(client)
         except TRANSIENT_ERRORS as exc:
             return _transient(exc)
+        # Gone since the last tick (no longer listed) or while probing (403): the others go on.
+        gone = sorted(set(result.gone) | (set(previous) - set(result.organizations)))
+        for org in gone:
+            context.log.warning(gone_message(org))
         changed = result.changed_since(previous)
         if not changed:
             return dg.SensorResult(
                 skip_reason=f"No change in {len(result.organizations)} organization(s) "
-                f"({result.requests} requests).",
+                f"({result.requests} requests)." + "".join(f" {gone_message(org)}" for org in gone),
                 cursor=_dump({**cursor, "organizations": result.organizations}),
             )
         seq = cursor.get("seq", 0) + 1

@@ -49,6 +49,7 @@ from papra_pipeline.client import (
     PapraResponseError,
 )
 from papra_pipeline.sync import records
+from papra_pipeline.sync.gone import unless_gone
 from papra_pipeline.warehouse import (
     MergeCounts,
     Staged,
@@ -187,6 +188,8 @@ class SyncResult:
     requests: int
     retries: int
     api_documents_count: dict[str, int] = field(default_factory=dict)
+    # Organizations the run meant to sync but Papra no longer shows to the key (see sync.gone).
+    skipped_organization_ids: list[str] = field(default_factory=list)
 
     @property
     def rows_written(self) -> int:
@@ -312,7 +315,7 @@ class _Pending:
         self.states: dict[str, dict[str, Any]] = {}
         self.purged: list[str] = []
         self.children_of: list[str] = []
-        self.unknown_definition_orgs: set[str] = set()
+        self.relist_definitions: set[str] = set()  # organizations whose values need them
         self.trashed = 0
         self.restored = 0
 
@@ -388,6 +391,7 @@ class _SyncRun:
         self.pending = _Pending(self.staging)
         self.api_documents_count: dict[str, int] = {}
         self.organization_ids: list[str] = []
+        self.skipped_organization_ids: list[str] = []
         self._mark_all_organizations = False
         self._requests_at_start = client.stats.snapshot()
 
@@ -451,11 +455,15 @@ class _SyncRun:
             with _gc_spares_what_exists():
                 try:
                     self.organization_ids = self._organizations(snapshot)
-                    for organization_id in self.organization_ids:
-                        if self.options.mode == "full":
-                            self._full_organization(organization_id, snapshot)
-                        else:
-                            self._quick_organization(organization_id, snapshot)
+                    stage = (
+                        self._full_organization
+                        if self.options.mode == "full"
+                        else self._quick_organization
+                    )
+                    for organization_id in list(self.organization_ids):
+                        if not stage(organization_id, snapshot):
+                            self.organization_ids.remove(organization_id)
+                            self.skipped_organization_ids.append(organization_id)
                 finally:
                     snapshot.reader.close()
                 del snapshot  # one entry per stored document: freed before DuckDB needs memory
@@ -474,6 +482,7 @@ class _SyncRun:
             requests=requests,
             retries=retries,
             api_documents_count=self.api_documents_count,
+            skipped_organization_ids=self.skipped_organization_ids,
         )
 
     def _read_snapshot(self) -> _Snapshot:
@@ -526,7 +535,10 @@ class _SyncRun:
 
     # -- full mode ---------------------------------------------------------------------------
 
-    def _full_organization(self, org: str, snapshot: _Snapshot) -> None:
+    def _full_organization(self, org: str, snapshot: _Snapshot) -> bool:
+        """Stage one organization; False when it is gone (asked first, before anything)."""
+        if not self._statistics(org):
+            return False
         with self._measure("tags"):
             tags = self.client.list_tags(org)
         self.pending.tags[org] = [records.tag_row(tag, organization_id=org) for tag in tags]
@@ -534,9 +546,8 @@ class _SyncRun:
             definitions = self.client.list_custom_property_definitions(org)
         self._stage_definitions(org, definitions)
         snapshot.definitions[org] = {d.key: d.id for d in definitions}
-        self._statistics(org)
-
         self._sync_documents(org, snapshot, self._scan_all_pages(org), complete_scan=True)
+        return True
 
     def _stage_definitions(self, org: str, definitions: Sequence[CustomPropertyDefinition]) -> None:
         self.pending.definitions[org] = []
@@ -581,20 +592,27 @@ class _SyncRun:
             org, page_index=index, page_size=PAGE_SIZE, sort_field="createdAt", sort_order=order
         )
 
-    def _statistics(self, org: str) -> None:
+    def _statistics(self, org: str) -> bool:
+        """Stage the organization's counters; False when it is gone."""
         with self._measure("organization_statistics"):
-            stats = self.client.get_document_statistics(org)
+            stats = unless_gone(org, partial(self.client.get_document_statistics, org))
+        if stats is None:
+            return False
         self.api_documents_count[org] = stats.documents_count
         self.pending.statistics.append(
             records.statistics_row(org, stats, self.started_at, self.run_id)
         )
+        return True
 
     # -- quick mode --------------------------------------------------------------------------
 
-    def _quick_organization(self, org: str, snapshot: _Snapshot) -> None:
-        self._statistics(org)
+    def _quick_organization(self, org: str, snapshot: _Snapshot) -> bool:
+        """Stage one organization; False when it is gone (asked first, before anything)."""
+        if not self._statistics(org):
+            return False
         known = snapshot.known(org)
         self._sync_documents(org, snapshot, self._newest_pages(org, known), complete_scan=False)
+        return True
 
     def _newest_pages(self, org: str, known: dict[str, _Known]) -> Iterator[DocumentPage]:
         """Newest first, until a page holds only known documents (or is the last one)."""
@@ -692,8 +710,14 @@ class _SyncRun:
         pending.children_of.append(document.id)
         pending.stage("document_tags", "document_tags", records.document_tag_rows(document))
         values = records.custom_property_value_rows(document, fold.definition_ids)
-        if any(row["property_definition_id"] is None for row in values):
-            pending.unknown_definition_orgs.add(fold.org)
+        # Full mode listed the definitions before the scan; a key unknown to them was created
+        # meanwhile. Quick mode has only the stored ones, which may be stale (deleted and
+        # re-created under the same name: same key, new id).
+        if values and (
+            self.options.mode == "quick"
+            or any(row["property_definition_id"] is None for row in values)
+        ):
+            pending.relist_definitions.add(fold.org)
         pending.stage("document_custom_property_values", "document_custom_property_values", values)
         new_tags = [tag for tag in document.tags if tag.id not in fold.tags_staged]
         fold.tags_staged.update(tag.id for tag in new_tags)
@@ -918,8 +942,9 @@ class _SyncRun:
         return {doc_id: (set(ids), newest) for doc_id, ids, newest in rows}
 
     def _refresh_definitions(self) -> None:
-        """Values name their property by key; a definition created mid-run is listed again."""
-        for org in sorted(self.pending.unknown_definition_orgs):
+        """Values name their property by key: list the definitions again where the ones at
+        hand may not hold a value's key (created mid-run) or its current id (quick mode)."""
+        for org in sorted(self.pending.relist_definitions):
             with self._measure("custom_property_definitions"):
                 definitions = self.client.list_custom_property_definitions(org)
             self._stage_definitions(org, definitions)
@@ -975,7 +1000,10 @@ class _SyncRun:
                         table, "document_id", pending.children_of, pending.staged(table), now
                     )
                 )
-            session.fill_definition_ids()
+            links, values = session.drop_cascaded_links(pending.children_of)
+            stats["document_tags"].removed += links
+            stats["document_custom_property_values"].removed += values
+            session.link_values_to_current_definitions()
             stats["document_activity"].add_counts(
                 session.insert_new("document_activity", pending.staged("document_activity"))
             )

@@ -12,13 +12,15 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pandas as pd
 
 from papra_pipeline.client import OrganizationStatistics, PapraClient
+from papra_pipeline.sync.gone import unless_gone
 from papra_pipeline.sync.records import statistics_row
 from papra_pipeline.warehouse import Warehouse
 
@@ -40,11 +42,13 @@ def _utcnow() -> datetime:
 class ProbeResult:
     """Per organization: the six statistics counters and the newest document id.
 
-    ``organizations`` is JSON-able as it is, small enough for a sensor cursor.
+    ``organizations`` is JSON-able as it is, small enough for a sensor cursor. ``gone`` are
+    the organizations asked for that Papra no longer shows to the key (see ``sync.gone``).
     """
 
     organizations: dict[str, dict[str, Any]]
     requests: int
+    gone: list[str] = field(default_factory=list)
 
     def fingerprint(self, organization_id: str) -> str:
         """A short stable hash of one organization's state, for run keys."""
@@ -72,14 +76,28 @@ def probe(client: PapraClient, organization_ids: Sequence[str] | None = None) ->
     if organization_ids is None:
         organization_ids = [org.id for org in client.list_organizations()]
     organizations: dict[str, dict[str, Any]] = {}
+    gone: list[str] = []
     for org in sorted(organization_ids):
-        state = _statistics_dict(client.get_document_statistics(org))
+        stats = unless_gone(org, partial(client.get_document_statistics, org))
+        if stats is None:
+            gone.append(org)
+            continue
+        state = _statistics_dict(stats)
         newest = client.list_documents(
             org, page_index=0, page_size=1, sort_field="createdAt", sort_order="desc"
         )
         state["newest_document_id"] = newest.ids[0] if newest.items else None
         organizations[org] = state
-    return ProbeResult(organizations, client.stats.snapshot()["requests"] - before)
+    return ProbeResult(organizations, client.stats.snapshot()["requests"] - before, gone)
+
+
+@dataclass(frozen=True)
+class StatisticsSnapshot:
+    """What :func:`snapshot_statistics` did: rows appended, and organizations it skipped
+    because Papra no longer shows them to the key."""
+
+    rows_written: int
+    gone: list[str]
 
 
 def snapshot_statistics(
@@ -89,11 +107,11 @@ def snapshot_statistics(
     *,
     run_id: str | None = None,
     now: Callable[[], datetime] = _utcnow,
-) -> int:
-    """Append one ``organization_statistics`` row per organization; returns rows written.
+) -> StatisticsSnapshot:
+    """Append one ``organization_statistics`` row per organization.
 
     Organizations default to the ones the warehouse holds (not removed), or every one the key
-    sees when the warehouse has none yet.
+    sees when the warehouse has none yet. One that is gone is skipped with a warning.
     """
     warehouse.ensure_schema()
     if organization_ids is None:
@@ -108,9 +126,14 @@ def snapshot_statistics(
             organization_ids = [org.id for org in client.list_organizations()]
     snapshot_at = now()
     run_id = run_id or uuid.uuid4().hex
-    rows = [
-        statistics_row(org, client.get_document_statistics(org), snapshot_at, run_id)
-        for org in organization_ids
-    ]
+    rows, gone = [], []
+    for org in organization_ids:
+        stats = unless_gone(org, partial(client.get_document_statistics, org))
+        if stats is None:
+            gone.append(org)
+        else:
+            rows.append(statistics_row(org, stats, snapshot_at, run_id))
     with warehouse.write() as session:
-        return session.append("organization_statistics", pd.DataFrame(rows))
+        return StatisticsSnapshot(
+            session.append("organization_statistics", pd.DataFrame(rows)), gone
+        )

@@ -12,10 +12,12 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import pandas as pd
 
 from papra_pipeline.client import PapraClient, PapraSessionRequiredError, TaggingRule
+from papra_pipeline.sync.gone import unless_gone
 from papra_pipeline.warehouse import Warehouse
 
 # Bookkeeping keys Papra puts on conditions and actions; they change when a rule is saved
@@ -61,10 +63,18 @@ def rule_fingerprint(rule: TaggingRule) -> str:
 def list_rules(
     client: PapraClient, organization_ids: Sequence[str] | None = None
 ) -> dict[str, tuple[TaggingRule, ...]]:
-    """Rules per organization (every organization the key sees by default); needs a session."""
+    """Rules per organization (every organization the key sees by default); needs a session.
+
+    An organization that is gone is left out, with a warning.
+    """
     if organization_ids is None:
         organization_ids = [org.id for org in client.list_organizations()]
-    return {org: client.list_tagging_rules(org) for org in organization_ids}
+    rules = {}
+    for org in organization_ids:
+        org_rules = unless_gone(org, partial(client.list_tagging_rules, org))
+        if org_rules is not None:
+            rules[org] = org_rules
+    return rules
 
 
 def apply_tagging_rules(

@@ -295,6 +295,15 @@ class FakeState:
             org.members_before_delete = org.members
             org.members = {}
 
+    def remove_member(self, org_id: str, user_id: str | None = None) -> None:
+        """The user leaves the organization (or an admin removes them): from then on every
+        route of it answers 403 ``user.not_in_organization`` to that user's API keys, as for a
+        deleted organization, and the organization list no longer shows it."""
+        with self.lock:
+            uid = self._user(user_id)
+            org = self.org(org_id, uid)
+            del org.members[uid]
+
     def deleted_organizations(self, *, user_id: str | None = None) -> list[dict]:
         with self.lock:
             uid = self._user(user_id)

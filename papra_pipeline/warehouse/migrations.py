@@ -287,10 +287,16 @@ _V3_REPORT_TABLES = (
     )""",
 )
 
+# Version 4: views only. Live views leave out organizations that are gone and values of
+# removed definitions, and group days and format dates in UTC whatever the reader's TimeZone
+# (views are recreated after every upgrade, so a view change needs a version of its own).
+_V4_VIEWS_ONLY: tuple[str, ...] = ()
+
 # Version N is MIGRATIONS[N - 1]; append new versions at the end.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V1_INITIAL,
     _V2_DOCUMENTS_WITHOUT_KEY,
     _V3_REPORT_TABLES,
+    _V4_VIEWS_ONLY,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

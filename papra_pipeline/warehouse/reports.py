@@ -8,6 +8,9 @@ document rows (``created_at``, ``purged_at``, sizes) and the activity log, whose
 events open a trash interval that the next ``restored`` event, or a ``created`` event after
 the first one (re-uploading a trashed file restores it), closes. A document trashed with no
 activity stored falls back to its ``deleted_at``.
+
+An organization that is gone from Papra (``is_removed``) has no rows in the reports: a
+refresh drops its rows of every day, not only of the days it recomputes.
 """
 
 from __future__ import annotations
@@ -56,8 +59,10 @@ _TRASH = """
 _DOCUMENTS_SQL = f"""
     WITH {_TRASH},
     orgs AS (
-        SELECT id AS organization_id FROM organizations
-        UNION SELECT organization_id FROM documents
+        SELECT organization_id FROM (
+            SELECT id AS organization_id FROM organizations
+            UNION SELECT organization_id FROM documents
+        ) WHERE organization_id NOT IN (SELECT id FROM _removed_organizations)
     ),
     grid AS (SELECT * FROM _report_days CROSS JOIN orgs),
     uploads AS (
@@ -128,6 +133,7 @@ _ACTIVITY_SQL = """
            count(DISTINCT a.document_id) AS documents, $computed_at AS computed_at
     FROM _report_days g JOIN document_activity a
       ON a.created_at >= g.day_start AND a.created_at < g.day_end
+    WHERE a.organization_id NOT IN (SELECT id FROM _removed_organizations)
     GROUP BY ALL
 """
 
@@ -165,8 +171,16 @@ def refresh_daily_reports(
         con.register("_report_days", _days(first, last))
         params = {"computed_at": computed_at}
         bounds = [first, last]
+        con.execute(
+            "CREATE TEMP TABLE _removed_organizations AS "
+            "SELECT id FROM organizations WHERE is_removed"
+        ).fetchall()
         for table in REPORT_TABLES:
-            con.execute(f"DELETE FROM {table} WHERE day BETWEEN ? AND ?", bounds).fetchall()
+            con.execute(
+                f"DELETE FROM {table} WHERE day BETWEEN ? AND ? "
+                "OR organization_id IN (SELECT id FROM _removed_organizations)",
+                bounds,
+            ).fetchall()
         document_rows = con.execute(
             f"INSERT INTO report_daily_documents BY NAME {_DOCUMENTS_SQL}", params
         ).fetchall()[0][0]
@@ -174,4 +188,5 @@ def refresh_daily_reports(
             f"INSERT INTO report_daily_activity BY NAME {_ACTIVITY_SQL}", params
         ).fetchall()[0][0]
         con.unregister("_report_days")
+        con.execute("DROP TABLE _removed_organizations").fetchall()
     return ReportCounts((last - first).days + 1, document_rows, activity_rows)

@@ -275,6 +275,19 @@ PUBLIC_TABLES = (
 )
 TABLES = {table.name: table for table in PUBLIC_TABLES}
 
+def _utc_day(column: str) -> str:
+    """The UTC calendar day of a TIMESTAMPTZ. A plain cast to DATE takes the day in the reading
+    session's TimeZone, so a reader in Los Angeles would get other days than the reports."""
+    return f"CAST(timezone('UTC', {column}) AS DATE)"
+
+
+def _organization_present(alias: str) -> str:
+    """Whether the row's organization is still there: rows of one that is gone from Papra
+    (deleted, or the key's user left it) stay in the tables but leave every live view."""
+    return f"""NOT EXISTS (SELECT 1 FROM organizations o
+                       WHERE o.id = {alias}.organization_id AND o.is_removed)"""
+
+
 VIEWS = {
     "v_documents": """
         SELECT d.id, d.organization_id, o.name AS organization_name, d.name, d.original_name,
@@ -288,9 +301,9 @@ VIEWS = {
             FROM document_tags dt JOIN tags t ON t.id = dt.tag_id
             GROUP BY dt.document_id
         ) tn ON tn.document_id = d.id
-        WHERE NOT d.is_deleted AND d.purged_at IS NULL
+        WHERE NOT d.is_deleted AND d.purged_at IS NULL AND o.is_removed IS NOT TRUE
     """,
-    "v_tag_usage": """
+    "v_tag_usage": f"""
         SELECT t.id AS tag_id, t.organization_id, t.name, t.color, t.is_removed,
                count(d.id) AS live_documents,
                coalesce(sum(d.original_size), 0) AS live_bytes
@@ -298,18 +311,21 @@ VIEWS = {
         LEFT JOIN document_tags dt ON dt.tag_id = t.id
         LEFT JOIN documents d
                ON d.id = dt.document_id AND NOT d.is_deleted AND d.purged_at IS NULL
+        WHERE {_organization_present("t")}
         GROUP BY ALL
     """,
-    "v_storage_daily": """
-        WITH added AS (
-            SELECT organization_id, CAST(created_at AS DATE) AS day,
+    "v_storage_daily": f"""
+        WITH present AS (
+            SELECT * FROM documents d WHERE {_organization_present("d")}
+        ), added AS (
+            SELECT organization_id, {_utc_day("created_at")} AS day,
                    count(*) AS documents_added, sum(original_size) AS bytes_added
-            FROM documents GROUP BY ALL
+            FROM present GROUP BY ALL
         ), removed AS (
             SELECT organization_id,
-                   CAST(coalesce(deleted_at, purged_at) AS DATE) AS day,
+                   {_utc_day("coalesce(deleted_at, purged_at)")} AS day,
                    count(*) AS documents_removed, sum(original_size) AS bytes_removed
-            FROM documents WHERE is_deleted OR purged_at IS NOT NULL GROUP BY ALL
+            FROM present WHERE is_deleted OR purged_at IS NOT NULL GROUP BY ALL
         ), days AS (
             SELECT organization_id, day FROM added UNION SELECT organization_id, day FROM removed
         )
@@ -326,17 +342,18 @@ VIEWS = {
         LEFT JOIN removed r USING (organization_id, day)
         WINDOW w AS (PARTITION BY days.organization_id ORDER BY days.day)
     """,
-    "v_activity_daily": """
-        SELECT organization_id, CAST(created_at AS DATE) AS day, event, count(*) AS events
-        FROM document_activity GROUP BY ALL
+    "v_activity_daily": f"""
+        SELECT organization_id, {_utc_day("created_at")} AS day, event, count(*) AS events
+        FROM document_activity a WHERE {_organization_present("a")} GROUP BY ALL
     """,
-    "v_document_custom_property_values": """
+    "v_document_custom_property_values": f"""
         SELECT v.document_id, v.organization_id, v.property_key, v.property_name,
                v.property_type,
                CASE v.property_type
                    WHEN 'text' THEN v.text_value
                    WHEN 'number' THEN CAST(v.number_value AS VARCHAR)
-                   WHEN 'date' THEN strftime(v.date_value, '%Y-%m-%dT%H:%M:%S.%gZ')
+                   WHEN 'date'
+                       THEN strftime(timezone('UTC', v.date_value), '%Y-%m-%dT%H:%M:%S.%gZ')
                    WHEN 'boolean' THEN CAST(v.boolean_value AS VARCHAR)
                    WHEN 'select' THEN v.option_names[1]
                    WHEN 'multi_select' THEN array_to_string(v.option_names, ', ')
@@ -346,7 +363,9 @@ VIEWS = {
                END AS display_value
         FROM document_custom_property_values v
         JOIN documents d ON d.id = v.document_id
-        WHERE NOT d.is_deleted AND d.purged_at IS NULL
+        LEFT JOIN custom_property_definitions p ON p.id = v.property_definition_id
+        WHERE NOT d.is_deleted AND d.purged_at IS NULL AND {_organization_present("d")}
+          AND p.is_removed IS NOT TRUE
     """,
 }
 

@@ -680,13 +680,51 @@ class WriteSession:
             [now, now],
         )[0]
 
-    def fill_definition_ids(self) -> int:
-        """Values name their property by key; link those whose definition arrived later."""
+    def drop_cascaded_links(self, rebuilt_document_ids: Sequence[str]) -> tuple[int, int]:
+        """Drop what Papra deleted along with a tag or a definition; returns the tag links and
+        the values dropped.
+
+        Papra deletes a tag's links and a definition's values on every document, trashed ones
+        included, and the trash list shows neither. So links to a removed tag go, and values
+        of a removed definition go on documents that are trashed or purged; the values of live
+        documents are linked again instead (see :meth:`link_values_to_current_definitions`).
+        Documents rebuilt in this run (``rebuilt_document_ids``) hold what Papra sent now.
+        """
+        rebuilt = self._register(
+            pd.DataFrame({"id": pd.Series(list(dict.fromkeys(rebuilt_document_ids)), dtype=object)})
+        )
+        links = self._run(
+            f"""DELETE FROM document_tags dt USING tags t
+                WHERE t.id = dt.tag_id AND t.is_removed
+                  AND dt.document_id NOT IN (SELECT id FROM {rebuilt})"""
+        )[0]
+        removed_definitions = "SELECT id FROM custom_property_definitions WHERE is_removed"
+        values = 0
+        # Usually there is nothing to drop: ask that first, without reading the documents.
+        if self._run(
+            f"""SELECT EXISTS (SELECT 1 FROM document_custom_property_values
+                WHERE property_definition_id IN ({removed_definitions}))"""
+        )[0]:
+            values = self._run(
+                f"""DELETE FROM document_custom_property_values v USING documents d
+                    WHERE v.property_definition_id IN ({removed_definitions})
+                      AND d.id = v.document_id AND (d.is_deleted OR d.purged_at IS NOT NULL)
+                      AND v.document_id NOT IN (SELECT id FROM {rebuilt})"""
+            )[0]
+        return links, values
+
+    def link_values_to_current_definitions(self) -> int:
+        """Values name their property by key only. Link those with no definition yet, or a
+        removed one, to the organization's current definition of that key: a definition
+        deleted and re-created under the same name keeps the key and gets a new id, and a
+        value set again under it looks unchanged in the document list."""
         return self._run(
             """UPDATE document_custom_property_values v SET property_definition_id = d.id
                FROM custom_property_definitions d
-               WHERE v.property_definition_id IS NULL AND NOT d.is_removed
-                 AND d.organization_id = v.organization_id AND d.key = v.property_key"""
+               WHERE NOT d.is_removed
+                 AND d.organization_id = v.organization_id AND d.key = v.property_key
+                 AND (v.property_definition_id IS NULL OR v.property_definition_id IN (
+                      SELECT id FROM custom_property_definitions WHERE is_removed))"""
         )[0]
 
     def append(self, table_name: str, rows: Rows) -> int:
