@@ -22,7 +22,16 @@ KINDS = {"python", "duckdb"}
 # DuckDB allows one writing process: every step that writes takes a slot of this pool, whose
 # limit is 1 (dagster.yaml), so concurrent runs wait for each other instead of failing.
 POOL = "papra_duckdb"
-COUNTERS = ("inserted", "updated", "unchanged", "trashed", "restored", "purged", "removed")
+COUNTERS = (
+    "inserted",
+    "updated",
+    "unchanged",
+    "trashed",
+    "restored",
+    "purged",
+    "removed",
+    "untyped",
+)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ state and the run log, so a failed run leaves the warehouse exactly as the last 
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import math
 import threading
@@ -128,6 +129,7 @@ class StreamStats:
     requests: int = 0
     retries: int = 0
     duration_seconds: float = 0.0
+    untyped: int = 0  # values kept only as Papra sent them (see Untyped)
 
     def add_counts(self, counts: MergeCounts) -> None:
         self.inserted += counts.inserted
@@ -140,6 +142,29 @@ class StreamStats:
         return (
             self.inserted + self.updated + self.trashed + self.restored + self.purged + self.removed
         )
+
+
+@dataclass(frozen=True)
+class Untyped:
+    """A value Papra sent that the run could not type (a shape a later Papra may send).
+
+    The document is stored all the same: the typed column stays empty and ``_raw`` (or
+    ``raw_value``) holds the value exactly; ``_papra_untyped_values`` lists it until a run
+    reads the document again and can type it.
+    """
+
+    organization_id: str
+    document_id: str
+    field: str  # where in the record: documentDate, customProperties.amount, tags.<id>.color
+    value: Any
+    reason: str
+
+    @property
+    def stream(self) -> str:
+        """The stream whose table has the empty typed column."""
+        if self.field.startswith("customProperties"):
+            return "document_custom_property_values"
+        return "document_tags" if self.field.startswith("tags") else "documents"
 
 
 @dataclass
@@ -155,6 +180,7 @@ class SyncResult:
     requests: int
     retries: int
     api_documents_count: dict[str, int] = field(default_factory=dict)
+    untyped: list[Untyped] = field(default_factory=list)
 
     @property
     def rows_written(self) -> int:
@@ -281,6 +307,7 @@ class _Pending:
         self.purged: list[str] = []
         self.children_of: list[str] = []
         self.unknown_definition_orgs: set[str] = set()
+        self.untyped: dict[tuple[str, str], Untyped] = {}  # (document id, field) -> value
         self.trashed = 0
         self.restored = 0
 
@@ -356,6 +383,7 @@ class _SyncRun:
         self.pending = _Pending(self.staging)
         self.api_documents_count: dict[str, int] = {}
         self.organization_ids: list[str] = []
+        self.untyped: list[Untyped] = []
         self._mark_all_organizations = False
         self._requests_at_start = client.stats.snapshot()
 
@@ -442,6 +470,7 @@ class _SyncRun:
             requests=requests,
             retries=retries,
             api_documents_count=self.api_documents_count,
+            untyped=self.untyped,
         )
 
     def _read_snapshot(self) -> _Snapshot:
@@ -636,6 +665,10 @@ class _SyncRun:
             return
         if document is None:
             document = self._parse(fold.org, item)
+        for untyped in document.untyped:
+            self.pending.untyped[document.id, untyped.field] = Untyped(
+                fold.org, document.id, untyped.field, untyped.value, untyped.reason
+            )
         if current and document.is_deleted and not entry.is_deleted:
             self.pending.trashed += 1
         elif current and entry.is_deleted and not document.is_deleted:
@@ -658,7 +691,7 @@ class _SyncRun:
         if any(row["property_definition_id"] is None for row in values):
             pending.unknown_definition_orgs.add(fold.org)
         pending.stage("document_custom_property_values", "document_custom_property_values", values)
-        new_tags = [tag for tag in document.tags if tag.id not in fold.tags_staged]
+        new_tags = [tag for tag in document.tags or () if tag.id not in fold.tags_staged]
         fold.tags_staged.update(tag.id for tag in new_tags)
         pending.stage(
             "embedded_tags",
@@ -667,8 +700,10 @@ class _SyncRun:
         )
 
     def _parse(self, org: str, item: dict[str, Any]) -> Document:
+        """Leniently: a value that cannot be typed is kept in ``_raw`` and listed, and stops
+        nothing; only a record without an id or organization is refused."""
         try:
-            return Document.from_json(item)
+            return Document.from_json(item, lenient=True)
         except PapraResponseError as exc:
             raise PapraResponseError(
                 f"document {item['id']} listed in organization {org}: {exc.message}"
@@ -781,7 +816,7 @@ class _SyncRun:
 
     def _get_or_none(self, org: str, doc_id: str) -> Document | None:
         try:
-            return self.client.get_document(org, doc_id)
+            return self.client.get_document(org, doc_id, lenient=True)
         except PapraNotFoundError:
             return None
 
@@ -916,6 +951,17 @@ class _SyncRun:
             stats["organization_statistics"].inserted += session.append(
                 "organization_statistics", frame(pending.statistics)
             )
+            session.replace_untyped_values(
+                pending.children_of, [self._untyped_row(u, now) for u in pending.untyped.values()]
+            )
+            # Listed and counted on every run until Papra sends values the client can type,
+            # not only on the run that read them (an unchanged document is not parsed again).
+            self.untyped = [
+                Untyped(org, doc_id, name, json.loads(raw), reason)
+                for org, doc_id, name, raw, reason in session.untyped_values(self.organization_ids)
+            ]
+            for untyped in self.untyped:
+                stats[untyped.stream].untyped += 1
             for org, state in pending.states.items():
                 session.write_state(DOCUMENTS_STATE, org, state)
             requests, retries = self._totals()
@@ -923,3 +969,14 @@ class _SyncRun:
                 self._run_row("succeeded", requests, retries, error=None),
                 [{"stream": name, **asdict(s)} for name, s in stats.items()],
             )
+
+    def _untyped_row(self, untyped: Untyped, now: datetime) -> dict[str, Any]:
+        return {
+            "document_id": untyped.document_id,
+            "organization_id": untyped.organization_id,
+            "field": untyped.field,
+            "raw_value": records.canonical_json(untyped.value),
+            "reason": untyped.reason,
+            "run_id": self.run_id,
+            "found_at": now,
+        }

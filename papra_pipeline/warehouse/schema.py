@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -429,5 +429,20 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         *(f"DROP VIEW IF EXISTS {name}" for name in VIEWS),
         "DROP TABLE documents",
         "ALTER TABLE _papra_documents_v2 RENAME TO documents",
+    ),
+    # Values a sync could not type (a shape a later Papra sends): the record is kept with the
+    # typed column empty, and each such value is listed here, and counted per run and stream.
+    3: (
+        """CREATE TABLE _papra_untyped_values (
+            document_id VARCHAR NOT NULL,
+            organization_id VARCHAR NOT NULL,
+            field VARCHAR NOT NULL,
+            raw_value JSON,
+            reason VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL,
+            found_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (document_id, field)
+        )""",
+        "ALTER TABLE _papra_sync_run_streams ADD COLUMN untyped BIGINT NOT NULL DEFAULT 0",
     ),
 }

@@ -20,13 +20,14 @@ import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from papra_pipeline.warehouse.schema import TABLES
+from papra_pipeline.warehouse.schema import TABLES, Table
 
 STAGING_ALIAS = "papra_staging"
 # A staging directory's name: the creating process's pid, then mkdtemp's suffix (eight
@@ -60,6 +61,63 @@ def _remove_orphans(directory: Path) -> None:
             match = _DIRECTORY.fullmatch(entry.name)
             if match and not _running(int(match[1])):
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+class EpochMicroseconds:
+    """A TIMESTAMPTZ value as microseconds since 1970-01-01 UTC, for the instants Python's
+    ``datetime`` cannot hold (years before 1 or after 9999, which Papra's dates can reach;
+    DuckDB's TIMESTAMPTZ holds about 290,000 years either side of 1970). Rows mix them
+    freely with datetimes. Not an ``int``: pandas would make a column of them and ``None``
+    floats, which cannot hold every such number exactly."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EpochMicroseconds) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __repr__(self) -> str:
+        return f"EpochMicroseconds({self.value})"
+
+
+def select_typed(frame: pd.DataFrame, table: Table, columns: Iterable[str]) -> str:
+    """The SELECT list that reads ``columns`` of ``frame`` as ``table`` types them.
+
+    A timestamp column holding an :class:`EpochMicroseconds` (pandas leaves it an object
+    column) is rewritten in ``frame`` as epoch microseconds and read with ``make_timestamptz``:
+    DuckDB 2.0 reads a pandas datetime64 column through nanoseconds, so it would turn such a
+    year into another instant, and it cannot read the value as a Python datetime at all.
+    """
+    parts = []
+    for column in columns:
+        sql_type = table.column_type(column)
+        values = frame[column]
+        if (
+            sql_type == "TIMESTAMPTZ"
+            and values.dtype == object
+            and any(isinstance(v, EpochMicroseconds) for v in values)
+        ):
+            frame[column] = pd.array([_epoch_us(v) for v in values], dtype="Int64")
+            parts.append(f'make_timestamptz("{column}") AS "{column}"')
+        else:
+            parts.append(f'CAST("{column}" AS {sql_type}) AS "{column}"')
+    return ", ".join(parts)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_us(value: datetime | EpochMicroseconds | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, EpochMicroseconds):
+        return value.value
+    return (value - _EPOCH) // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -196,8 +254,8 @@ class Staging:
         con = self._connection()
         staged = self._sets[name]
         table = TABLES[staged.table]
+        casts = select_typed(frame, table, staged.columns)
         con.register("_papra_batch", frame)
-        casts = ", ".join(f'CAST("{c}" AS {table.column_type(c)}) AS "{c}"' for c in staged.columns)
         select = f'SELECT {casts}, CAST("_seq" AS BIGINT) AS "_seq" FROM _papra_batch'
         if name in self._created:
             con.execute(f'INSERT INTO "{name}" {select}').fetchall()

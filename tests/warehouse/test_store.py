@@ -73,7 +73,8 @@ def test_a_version_1_file_loses_the_documents_key_and_keeps_every_row(warehouse)
     assert (counts.inserted, counts.updated) == (0, 3)
     with warehouse.read() as con:
         assert _documents_constraints(con) == []
-        assert con.execute("SELECT max(version) FROM _papra_schema_version").fetchall() == [(2,)]
+        versions = con.execute("SELECT max(version) FROM _papra_schema_version").fetchall()
+        assert versions == [(schema.SCHEMA_VERSION,)]
         assert con.execute(
             "SELECT id, name, _first_seen_at, _last_changed_at FROM documents ORDER BY id"
         ).fetchall() == [(f"d{i:04d}", f"renamed {i}", NOW, LATER) for i in range(3)]
