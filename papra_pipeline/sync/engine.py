@@ -547,7 +547,10 @@ class _SyncRun:
         """Every page in ascending creation order; pages after the first fetched concurrently.
 
         New uploads append at the end, so pages keep coming until a short page, however many
-        ``documentsCount`` announced at the start.
+        ``documentsCount`` announced at the start, but only for ten pages more: a bulk import
+        (Papra's ingestion folder uploads thousands) can outrun the scan. The scan then ends
+        with what it saw, which is complete for every document the warehouse already knew
+        (they come first in this order); the next run reads the rest.
         """
         first = self._list_page(org, 0, "asc")
         yield first
@@ -565,12 +568,23 @@ class _SyncRun:
         guard = total_pages + 10
         while len(last.items) == PAGE_SIZE:
             if index > guard:
-                raise PapraResponseError(
-                    f"Papra kept returning full document pages past page {guard} for {org} "
-                    f"although it announced {first.documents_count} documents; stopping."
+                log.warning(
+                    "documents of %s kept arriving during the scan (%d announced at its start, "
+                    "%d now): this run stops at page %d, the next one reads the rest",
+                    org,
+                    first.documents_count,
+                    last.documents_count,
+                    index,
                 )
-            last = self._list_page(org, index, "asc")
-            yield last
+                return
+            page = self._list_page(org, index, "asc")
+            if page.ids == last.ids:
+                raise PapraResponseError(
+                    f"document page {index} of {org} repeats page {index - 1}: the server "
+                    "ignores pageIndex, so paging would never end"
+                )
+            yield page
+            last = page
             index += 1
 
     def _list_page(self, org: str, index: int, order: str) -> DocumentPage:
