@@ -72,6 +72,10 @@ STAGING_BATCH_ROWS_BY_TABLE = {
     "document_custom_property_values": 10_000,
 }
 DOCUMENTS_STATE = "documents"
+LONE_SURROGATE_REASON = (
+    "holds a lone UTF-16 surrogate (half of a character pair), which neither UTF-8 nor "
+    "DuckDB's JSON can store: stored with U+FFFD in its place; the value shows it escaped"
+)
 _PURGED = object()  # a text fetch answered 404: the document is gone, nothing to store
 
 STREAMS = (
@@ -692,6 +696,11 @@ class _SyncRun:
         fold.changed[document.id] = document.content is not None
         pending = self.pending
         row = records.document_row(document, fingerprint=fingerprint)
+        if records.REPLACEMENT in row["_raw"]:  # rare: only then is the record searched
+            for path, text in records.lone_surrogates(document.raw):
+                pending.untyped[document.id, path] = Untyped(
+                    fold.org, document.id, path, text, LONE_SURROGATE_REASON
+                )
         pending.stage("documents", "documents", [row])
         if document.content is not None and self.options.content:
             pending.stage(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import queue
 import re
@@ -28,6 +29,8 @@ import duckdb
 import pandas as pd
 
 from papra_pipeline.warehouse.schema import TABLES, Table
+
+log = logging.getLogger("papra_pipeline.warehouse")
 
 STAGING_ALIAS = "papra_staging"
 # A staging directory's name: the creating process's pid, then mkdtemp's suffix (eight
@@ -107,6 +110,51 @@ def select_typed(frame: pd.DataFrame, table: Table, columns: Iterable[str]) -> s
         else:
             parts.append(f'CAST("{column}" AS {sql_type}) AS "{column}"')
     return ", ".join(parts)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_lone_surrogates(frame: pd.DataFrame) -> list[str]:
+    """Replace each lone UTF-16 surrogate in the frame's text with U+FFFD, in place.
+
+    A JavaScript string can hold half of a surrogate pair and Papra sends it (escaped in its
+    JSON); UTF-8, and so DuckDB, cannot store one, and refuses the whole batch. The
+    replacement is what a UTF-8 decoder shows for it; ``_raw`` keeps the exact text as a JSON
+    escape. Returns the ids (``id`` or ``document_id``) of the rows changed.
+    """
+    changed: set[int] = set()
+    for column in frame.columns:
+        if frame[column].dtype.kind in "biufcmM":  # numbers, booleans, timestamps
+            continue
+        values = frame[column].tolist()
+        touched = False
+        for row, value in enumerate(values):
+            fixed = _without_lone_surrogates(value)
+            if fixed is not value:
+                values[row] = fixed
+                changed.add(row)
+                touched = True
+        if touched:
+            frame[column] = pd.Series(values, index=frame.index, dtype=object)
+    key = next((c for c in ("id", "document_id") if c in frame.columns), None)
+    return sorted({str(frame[key].iloc[row]) if key else f"row {row}" for row in changed})
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """The value with lone surrogates replaced, or the very same object when it has none."""
+    if isinstance(value, str):
+        if value.isascii() or not _LONE_SURROGATE.search(value):
+            return value
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list | tuple):
+        fixed = [_without_lone_surrogates(item) for item in value]
+        return value if all(a is b for a, b in zip(fixed, value, strict=True)) else fixed
+    return value
+
+
+def is_lone_surrogate_error(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.InvalidInputException) and "surrogate" in str(exc)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -255,13 +303,28 @@ class Staging:
         staged = self._sets[name]
         table = TABLES[staged.table]
         casts = select_typed(frame, table, staged.columns)
-        con.register("_papra_batch", frame)
         select = f'SELECT {casts}, CAST("_seq" AS BIGINT) AS "_seq" FROM _papra_batch'
         if name in self._created:
-            con.execute(f'INSERT INTO "{name}" {select}').fetchall()
+            statement = f'INSERT INTO "{name}" {select}'
         else:
-            con.execute(f'CREATE TABLE "{name}" AS {select}').fetchall()
-            self._created.add(name)
+            statement = f'CREATE TABLE "{name}" AS {select}'
+        con.register("_papra_batch", frame)
+        try:
+            con.execute(statement).fetchall()
+        except duckdb.InvalidInputException as exc:
+            if not is_lone_surrogate_error(exc):
+                raise
+            # Rare, so searched for only once DuckDB refuses a batch.
+            changed = replace_lone_surrogates(frame)
+            log.warning(
+                "%s %s: text holds lone UTF-16 surrogates (half of a character pair, which "
+                "UTF-8 cannot store); stored with U+FFFD in their place",
+                staged.table,
+                ", ".join(changed),
+            )
+            con.register("_papra_batch", frame)
+            con.execute(statement).fetchall()
+        self._created.add(name)
         con.unregister("_papra_batch")
 
     def close(self) -> None:

@@ -34,7 +34,13 @@ from papra_pipeline.warehouse.schema import (
     Table,
     view_ddl,
 )
-from papra_pipeline.warehouse.staging import STAGING_ALIAS, Staged, Staging, select_typed
+from papra_pipeline.warehouse.staging import (
+    STAGING_ALIAS,
+    Staged,
+    Staging,
+    replace_lone_surrogates,
+    select_typed,
+)
 
 log = logging.getLogger("papra_pipeline.warehouse")
 
@@ -319,6 +325,13 @@ class WriteSession:
             raise ValueError(f"{table.name}: unknown columns {sorted(unknown)}")
         columns = [c for c in table.column_names if c in rows.columns]
         frame = rows.drop_duplicates(subset=list(table.key), keep="last")
+        replaced = replace_lone_surrogates(frame)  # these frames are small: searched always
+        if replaced:
+            log.warning(
+                "%s %s: text holds lone UTF-16 surrogates; stored with U+FFFD in their place",
+                table.name,
+                ", ".join(replaced),
+            )
         casts = select_typed(frame, table, columns)
         select = f"SELECT {casts} FROM {self._register(frame)}"
         if where is not None:

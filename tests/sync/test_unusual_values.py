@@ -214,3 +214,43 @@ def test_a_response_that_is_not_papras_still_fails_the_run(fake, warehouse, odd)
     with _client(_later_papra(fake, drop_id), fake) as client, \
             pytest.raises(Exception, match="id"):
         sync(client, warehouse, FULL)
+
+
+def test_lone_surrogates_are_stored_replaced_and_named(fake, client, warehouse):
+    """A JavaScript string can hold half of a UTF-16 pair and Papra sends it (escaped in its
+    JSON). UTF-8 and DuckDB's JSON cannot hold one: it is stored as U+FFFD, the run goes on,
+    and the document is named with what Papra sent."""
+    org = fake.list_organizations()[0]["id"]
+    doc_id = fake.documents(org, include_deleted=False)[0]["id"]
+    text = next(d for d in fake.list_custom_properties(org) if d["type"] == "text")
+    fake.update_document(org, doc_id, name="half \ud800 pair.txt", notes="note \udfff",
+                         content="text \udc00 here")
+    tag = fake.create_tag(org, "tag \ud83d", "#112233")
+    fake.tag_document(org, doc_id, tag["id"])
+    fake.set_custom_property_value(org, doc_id, text["id"], "ref \ud800")
+
+    result = sync(client, warehouse, FULL)
+
+    with warehouse.read() as con:
+        stored = con.execute(
+            "SELECT name, notes, content, _raw ->> 'name' FROM documents WHERE id = ?", [doc_id]
+        ).fetchall()
+        tag_name = con.execute("SELECT name FROM tags WHERE id = ?", [tag["id"]]).fetchall()
+        value = con.execute(
+            """SELECT text_value, raw_value FROM document_custom_property_values
+               WHERE document_id = ? AND property_key = ?""", [doc_id, text["key"]]).fetchall()
+    assert stored == [("half \ufffd pair.txt", "note \ufffd", "text \ufffd here",
+                       "half \ufffd pair.txt")]
+    assert tag_name == [("tag \ufffd",)]
+    assert value == [("ref \ufffd", '"ref \ufffd"')]
+    named = {(u.document_id, u.field): u.value for u in result.untyped}
+    # Documents that link to it by a relation property carry its name too.
+    assert {v for (d, _), v in named.items() if d != doc_id} <= {"half \\ud800 pair.txt"}
+    assert {k: v for k, v in named.items() if k[0] == doc_id} == {
+        (doc_id, "name"): "half \\ud800 pair.txt",
+        (doc_id, "notes"): "note \\udfff",
+        (doc_id, f"tags.{tag['id']}.name"): "tag \\ud83d",
+        (doc_id, f"tags.{tag['id']}.normalizedName"): "tag \\ud83d",
+        (doc_id, f"customProperties.{text['key']}.value"): "ref \\ud800",
+    }
+    assert f"{doc_id} name" in format_summary(result)
