@@ -532,15 +532,36 @@ class Document:
         and listed in ``untyped`` (an unreadable tag or custom property is left out), so a
         sync can keep the record as Papra sent it and say what it could not type.
         """
+        if lenient:
+            try:  # the usual document: as fast as a strict parse
+                document = cls._build(data, None)
+            except PapraResponseError:
+                pass
+            else:
+                if not document.has_unknown_property_type:
+                    return document
+            found: list[UntypedValue] = []
+            document = cls._build(data, _Lenient(found))
+            return dataclasses.replace(document, untyped=tuple(found))
+        return cls._build(data, None)
+
+    @property
+    def has_unknown_property_type(self) -> bool:
+        """A custom-property value of a type this client does not know (a later Papra's)."""
+        return any(
+            p.type not in PROPERTY_TYPES and p.raw_value is not None
+            for p in self.custom_properties or ()
+        )
+
+    @classmethod
+    def _build(cls, data: dict, loose: _Lenient | None) -> Document:
         m = "Document"
         _obj(data, m)
-        found: list[UntypedValue] = []
-        loose = _Lenient(found) if lenient else None
         tags = _list(data, "tags", m, required=False, lenient=loose)
         props = _list(data, "customProperties", m, required=False, lenient=loose)
         deleted_at = _ts(data, "deletedAt", m, required=False, lenient=loose)
         is_deleted = _get(data, "isDeleted", m, bool, required=False, lenient=loose)
-        document = cls(
+        return cls(
             id=_get(data, "id", m, str),
             organization_id=_get(data, "organizationId", m, str),
             name=_get(data, "name", m, str, lenient=loose),
@@ -565,9 +586,6 @@ class Document:
             ),
             raw=data,
         )
-        if found:
-            return dataclasses.replace(document, untyped=tuple(found))
-        return document
 
 
 def _items(items: list, model: Any, key: str, lenient: _Lenient | None) -> tuple:
