@@ -47,17 +47,19 @@ def test_dates_outside_pythons_years_are_stored_as_the_same_instant(fake, client
     """List items, trash items (read in detail) and custom-property values, full and quick."""
     org = fake.list_organizations()[0]["id"]
     due = _date_property(fake, org)
-    docs = [d["id"] for d in fake.documents(org, include_deleted=False)[:4]]
-    cases = {  # document -> (its documentDate, its date property)
-        docs[0]: (FIVE_DIGIT_YEAR, YEAR_ZERO),
-        docs[1]: (YEAR_ZERO, NUMBER),
-        docs[2]: (NEGATIVE_YEAR, FIVE_DIGIT_YEAR),
-        docs[3]: (FIVE_DIGIT_YEAR, NEGATIVE_YEAR),  # trashed below
-    }
+    docs = [d["id"] for d in fake.documents(org, include_deleted=False)[:8]]
+    shapes = [  # (documentDate, date property): every shape in each place
+        (FIVE_DIGIT_YEAR, YEAR_ZERO),
+        (YEAR_ZERO, NUMBER),
+        (NEGATIVE_YEAR, FIVE_DIGIT_YEAR),
+        (FIVE_DIGIT_YEAR, NEGATIVE_YEAR),
+    ]
+    cases = dict(zip(docs, shapes + shapes, strict=True))
     for doc_id, (date, value) in cases.items():
         fake.update_document(org, doc_id, documentDate=date[0])
         fake.set_custom_property_value(org, doc_id, due["id"], value[0])
-    fake.trash_document(org, docs[3])
+    for doc_id in docs[4:]:  # trash items: listed without properties, read in detail
+        fake.trash_document(org, doc_id)
 
     result = sync(client, warehouse, FULL)
 
@@ -74,6 +76,14 @@ def test_dates_outside_pythons_years_are_stored_as_the_same_instant(fake, client
             "SELECT document_date::VARCHAR FROM documents WHERE id = ?", [docs[2]]
         ).fetchall()
     assert shown == [("0501-06-15 (BC) 00:00:00+00",)]  # year -500 is 501 BC
+    with warehouse.read() as con:  # the views read them too
+        shown = con.execute(
+            """SELECT display_value FROM v_document_custom_property_values
+               WHERE document_id = ? AND property_key = ?""", [docs[1], due["key"]]).fetchall()
+        dated = con.execute("SELECT count(*) FROM v_documents WHERE document_date < '0001-01-01'"
+                            ).fetchall()
+    assert shown[0][0].lstrip("+0").startswith("33658-09-27T01:46:40")
+    assert dated == [(2,)]  # year 0 and year -500, live
 
     # A quick sync reads an upload with such a date, and changes nothing else.
     new = fake.upload_document(org, "far-future.txt", "text", extract=True)["id"]
