@@ -200,6 +200,12 @@ def papra_sync(
         f"{result.requests} requests ({result.retries} retries) in "
         f"{result.duration_seconds:.1f}s"
     )
+    if result.untyped:
+        context.log.warning(
+            f"{len(result.untyped)} value(s) Papra sent could not be typed; the documents are "
+            "stored with the value in _raw (see the all_values_typed check): "
+            + "; ".join(f"{u.document_id} {u.field}" for u in result.untyped[:20])
+        )
     with store.read() as con:
         counts = {
             t.table: con.execute(f"SELECT count(*) FROM {t.table}").fetchall()[0][0]
