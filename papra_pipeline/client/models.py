@@ -512,10 +512,10 @@ class Document:
     content: str | None  # None when the payload has no content (list items)
     document_date: datetime | ExtendedTimestamp | None
     notes: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime | ExtendedTimestamp
+    updated_at: datetime | ExtendedTimestamp
     created_by: str | None
-    deleted_at: datetime | None
+    deleted_at: datetime | ExtendedTimestamp | None
     deleted_by: str | None
     is_deleted: bool
     tags: tuple[Tag, ...] | None  # None when absent (upload, PATCH, trash list)
