@@ -8,6 +8,7 @@ Failures end with a non-zero status and one line saying what to fix.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -62,7 +63,29 @@ def format_summary(result: SyncResult) -> str:
     )
     for org in result.skipped_organization_ids:
         lines.append(gone_message(org))
+    lines += _untyped_lines(result)
     return "\n".join(lines)
+
+
+UNTYPED_SHOWN = 20
+
+
+def _untyped_lines(result: SyncResult) -> list[str]:
+    """The values Papra sent that could not be typed, by document (the run went on)."""
+    if not result.untyped:
+        return []
+    lines = [
+        f"{len(result.untyped)} value(s) could not be typed: their documents are stored with "
+        "the typed column empty and the value as Papra sent it in _raw or raw_value "
+        "(see _papra_untyped_values):"
+    ]
+    for untyped in result.untyped[:UNTYPED_SHOWN]:
+        value = json.dumps(untyped.value, ensure_ascii=False)
+        value = value if len(value) <= 60 else value[:57] + "..."
+        lines.append(f"  {untyped.document_id} {untyped.field} = {value}: {untyped.reason}")
+    if len(result.untyped) > UNTYPED_SHOWN:
+        lines.append(f"  ... and {len(result.untyped) - UNTYPED_SHOWN} more")
+    return lines
 
 
 def run_sync(

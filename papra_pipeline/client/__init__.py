@@ -34,6 +34,7 @@ from .models import (
     DocumentCustomProperty,
     DocumentPage,
     DocumentRef,
+    ExtendedTimestamp,
     Organization,
     OrganizationStatistics,
     SelectOptionValue,
@@ -42,6 +43,7 @@ from .models import (
     Tag,
     TaggingRule,
     TaskId,
+    UntypedValue,
     UserRef,
 )
 
@@ -56,6 +58,7 @@ __all__ = [
     "DocumentCustomProperty",
     "DocumentPage",
     "DocumentRef",
+    "ExtendedTimestamp",
     "Organization",
     "OrganizationStatistics",
     "PapraAuthenticationError",
@@ -79,5 +82,6 @@ __all__ = [
     "Tag",
     "TaggingRule",
     "TaskId",
+    "UntypedValue",
     "UserRef",
 ]

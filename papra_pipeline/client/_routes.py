@@ -158,6 +158,14 @@ ROUTES: dict[str, Route] = {
     "get_document": Route(
         "GET", _D, permissions=("documents:read",), parse=_one("document", m.Document)
     ),
+    "get_document_lenient": Route(
+        "GET",
+        _D,
+        permissions=("documents:read",),
+        parse=lambda body, query: m.Document.from_json(
+            m.unwrap(body, "document", "Document"), lenient=True
+        ),
+    ),
     "get_document_content": Route(
         "GET",
         _D,

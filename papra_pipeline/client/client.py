@@ -727,9 +727,13 @@ class PapraClient:
             previous = ids
             index += 1
 
-    def get_document(self, org_id: str, doc_id: str) -> Document:
-        """One document with ``content``, tags and custom properties (trashed ones too)."""
-        return self._call("get_document", org_id, doc_id)
+    def get_document(self, org_id: str, doc_id: str, *, lenient: bool = False) -> Document:
+        """One document with ``content``, tags and custom properties (trashed ones too).
+
+        ``lenient``: values that cannot be typed are read as None and listed in
+        ``Document.untyped`` instead of raising (see :meth:`Document.from_json`).
+        """
+        return self._call("get_document_lenient" if lenient else "get_document", org_id, doc_id)
 
     def get_document_content(self, org_id: str, doc_id: str) -> str | None:
         """The extracted text of one document (the same request as :meth:`get_document`,

@@ -23,7 +23,16 @@ KINDS = {"python", "duckdb"}
 # DuckDB allows one writing process: every step that writes takes a slot of this pool, whose
 # limit is 1 (dagster.yaml), so concurrent runs wait for each other instead of failing.
 POOL = "papra_duckdb"
-COUNTERS = ("inserted", "updated", "unchanged", "trashed", "restored", "purged", "removed")
+COUNTERS = (
+    "inserted",
+    "updated",
+    "unchanged",
+    "trashed",
+    "restored",
+    "purged",
+    "removed",
+    "untyped",
+)
 
 
 @dataclass(frozen=True)
@@ -201,6 +210,12 @@ def papra_sync(
     )
     for org in result.skipped_organization_ids:
         context.log.warning(gone_message(org))
+    if result.untyped:
+        context.log.warning(
+            f"{len(result.untyped)} value(s) Papra sent could not be typed; the documents are "
+            "stored with the value in _raw (see the all_values_typed check): "
+            + "; ".join(f"{u.document_id} {u.field}" for u in result.untyped[:20])
+        )
     with store.read() as con:
         counts = {
             t.table: con.execute(f"SELECT count(*) FROM {t.table}").fetchall()[0][0]

@@ -157,6 +157,46 @@ def live_count_matches_api(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
+UNTYPED_SHOWN = 50
+
+
+@dg.asset_check(
+    asset="papra_documents",
+    name="all_values_typed",
+    description="Every value Papra sent fits its typed column. A value the sync could not "
+    "type (a shape a later Papra may send) does not stop the sync: the document is stored "
+    "with that column empty and the value exactly as sent in _raw or raw_value, and it is "
+    "listed in _papra_untyped_values. This check warns while any is listed.",
+)
+def all_values_typed(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    try:
+        with warehouse.get_warehouse().read() as con:
+            rows = con.execute(
+                """SELECT u.document_id, u.field, u.reason
+                   FROM _papra_untyped_values u JOIN documents d ON d.id = u.document_id
+                   WHERE d.purged_at IS NULL ORDER BY ALL"""
+            ).fetchall()
+    except WarehouseMissingError:
+        return _missing("all_values_typed", "papra_documents")
+    return dg.AssetCheckResult(
+        passed=not rows,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=None
+        if not rows
+        else f"{len(rows)} value(s) Papra sent could not be typed; the documents are stored "
+        "with the typed column empty and the exact value in _raw or raw_value. Upgrade "
+        "papra-pipeline if Papra changed a format, or correct the value in Papra.",
+        metadata={
+            "untyped_values": len(rows),
+            "documents": len({document_id for document_id, _, _ in rows}),
+            "values": [
+                f"{document_id} {field}: {reason}"
+                for document_id, field, reason in rows[:UNTYPED_SHOWN]
+            ],
+        },
+    )
+
+
 def build_freshness_check(max_age_hours: float) -> dg.AssetChecksDefinition:
     """Warns when the last successful sync (full or quick) is older than ``max_age_hours``."""
 
@@ -200,5 +240,6 @@ def build_checks(freshness_hours: float) -> list[dg.AssetChecksDefinition]:
         document_tags_reference_existing_rows,
         custom_property_values_reference_existing_rows,
         live_count_matches_api,
+        all_values_typed,
         build_freshness_check(freshness_hours),
     ]

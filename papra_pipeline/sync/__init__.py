@@ -9,7 +9,8 @@ from papra_pipeline.sync.engine import (
     SyncError,
     SyncOptions,
     SyncResult,
+    Untyped,
     sync,
 )
 
-__all__ = ["STREAMS", "StreamStats", "SyncError", "SyncOptions", "SyncResult", "sync"]
+__all__ = ["STREAMS", "StreamStats", "SyncError", "SyncOptions", "SyncResult", "Untyped", "sync"]

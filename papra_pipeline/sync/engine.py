@@ -23,6 +23,7 @@ exactly as the last good run left it.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import math
 import os
@@ -75,6 +76,10 @@ STAGING_BATCH_ROWS_BY_TABLE = {
     "document_custom_property_values": 10_000,
 }
 DOCUMENTS_STATE = "documents"
+LONE_SURROGATE_REASON = (
+    "holds a lone UTF-16 surrogate (half of a character pair), which neither UTF-8 nor "
+    "DuckDB's JSON can store: stored with U+FFFD in its place; the value shows it escaped"
+)
 _PURGED = object()  # a text fetch answered 404: the document is gone, nothing to store
 
 STREAMS = (
@@ -161,6 +166,7 @@ class StreamStats:
     requests: int = 0
     retries: int = 0
     duration_seconds: float = 0.0
+    untyped: int = 0  # values kept only as Papra sent them (see Untyped)
 
     def add_counts(self, counts: MergeCounts) -> None:
         self.inserted += counts.inserted
@@ -173,6 +179,29 @@ class StreamStats:
         return (
             self.inserted + self.updated + self.trashed + self.restored + self.purged + self.removed
         )
+
+
+@dataclass(frozen=True)
+class Untyped:
+    """A value Papra sent that the run could not type (a shape a later Papra may send).
+
+    The document is stored all the same: the typed column stays empty and ``_raw`` (or
+    ``raw_value``) holds the value exactly; ``_papra_untyped_values`` lists it until a run
+    reads the document again and can type it.
+    """
+
+    organization_id: str
+    document_id: str
+    field: str  # where in the record: documentDate, customProperties.amount, tags.<id>.color
+    value: Any
+    reason: str
+
+    @property
+    def stream(self) -> str:
+        """The stream whose table has the empty typed column."""
+        if self.field.startswith("customProperties"):
+            return "document_custom_property_values"
+        return "document_tags" if self.field.startswith("tags") else "documents"
 
 
 @dataclass
@@ -190,6 +219,7 @@ class SyncResult:
     api_documents_count: dict[str, int] = field(default_factory=dict)
     # Organizations the run meant to sync but Papra no longer shows to the key (see sync.gone).
     skipped_organization_ids: list[str] = field(default_factory=list)
+    untyped: list[Untyped] = field(default_factory=list)
 
     @property
     def rows_written(self) -> int:
@@ -316,6 +346,7 @@ class _Pending:
         self.purged: list[str] = []
         self.children_of: list[str] = []
         self.relist_definitions: set[str] = set()  # organizations whose values need them
+        self.untyped: dict[tuple[str, str], Untyped] = {}  # (document id, field) -> value
         self.trashed = 0
         self.restored = 0
 
@@ -392,6 +423,7 @@ class _SyncRun:
         self.api_documents_count: dict[str, int] = {}
         self.organization_ids: list[str] = []
         self.skipped_organization_ids: list[str] = []
+        self.untyped: list[Untyped] = []
         self._mark_all_organizations = False
         self._requests_at_start = client.stats.snapshot()
 
@@ -483,6 +515,7 @@ class _SyncRun:
             retries=retries,
             api_documents_count=self.api_documents_count,
             skipped_organization_ids=self.skipped_organization_ids,
+            untyped=self.untyped,
         )
 
     def _read_snapshot(self) -> _Snapshot:
@@ -561,7 +594,10 @@ class _SyncRun:
         """Every page in ascending creation order; pages after the first fetched concurrently.
 
         New uploads append at the end, so pages keep coming until a short page, however many
-        ``documentsCount`` announced at the start.
+        ``documentsCount`` announced at the start, but only for ten pages more: a bulk import
+        (Papra's ingestion folder uploads thousands) can outrun the scan. The scan then ends
+        with what it saw, which is complete for every document the warehouse already knew
+        (they come first in this order); the next run reads the rest.
         """
         first = self._list_page(org, 0, "asc")
         yield first
@@ -579,12 +615,23 @@ class _SyncRun:
         guard = total_pages + 10
         while len(last.items) == PAGE_SIZE:
             if index > guard:
-                raise PapraResponseError(
-                    f"Papra kept returning full document pages past page {guard} for {org} "
-                    f"although it announced {first.documents_count} documents; stopping."
+                log.warning(
+                    "documents of %s kept arriving during the scan (%d announced at its start, "
+                    "%d now): this run stops at page %d, the next one reads the rest",
+                    org,
+                    first.documents_count,
+                    last.documents_count,
+                    index,
                 )
-            last = self._list_page(org, index, "asc")
-            yield last
+                return
+            page = self._list_page(org, index, "asc")
+            if page.ids == last.ids:
+                raise PapraResponseError(
+                    f"document page {index} of {org} repeats page {index - 1}: the server "
+                    "ignores pageIndex, so paging would never end"
+                )
+            yield page
+            last = page
             index += 1
 
     def _list_page(self, org: str, index: int, order: str) -> DocumentPage:
@@ -691,6 +738,10 @@ class _SyncRun:
             return
         if document is None:
             document = self._parse(fold.org, item)
+        for untyped in document.untyped:
+            self.pending.untyped[document.id, untyped.field] = Untyped(
+                fold.org, document.id, untyped.field, untyped.value, untyped.reason
+            )
         if current and document.is_deleted and not entry.is_deleted:
             self.pending.trashed += 1
         elif current and entry.is_deleted and not document.is_deleted:
@@ -700,6 +751,11 @@ class _SyncRun:
         fold.changed[document.id] = document.content is not None
         pending = self.pending
         row = records.document_row(document, fingerprint=fingerprint)
+        if records.REPLACEMENT in row["_raw"]:  # rare: only then is the record searched
+            for path, text in records.lone_surrogates(document.raw):
+                pending.untyped[document.id, path] = Untyped(
+                    fold.org, document.id, path, text, LONE_SURROGATE_REASON
+                )
         pending.stage("documents", "documents", [row])
         if document.content is not None and self.options.content:
             pending.stage(
@@ -719,7 +775,7 @@ class _SyncRun:
         ):
             pending.relist_definitions.add(fold.org)
         pending.stage("document_custom_property_values", "document_custom_property_values", values)
-        new_tags = [tag for tag in document.tags if tag.id not in fold.tags_staged]
+        new_tags = [tag for tag in document.tags or () if tag.id not in fold.tags_staged]
         fold.tags_staged.update(tag.id for tag in new_tags)
         pending.stage(
             "embedded_tags",
@@ -728,8 +784,10 @@ class _SyncRun:
         )
 
     def _parse(self, org: str, item: dict[str, Any]) -> Document:
+        """Leniently: a value that cannot be typed is kept in ``_raw`` and listed, and stops
+        nothing; only a record without an id or organization is refused."""
         try:
-            return Document.from_json(item)
+            return Document.from_json(item, lenient=True)
         except PapraResponseError as exc:
             raise PapraResponseError(
                 f"document {item['id']} listed in organization {org}: {exc.message}"
@@ -842,7 +900,7 @@ class _SyncRun:
 
     def _get_or_none(self, org: str, doc_id: str) -> Document | None:
         try:
-            return self.client.get_document(org, doc_id)
+            return self.client.get_document(org, doc_id, lenient=True)
         except PapraNotFoundError:
             return None
 
@@ -1010,6 +1068,17 @@ class _SyncRun:
             stats["organization_statistics"].inserted += session.append(
                 "organization_statistics", frame(pending.statistics)
             )
+            session.replace_untyped_values(
+                pending.children_of, [self._untyped_row(u, now) for u in pending.untyped.values()]
+            )
+            # Listed and counted on every run until Papra sends values the client can type,
+            # not only on the run that read them (an unchanged document is not parsed again).
+            self.untyped = [
+                Untyped(org, doc_id, name, json.loads(raw), reason)
+                for org, doc_id, name, raw, reason in session.untyped_values(self.organization_ids)
+            ]
+            for untyped in self.untyped:
+                stats[untyped.stream].untyped += 1
             for org, state in pending.states.items():
                 session.write_state(DOCUMENTS_STATE, org, state)
             requests, retries = self._totals()
@@ -1017,3 +1086,14 @@ class _SyncRun:
                 self._run_row("succeeded", requests, retries, error=None),
                 [{"stream": name, **asdict(s)} for name, s in stats.items()],
             )
+
+    def _untyped_row(self, untyped: Untyped, now: datetime) -> dict[str, Any]:
+        return {
+            "document_id": untyped.document_id,
+            "organization_id": untyped.organization_id,
+            "field": untyped.field,
+            "raw_value": records.canonical_json(untyped.value),
+            "reason": untyped.reason,
+            "run_id": self.run_id,
+            "found_at": now,
+        }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -19,10 +20,12 @@ from papra_pipeline.client import (
     CustomPropertyDefinition,
     Document,
     DocumentCustomProperty,
+    ExtendedTimestamp,
     Organization,
     OrganizationStatistics,
     Tag,
 )
+from papra_pipeline.warehouse import EpochMicroseconds
 
 
 def _canonical_bytes(value: Any) -> bytes:
@@ -34,12 +37,45 @@ def _canonical_bytes(value: Any) -> bytes:
         ).encode("utf-8", "surrogatepass")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces, UTF-8: the same text for the same JSON, whatever the key order.
 
     orjson writes it about ten times faster than the standard library, with the same output.
+    A lone UTF-16 surrogate (half of a pair: a JavaScript string can hold one) becomes U+FFFD,
+    as a UTF-8 decoder shows it: neither UTF-8 nor DuckDB's JSON can hold it, even escaped.
+    :func:`lone_surrogates` says where they were.
     """
-    return _canonical_bytes(value).decode("utf-8", "surrogatepass")
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()
+    except TypeError:  # what orjson refuses (a lone surrogate, an integer past 64 bits)
+        text = json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        )
+        return _LONE_SURROGATE.sub(REPLACEMENT, text)
+
+
+def lone_surrogates(value: Any, path: str = "") -> list[tuple[str, str]]:
+    """Where a record's strings hold lone surrogates: ``(path, text)`` pairs, the text with
+    each one shown as its ``\\uXXXX`` escape (as Papra's JSON sent it). Records in lists are
+    named by their ``id`` or ``key``: ``name``, ``tags.<id>.name``,
+    ``customProperties.<key>.value``."""
+    if isinstance(value, str):
+        if value.isascii() or not _LONE_SURROGATE.search(value):
+            return []
+        return [(path, _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", value))]
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += lone_surrogates(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            name = item.get("id") or item.get("key") if isinstance(item, dict) else None
+            found += lone_surrogates(item, f"{path}.{name}" if name else f"{path}[{index}]")
+    return found
 
 
 def fingerprint(raw: Mapping[str, Any], *, drop: Iterable[str] = ()) -> str:
@@ -75,6 +111,13 @@ def _raw_without_content(raw: Mapping[str, Any]) -> str:
     return canonical_json({k: v for k, v in raw.items() if k != "content"})
 
 
+def _timestamp(value: datetime | ExtendedTimestamp | None) -> datetime | int | None:
+    """A model's timestamp as the warehouse takes it: years Python cannot hold as microseconds."""
+    if isinstance(value, ExtendedTimestamp):
+        return EpochMicroseconds(value.epoch_us)
+    return value
+
+
 def organization_row(org: Organization) -> dict[str, Any]:
     return {
         "id": org.id,
@@ -99,8 +142,8 @@ def tag_row(tag: Tag, *, organization_id: str | None = None) -> dict[str, Any]:
         "color": tag.color,
         "description": tag.description,
         "documents_count": tag.documents_count,
-        "created_at": tag.created_at,
-        "updated_at": tag.updated_at,
+        "created_at": _timestamp(tag.created_at),
+        "updated_at": _timestamp(tag.updated_at),
         "_hash": fingerprint(tag.raw),
         "_raw": canonical_json(tag.raw),
     }
@@ -153,13 +196,13 @@ def document_row(document: Document, *, fingerprint: str) -> dict[str, Any]:
         "mime_type": document.mime_type,
         "original_size": document.original_size,
         "original_sha256_hash": document.original_sha256_hash,
-        "document_date": document.document_date,
+        "document_date": _timestamp(document.document_date),
         "notes": document.notes,
-        "created_at": document.created_at,
-        "updated_at": document.updated_at,
+        "created_at": _timestamp(document.created_at),
+        "updated_at": _timestamp(document.updated_at),
         "created_by": document.created_by,
         "is_deleted": document.is_deleted,
-        "deleted_at": document.deleted_at,
+        "deleted_at": _timestamp(document.deleted_at),
         "deleted_by": document.deleted_by,
         "purged_at": None,
         "_hash": fingerprint,
@@ -179,7 +222,10 @@ def custom_property_value_row(
     prop: DocumentCustomProperty,
     definition_ids: Mapping[str, str],
 ) -> dict[str, Any]:
-    """One long-format row with a typed column for each of Papra's eight value shapes."""
+    """One long-format row with a typed column for each of Papra's eight value shapes.
+
+    A value a lenient parse could not type (``value`` None) keeps only ``raw_value``.
+    """
     value = prop.value
     row: dict[str, Any] = {
         "document_id": document.id,
@@ -198,12 +244,14 @@ def custom_property_value_row(
         "related_document_ids": None,
         "raw_value": canonical_json(prop.raw_value),
     }
-    if prop.type == "text":
+    if value is None:
+        pass
+    elif prop.type == "text":
         row["text_value"] = value
     elif prop.type == "number":
         row["number_value"] = float(value)
     elif prop.type == "date":
-        row["date_value"] = value
+        row["date_value"] = _timestamp(value)
     elif prop.type == "boolean":
         row["boolean_value"] = bool(value)
     elif prop.type == "select":
@@ -225,7 +273,7 @@ def custom_property_value_rows(
     return [
         custom_property_value_row(document, prop, definition_ids)
         for prop in document.custom_properties or ()
-        if prop.value is not None
+        if prop.raw_value is not None
     ]
 
 

@@ -157,12 +157,25 @@ def match_route(method: str, path: str) -> tuple[Route | None, dict[str, str]]:
 # ------------------------------------------------------------------ responses
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_bytes(body: Any) -> bytes:
+    """JSON as Papra writes it: UTF-8, and a lone UTF-16 surrogate (half of a pair, which a
+    JavaScript string can hold and UTF-8 cannot) escaped as ``\\udXXX`` like JSON.stringify."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text).encode()
+
+
 def json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> httpx.Response:
     return httpx.Response(
         status,
-        content=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        content=_json_bytes(body),
         headers={"content-type": "application/json", **(headers or {})},
     )
 

@@ -5,7 +5,7 @@ No HTTP and no Dagster here: the sync engine hands this layer frames, and this l
 
 from papra_pipeline.warehouse.migrations import SCHEMA_VERSION
 from papra_pipeline.warehouse.schema import PUBLIC_TABLES, TABLES, VIEWS, Table
-from papra_pipeline.warehouse.staging import Staged, Staging
+from papra_pipeline.warehouse.staging import EpochMicroseconds, Staged, Staging
 from papra_pipeline.warehouse.store import (
     MergeCounts,
     Warehouse,
@@ -18,6 +18,7 @@ from papra_pipeline.warehouse.store import (
 )
 
 __all__ = [
+    "EpochMicroseconds",
     "PUBLIC_TABLES",
     "SCHEMA_VERSION",
     "Staged",

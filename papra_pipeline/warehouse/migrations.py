@@ -292,11 +292,28 @@ _V3_REPORT_TABLES = (
 # (views are recreated after every upgrade, so a view change needs a version of its own).
 _V4_VIEWS_ONLY: tuple[str, ...] = ()
 
+# Version 5: values a sync could not type (a shape a later Papra sends): the record is kept with
+# the typed column empty, and each such value is listed here, and counted per run and stream.
+_V5_UNTYPED_VALUES = (
+    """CREATE TABLE _papra_untyped_values (
+        document_id VARCHAR NOT NULL,
+        organization_id VARCHAR NOT NULL,
+        field VARCHAR NOT NULL,
+        raw_value JSON,
+        reason VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        found_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (document_id, field)
+    )""",
+    "ALTER TABLE _papra_sync_run_streams ADD COLUMN untyped BIGINT NOT NULL DEFAULT 0",
+)
+
 # Version N is MIGRATIONS[N - 1]; append new versions at the end.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V1_INITIAL,
     _V2_DOCUMENTS_WITHOUT_KEY,
     _V3_REPORT_TABLES,
     _V4_VIEWS_ONLY,
+    _V5_UNTYPED_VALUES,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

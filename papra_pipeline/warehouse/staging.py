@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import queue
 import re
@@ -20,13 +21,16 @@ import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from papra_pipeline.warehouse.schema import TABLES
+from papra_pipeline.warehouse.schema import TABLES, Table
+
+log = logging.getLogger("papra_pipeline.warehouse")
 
 STAGING_ALIAS = "papra_staging"
 # A staging directory's name: the creating process's pid, then mkdtemp's suffix (eight
@@ -60,6 +64,108 @@ def _remove_orphans(directory: Path) -> None:
             match = _DIRECTORY.fullmatch(entry.name)
             if match and not _running(int(match[1])):
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+class EpochMicroseconds:
+    """A TIMESTAMPTZ value as microseconds since 1970-01-01 UTC, for the instants Python's
+    ``datetime`` cannot hold (years before 1 or after 9999, which Papra's dates can reach;
+    DuckDB's TIMESTAMPTZ holds about 290,000 years either side of 1970). Rows mix them
+    freely with datetimes. Not an ``int``: pandas would make a column of them and ``None``
+    floats, which cannot hold every such number exactly."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EpochMicroseconds) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __repr__(self) -> str:
+        return f"EpochMicroseconds({self.value})"
+
+
+def select_typed(frame: pd.DataFrame, table: Table, columns: Iterable[str]) -> str:
+    """The SELECT list that reads ``columns`` of ``frame`` as ``table`` types them.
+
+    A timestamp column holding an :class:`EpochMicroseconds` (pandas leaves it an object
+    column) is rewritten in ``frame`` as epoch microseconds and read with ``make_timestamptz``:
+    DuckDB 2.0 reads a pandas datetime64 column through nanoseconds, so it would turn such a
+    year into another instant, and it cannot read the value as a Python datetime at all.
+    """
+    parts = []
+    for column in columns:
+        sql_type = table.column_type(column)
+        values = frame[column]
+        if (
+            sql_type == "TIMESTAMPTZ"
+            and values.dtype == object
+            and any(isinstance(v, EpochMicroseconds) for v in values)
+        ):
+            frame[column] = pd.array([_epoch_us(v) for v in values], dtype="Int64")
+            parts.append(f'make_timestamptz("{column}") AS "{column}"')
+        else:
+            parts.append(f'CAST("{column}" AS {sql_type}) AS "{column}"')
+    return ", ".join(parts)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_lone_surrogates(frame: pd.DataFrame) -> list[str]:
+    """Replace each lone UTF-16 surrogate in the frame's text with U+FFFD, in place.
+
+    A JavaScript string can hold half of a surrogate pair and Papra sends it (escaped in its
+    JSON); UTF-8, and so DuckDB, cannot store one, and refuses the whole batch. The
+    replacement is what a UTF-8 decoder shows for it; ``_raw`` keeps the exact text as a JSON
+    escape. Returns the ids (``id`` or ``document_id``) of the rows changed.
+    """
+    changed: set[int] = set()
+    for column in frame.columns:
+        if frame[column].dtype.kind in "biufcmM":  # numbers, booleans, timestamps
+            continue
+        values = frame[column].tolist()
+        touched = False
+        for row, value in enumerate(values):
+            fixed = _without_lone_surrogates(value)
+            if fixed is not value:
+                values[row] = fixed
+                changed.add(row)
+                touched = True
+        if touched:
+            frame[column] = pd.Series(values, index=frame.index, dtype=object)
+    key = next((c for c in ("id", "document_id") if c in frame.columns), None)
+    return sorted({str(frame[key].iloc[row]) if key else f"row {row}" for row in changed})
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """The value with lone surrogates replaced, or the very same object when it has none."""
+    if isinstance(value, str):
+        if value.isascii() or not _LONE_SURROGATE.search(value):
+            return value
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list | tuple):
+        fixed = [_without_lone_surrogates(item) for item in value]
+        return value if all(a is b for a, b in zip(fixed, value, strict=True)) else fixed
+    return value
+
+
+def is_lone_surrogate_error(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.InvalidInputException) and "surrogate" in str(exc)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_us(value: datetime | EpochMicroseconds | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, EpochMicroseconds):
+        return value.value
+    return (value - _EPOCH) // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -196,14 +302,29 @@ class Staging:
         con = self._connection()
         staged = self._sets[name]
         table = TABLES[staged.table]
-        con.register("_papra_batch", frame)
-        casts = ", ".join(f'CAST("{c}" AS {table.column_type(c)}) AS "{c}"' for c in staged.columns)
+        casts = select_typed(frame, table, staged.columns)
         select = f'SELECT {casts}, CAST("_seq" AS BIGINT) AS "_seq" FROM _papra_batch'
         if name in self._created:
-            con.execute(f'INSERT INTO "{name}" {select}').fetchall()
+            statement = f'INSERT INTO "{name}" {select}'
         else:
-            con.execute(f'CREATE TABLE "{name}" AS {select}').fetchall()
-            self._created.add(name)
+            statement = f'CREATE TABLE "{name}" AS {select}'
+        con.register("_papra_batch", frame)
+        try:
+            con.execute(statement).fetchall()
+        except duckdb.InvalidInputException as exc:
+            if not is_lone_surrogate_error(exc):
+                raise
+            # Rare, so searched for only once DuckDB refuses a batch.
+            changed = replace_lone_surrogates(frame)
+            log.warning(
+                "%s %s: text holds lone UTF-16 surrogates (half of a character pair, which "
+                "UTF-8 cannot store); stored with U+FFFD in their place",
+                staged.table,
+                ", ".join(changed),
+            )
+            con.register("_papra_batch", frame)
+            con.execute(statement).fetchall()
+        self._created.add(name)
         con.unregister("_papra_batch")
 
     def close(self) -> None:

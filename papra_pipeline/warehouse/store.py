@@ -29,7 +29,13 @@ import pandas as pd
 from papra_pipeline import __version__
 from papra_pipeline.warehouse.migrations import MIGRATIONS, SCHEMA_VERSION
 from papra_pipeline.warehouse.schema import TABLES, Table, view_ddl
-from papra_pipeline.warehouse.staging import STAGING_ALIAS, Staged, Staging
+from papra_pipeline.warehouse.staging import (
+    STAGING_ALIAS,
+    Staged,
+    Staging,
+    replace_lone_surrogates,
+    select_typed,
+)
 
 log = logging.getLogger("papra_pipeline.warehouse")
 
@@ -314,7 +320,14 @@ class WriteSession:
             raise ValueError(f"{table.name}: unknown columns {sorted(unknown)}")
         columns = [c for c in table.column_names if c in rows.columns]
         frame = rows.drop_duplicates(subset=list(table.key), keep="last")
-        casts = ", ".join(f'CAST("{c}" AS {table.column_type(c)}) AS "{c}"' for c in columns)
+        replaced = replace_lone_surrogates(frame)  # these frames are small: searched always
+        if replaced:
+            log.warning(
+                "%s %s: text holds lone UTF-16 surrogates; stored with U+FFFD in their place",
+                table.name,
+                ", ".join(replaced),
+            )
+        casts = select_typed(frame, table, columns)
         select = f"SELECT {casts} FROM {self._register(frame)}"
         if where is not None:
             select = f"SELECT * FROM ({select}) WHERE {where}"
@@ -752,8 +765,43 @@ class WriteSession:
             frame = self._register(pd.DataFrame([{"run_id": run["run_id"], **s} for s in streams]))
             self._run(
                 f"""INSERT INTO _papra_sync_run_streams
+                    (run_id, stream, inserted, updated, unchanged, trashed, restored, purged,
+                     removed, requests, retries, duration_seconds, untyped)
                     SELECT run_id, stream, inserted, updated, unchanged, trashed, restored,
-                           purged, removed, requests, retries, duration_seconds FROM {frame}"""
+                           purged, removed, requests, retries, duration_seconds, untyped
+                    FROM {frame}"""
+            )
+
+    def untyped_values(self, organization_ids: Sequence[str]) -> list[tuple]:
+        """``(organization_id, document_id, field, raw_value, reason)`` of each value still
+        listed as untyped for documents of these organizations that Papra has not purged."""
+        if not organization_ids:
+            return []
+        return self.con.execute(
+            """SELECT u.organization_id, u.document_id, u.field, u.raw_value, u.reason
+               FROM _papra_untyped_values u JOIN documents d ON d.id = u.document_id
+               WHERE d.purged_at IS NULL AND u.organization_id IN (SELECT unnest(?))
+               ORDER BY ALL""",
+            [list(organization_ids)],
+        ).fetchall()
+
+    def replace_untyped_values(
+        self, document_ids: Sequence[str], rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """Make the list of values that could not be typed equal ``rows`` for these documents
+        (those written this run): what a later run types or no longer sees leaves the list."""
+        if document_ids:
+            ids = self._register(pd.DataFrame({"id": list(dict.fromkeys(document_ids))}))
+            self._run(
+                f"DELETE FROM _papra_untyped_values WHERE document_id IN (SELECT id FROM {ids})"
+            )
+        if rows:
+            frame = self._register(pd.DataFrame(list(rows)))
+            self._run(
+                f"""INSERT OR REPLACE INTO _papra_untyped_values
+                    (document_id, organization_id, field, raw_value, reason, run_id, found_at)
+                    SELECT document_id, organization_id, field, raw_value, reason, run_id,
+                           found_at FROM {frame}"""
             )
 
 

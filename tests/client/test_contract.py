@@ -13,6 +13,7 @@ from papra_pipeline.client import (
     Document,
     DocumentCustomProperty,
     DocumentPage,
+    ExtendedTimestamp,
     Organization,
     OrganizationStatistics,
     PapraAuthenticationError,
@@ -103,7 +104,7 @@ def _expected_error(number: str, status: int, code: str) -> type:
 
 
 def test_every_sample_is_collected():
-    assert len(SAMPLE_FILES) == 293
+    assert len(SAMPLE_FILES) == 300
 
 
 @pytest.mark.parametrize("name", SAMPLE_FILES)
@@ -127,6 +128,8 @@ def test_sample_matches_client_contract(name: str):
             assert body in (None, {"success": True}), body
             return
         parsed = route.parse(body, request.get("query", {}))
+        if isinstance(parsed, DocumentPage):
+            assert all(isinstance(d, Document) for d in parsed.documents)  # items parse too
         expected = EXPECTED_MODEL[route.endpoint]
         if isinstance(expected, tuple):
             assert isinstance(parsed, tuple)
@@ -149,6 +152,38 @@ def test_sample_matches_client_contract(name: str):
     assert message in str(error)
     if status == 400 and "details" in body["error"]:
         assert error.details == body["error"]["details"]
+
+
+# Dates Papra sent with years Python's datetime cannot hold: (sample, field path, text).
+EXTENDED_YEARS = [
+    ("300", "documentDate", "+020244-05-01T00:00:00.000Z"),  # typed as 20244-05-01
+    ("302", "documentDate", "+020244-05-01T00:00:00.000Z"),
+    ("302", "customProperties.duedate", "0000-01-01T00:00:00.000Z"),  # year zero
+    ("303", "documentDate", "+020244-05-01T00:00:00.000Z"),  # a list item
+    ("303", "customProperties.duedate", "0000-01-01T00:00:00.000Z"),
+    ("304", "documentDate", "-000500-06-15T00:00:00.000Z"),  # a negative year
+    ("306", "documentDate", "-000500-06-15T00:00:00.000Z"),
+    ("306", "customProperties.duedate", "+033658-09-27T01:46:40.000Z"),  # set as 1e15
+]
+
+
+@pytest.mark.parametrize(("number", "path", "text"), EXTENDED_YEARS)
+def test_extended_years_parse_to_the_same_instant(number, path, text):
+    """Strictly parsed (no lenient fallback), to the instant JavaScript means, exactly."""
+    sample = load_sample(number)
+    request = sample["request"]
+    parsed = match_route(request["method"], request["path"]).parse(
+        sample["body"], request.get("query", {})
+    )
+    document = parsed.documents[0] if isinstance(parsed, DocumentPage) else parsed
+    if path == "documentDate":
+        value = document.document_date
+    else:
+        key = path.split(".")[1]
+        value = next(p.value for p in document.custom_properties if p.key == key)
+    assert isinstance(value, ExtendedTimestamp)
+    assert value.isoformat() == text
+    assert not document.untyped
 
 
 def test_login_layer_429_is_text_plain_with_x_retry_after():

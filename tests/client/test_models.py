@@ -10,6 +10,7 @@ import pytest
 from papra_pipeline.client import (
     Document,
     DocumentCustomProperty,
+    ExtendedTimestamp,
     OrganizationStatistics,
     PapraError,
     PapraResponseError,
@@ -88,6 +89,104 @@ def test_custom_property_value_of_wrong_shape_is_refused():
         DocumentCustomProperty.from_json(
             {"key": "paid", "name": "Paid", "type": "boolean", "value": "yes"}
         )
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        ("+020244-05-01T00:00:00.000Z", "+020244-05-01T00:00:00.000Z"),  # five-digit year
+        ("0000-01-01T00:00:00.000Z", "0000-01-01T00:00:00.000Z"),  # year zero (1 BC)
+        ("-000500-06-15T00:00:00.000Z", "-000500-06-15T00:00:00.000Z"),  # 501 BC
+        ("+275760-09-13T00:00:00.000Z", "+275760-09-13T00:00:00.000Z"),  # JavaScript's last day
+        ("-271821-04-20T00:00:00.000Z", "-271821-04-20T00:00:00.000Z"),  # and its first
+        ("+020244-05-01T02:00:00.000+02:00", "+020244-05-01T00:00:00.000Z"),  # an offset
+        (1e15, "+033658-09-27T01:46:40.000Z"),  # epoch milliseconds past year 9999
+    ],
+)
+def test_years_python_cannot_hold_are_extended_timestamps(value, iso):
+    document = Document.from_json({**DOCUMENT, "documentDate": value})
+    assert isinstance(document.document_date, ExtendedTimestamp)
+    assert document.document_date.isoformat() == iso
+    assert str(document.document_date) == iso
+
+
+def test_extended_timestamps_are_exact_microseconds_since_1970():
+    """The same numbers DuckDB gives for these instants (checked with epoch_us in DuckDB 2.0)."""
+    def instant(text):
+        return Document.from_json({**DOCUMENT, "documentDate": text}).document_date
+
+    assert instant("0000-01-01T00:00:00.000Z").epoch_us == -62_167_219_200_000_000
+    assert instant("-000500-06-15T00:00:00.000Z").epoch_us == -77_931_417_600_000_000
+    assert instant("+033658-09-27T01:46:40.000Z").epoch_us == 10**18
+    # Inside Python's range, an extended form is an ordinary datetime.
+    assert instant("+002024-02-29T12:00:00.000Z") == datetime(2024, 2, 29, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "+275760-09-13T00:00:00.001Z",  # past what a JavaScript Date holds
+        "-000000-01-01T00:00:00.000Z",  # JavaScript refuses minus zero
+        "+020244-02-30T00:00:00.000Z",  # no such day
+        "+020244-13-01T00:00:00.000Z",
+        1e17,
+    ],
+)
+def test_what_no_javascript_date_can_be_is_not_a_timestamp(value):
+    with pytest.raises(PapraResponseError, match="'documentDate' is not a timestamp"):
+        Document.from_json({**DOCUMENT, "documentDate": value})
+
+
+ODD_DOCUMENT = {
+    **DOCUMENT,
+    "documentDate": "sometime next week",
+    "originalSize": "127",
+    "tags": [
+        {**load_sample("123")["body"]["document"]["tags"][0], "color": 7},
+        "not a tag",
+    ],
+    "customProperties": [
+        {"key": "amount", "name": "Amount", "type": "number", "displayOrder": 0, "value": "12"},
+        {"key": "due", "name": "Due", "type": "date", "displayOrder": 1,
+         "value": "+020244-05-01T00:00:00.000Z"},
+        {"key": "where", "name": "Where", "type": "geo_point", "displayOrder": 2,
+         "value": {"lat": 1, "lon": 2}},
+        {"name": "No key"},
+    ],
+}
+
+
+def test_a_lenient_parse_reads_what_it_cannot_type_as_none_and_says_so():
+    """What a sync does: the record is kept, each odd value named with what Papra sent."""
+    with pytest.raises(PapraResponseError):
+        Document.from_json(ODD_DOCUMENT)
+    document = Document.from_json(ODD_DOCUMENT, lenient=True)
+    assert (document.id, document.name) == (DOCUMENT["id"], DOCUMENT["name"])
+    assert (document.document_date, document.original_size) == (None, None)
+    assert document.tags[0].color is None and len(document.tags) == 1
+    values = {p.key: p.value for p in document.custom_properties}
+    assert values["amount"] is None
+    assert values["due"].isoformat() == "+020244-05-01T00:00:00.000Z"  # typed, not untyped
+    assert values["where"] == {"lat": 1, "lon": 2}  # kept, but no typed column will hold it
+    untyped = {u.field: u.value for u in document.untyped}
+    tag_id = document.tags[0].id
+    assert untyped == {
+        "documentDate": "sometime next week",
+        "originalSize": "127",
+        f"tags.{tag_id}.color": 7,
+        "tags[1]": "not a tag",
+        "customProperties.amount": "12",
+        "customProperties.where": {"lat": 1, "lon": 2},
+        "customProperties[3]": {"name": "No key"},
+    }
+    assert all(u.reason for u in document.untyped)
+    assert "untyped" not in repr(document)
+
+
+@pytest.mark.parametrize("field", ["id", "organizationId"])
+def test_a_lenient_parse_still_needs_the_identity(field):
+    with pytest.raises(PapraResponseError, match=field):
+        Document.from_json({**ODD_DOCUMENT, field: None}, lenient=True)
 
 
 def test_tag_inside_document_has_no_count():

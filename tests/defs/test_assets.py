@@ -9,6 +9,7 @@ import pytest
 from papra_pipeline.client import PapraSessionRequiredError
 from papra_pipeline.defs.assets import COUNTERS, SYNCED_TABLES
 from papra_pipeline.defs.checks import (
+    all_values_typed,
     build_freshness_check,
     custom_property_values_reference_existing_rows,
     document_tags_reference_existing_rows,
@@ -204,6 +205,36 @@ def test_checks_fail_when_the_warehouse_is_inconsistent(defs, instance, warehous
     assert stale.severity == dg.AssetCheckSeverity.WARN
 
 
+def test_a_value_that_could_not_be_typed_warns_until_papra_sends_a_typed_one(
+    defs, instance, fake, warehouse
+):
+    """A later Papra sends a number as text: the sync succeeds, the check names the document."""
+    org = fake.list_organizations()[0]["id"]
+    doc_id = fake.documents(org, include_deleted=False)[0]["id"]
+    amount = next(d for d in fake.list_custom_properties(org) if d["type"] == "number")
+    with fake.lock:
+        fake.docs_by_id[doc_id].cp_values[amount["id"]] = "12.50"
+
+    result = run_job(defs, "papra_full_sync_job", instance)
+
+    assert result.success
+    check = check_results(result)[("papra_documents", "all_values_typed")]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["untyped_values"].value == 1
+    assert check.metadata["values"].value[0].startswith(
+        f"{doc_id} customProperties.{amount['key']}: "
+    )
+    metadata = materializations(result)
+    assert metadata["papra_document_custom_property_values"]["untyped"] == 1
+    assert metadata["papra_documents"]["untyped"] == 0
+
+    with fake.lock:
+        fake.docs_by_id[doc_id].cp_values[amount["id"]] = 12.5
+    fixed = run_job(defs, "papra_full_sync_job", instance)
+    assert check_results(fixed)[("papra_documents", "all_values_typed")].passed
+
+
 def test_checks_fail_before_any_sync(warehouse):
+    assert not all_values_typed(warehouse=warehouse).passed
     assert not live_count_matches_api(warehouse=warehouse).passed
     assert not build_freshness_check(2.0)(warehouse=warehouse).passed

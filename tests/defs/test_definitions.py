@@ -76,6 +76,7 @@ def test_the_documented_assets_jobs_schedules_and_sensors(repository):
         ("papra_documents", "unique_ids"),
         ("papra_documents", "live_count_matches_api"),
         ("papra_documents", "fresh"),
+        ("papra_documents", "all_values_typed"),
         ("papra_document_tags", "references_existing_rows"),
         ("papra_document_custom_property_values", "references_existing_rows"),
     } <= checks

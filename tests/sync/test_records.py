@@ -32,7 +32,9 @@ def test_what_orjson_refuses_still_decodes_and_hashes():
     item = decode_json(body)
     assert item["name"] == "half \ud800 pair"
     assert item["originalSize"] == 2**64
-    assert records.canonical_json(item) == _stdlib_canonical(item)
+    # Stored with U+FFFD in its place: neither UTF-8 nor DuckDB's JSON can hold it.
+    assert records.canonical_json(item) == _stdlib_canonical(item).replace("\ud800", "\ufffd")
+    assert records.lone_surrogates(item) == [("name", "half \\ud800 pair")]
     assert records.document_fingerprint(item) == records.document_fingerprint(dict(item))
 
 

@@ -3,10 +3,12 @@ and a batch that fails to write fails the run that staged it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import duckdb
 import pytest
 
-from papra_pipeline.warehouse import Warehouse, read_state
+from papra_pipeline.warehouse import EpochMicroseconds, Warehouse, read_state
 from papra_pipeline.warehouse.staging import Staging
 
 
@@ -54,3 +56,58 @@ def test_nothing_staged_makes_no_file_and_a_write_still_commits(tmp_path):
         staging.remove()
     with warehouse.read() as con:
         assert read_state(con, "documents", "org_1") == {"cursor": 1}
+
+
+FAR_FUTURE = 10**18  # +033658-09-27T01:46:40Z, in microseconds since 1970
+FAR_PAST = -77_931_417_600_000_000  # -000500-06-15T00:00:00Z
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        [EpochMicroseconds(FAR_FUTURE)],  # alone in its batch
+        [EpochMicroseconds(FAR_FUTURE), None],  # with None: pandas would make floats of ints
+        [datetime(2024, 2, 29, tzinfo=UTC), EpochMicroseconds(FAR_PAST), None],
+    ],
+    ids=["alone", "with-null", "mixed"],
+)
+def test_instants_python_cannot_hold_are_staged_exactly(tmp_path, dates):
+    rows = [
+        {"id": f"doc_{i}", "organization_id": "org_1", "document_date": date}
+        for i, date in enumerate(dates)
+    ]
+    expected = [
+        None if d is None else d.value if isinstance(d, EpochMicroseconds)
+        else int(d.timestamp()) * 1_000_000
+        for d in dates
+    ]
+    staging = Staging(tmp_path)
+    try:
+        staging.add("documents", "documents", rows)
+        staging.close()
+        con = duckdb.connect(str(staging.path), read_only=True)
+        stored = con.execute(
+            'SELECT epoch_us(document_date) FROM documents ORDER BY "_seq"'
+        ).fetchall()
+        con.close()
+    finally:
+        staging.remove()
+    assert [us for (us,) in stored] == expected
+
+
+def test_lone_surrogates_are_replaced_only_when_duckdb_refuses_a_batch(tmp_path, caplog):
+    rows = [
+        {"id": "doc_1", "organization_id": "org_1", "name": "half \ud800 pair"},
+        {"id": "doc_2", "organization_id": "org_1", "name": "whole \U0001F600 pair"},
+    ]
+    staging = Staging(tmp_path)
+    try:
+        staging.add("documents", "documents", rows)
+        staging.close()
+        con = duckdb.connect(str(staging.path), read_only=True)
+        names = con.execute('SELECT name FROM documents ORDER BY "_seq"').fetchall()
+        con.close()
+    finally:
+        staging.remove()
+    assert names == [("half \ufffd pair",), ("whole \U0001F600 pair",)]
+    assert "doc_1" in caplog.text and "doc_2" not in caplog.text

@@ -1,0 +1,66 @@
+"""A bulk import while a full scan runs (Papra's ingestion folder uploads thousands of files)
+must not fail the run: it stores what the scan saw, and the next run reads the rest."""
+
+from __future__ import annotations
+
+import itertools
+
+import httpx
+import pytest
+
+from papra_pipeline.client import PapraClient, PapraResponseError
+from papra_pipeline.sync import SyncOptions, sync
+from tests.sync.helpers import assert_matches_server
+
+FULL = SyncOptions(mode="full")
+LIST_ROUTE = "GET /api/organizations/{org}/documents"
+
+
+def _stored(warehouse, org: str) -> int:
+    with warehouse.read() as con:
+        return con.execute(
+            "SELECT count(*) FROM documents WHERE organization_id = ?", [org]
+        ).fetchall()[0][0]
+
+
+def test_a_bulk_import_during_a_full_scan_is_read_by_the_next_run(fake, client, warehouse):
+    org = fake.list_organizations()[0]["id"]
+    sync(client, warehouse, FULL)
+    known = _stored(warehouse, org)
+    list_requests = itertools.count(1)
+
+    def bulk_import(record) -> None:
+        """1,500 uploads land between the first and the second page of the scan."""
+        if record.route == LIST_ROUTE and org in record.path and next(list_requests) == 2:
+            for n in range(1500):
+                fake.upload_document(org, f"imported-{n:04d}.txt", f"imported {n}", extract=True)
+
+    fake.add_hook(bulk_import)
+    result = sync(client, warehouse, FULL)
+    fake.clear_hooks()
+
+    server = len(fake.documents(org))
+    seen = _stored(warehouse, org)
+    assert known < seen < server  # what the scan saw is stored; the rest was left for later
+    assert result.streams["documents"].inserted == seen - known
+    sync(client, warehouse, FULL)
+    assert _stored(warehouse, org) == server
+    assert_matches_server(fake, warehouse)
+
+
+def test_a_server_that_ignores_the_page_index_still_fails_the_run(fake, warehouse):
+    """Every page is page 0: paging would never end, and this is not how Papra answers."""
+
+    def first_page_only(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/documents") and request.method == "GET":
+            request = httpx.Request(
+                request.method, request.url.copy_set_param("pageIndex", "0"),
+                headers=request.headers,
+            )
+        return fake.handle(request)
+
+    with PapraClient("http://papra.test", fake.api_key,
+                     transport=httpx.MockTransport(first_page_only),
+                     sleep=lambda seconds: None) as client, \
+            pytest.raises(PapraResponseError, match="ignores pageIndex"):
+        sync(client, warehouse, FULL)
