@@ -33,27 +33,29 @@ QUERY = """
           ORDER BY finished_at DESC LIMIT 1) r
 """
 
+# Each attempt is one JSON line [started, ended, "ok" or the error, *QUERY's row], written as
+# it happens so the test can wait for a read after the last sync.
 READER = textwrap.dedent("""
     import duckdb, json, os, sys, time
     path, mode, stop, out, query = sys.argv[1:6]
-    log = []
     held = duckdb.connect(path, read_only=True) if mode == "hold" else None
     print("ready", flush=True)
-    while not os.path.exists(stop):
-        started = time.time()
-        try:
-            con = held or duckdb.connect(path, read_only=True)
+    with open(out, "w") as log:
+        while not os.path.exists(stop):
+            started = time.time()
             try:
-                row = con.execute(query).fetchall()[0]
-            finally:
-                if con is not held:
-                    con.close()
-            log.append([started, time.time(), "ok", *row])
-        except duckdb.Error as exc:
-            log.append([started, time.time(), str(exc)[:300], None, None, None])
-        time.sleep(0.05)
-    with open(out, "w") as f:
-        json.dump(log, f)
+                con = held or duckdb.connect(path, read_only=True)
+                try:
+                    row = con.execute(query).fetchall()[0]
+                finally:
+                    if con is not held:
+                        con.close()
+                entry = [started, time.time(), "ok", *row]
+            except duckdb.Error as exc:
+                entry = [started, time.time(), str(exc)[:300], None, None, None]
+            log.write(json.dumps(entry) + "\\n")
+            log.flush()
+            time.sleep(0.05)
 """)
 
 
@@ -65,6 +67,17 @@ def _start_reader(tmp_path, db, mode):
     )
     assert process.stdout.readline().strip() == "ready"
     return process, out
+
+
+def _reads(out):
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def _wait_for_a_read_after(out, moment, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not any(r[0] > moment for r in _reads(out)):
+        assert time.monotonic() < deadline, "the reader stopped reading"
+        time.sleep(0.05)
 
 
 def _refusals(reads):
@@ -98,6 +111,7 @@ def test_readers_holding_or_polling_the_file_never_block_syncs_nor_get_refused(f
                 assert result.rows_written > 0
                 publish_seconds.append(warehouse.last_publication.seconds)
                 time.sleep(0.2)  # a gap, so reads land both during and between syncs
+            _wait_for_a_read_after(polled_out, syncs[-1][1])
         finally:
             (tmp_path / "stop").touch()
             for process in (holder, poller):
@@ -106,12 +120,12 @@ def test_readers_holding_or_polling_the_file_never_block_syncs_nor_get_refused(f
     assert len(syncs) == SYNCS  # every sync succeeded (a failure raised above)
     assert_matches_server(fake, warehouse)
 
-    held = json.loads(held_out.read_text())
+    held = _reads(held_out)
     assert held and all(r[2] == "ok" for r in held), [r for r in held if r[2] != "ok"][:3]
     # The held connection keeps the file it opened: one consistent state throughout.
     assert {tuple(r[3:]) for r in held} == {tuple(held[0][3:])} and held[0][5] is True
 
-    polled = json.loads(polled_out.read_text())
+    polled = _reads(polled_out)
     refused, longest = _refusals(polled)
     assert not refused, refused[:3]
     assert all(r[5] is True for r in polled), "a read saw tables of another run than the log's"
