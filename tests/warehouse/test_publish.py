@@ -180,6 +180,14 @@ def test_a_missing_sync_file_is_rebuilt_from_the_readers_file(warehouse):
     assert readers_tags(warehouse) == ["a", "b"]
 
 
+def test_a_deleted_readers_file_is_published_again(warehouse):
+    write_tags(warehouse, "a")
+    write_tags(warehouse, "b", publish_it=False)
+    warehouse.path.unlink()
+    warehouse.ensure_schema()  # what every sync does first
+    assert readers_tags(warehouse) == ["a", "b"]
+
+
 @pytest.mark.parametrize("damage", ["garbage", "empty", "zeroed header"])
 def test_a_damaged_sync_file_is_set_aside_and_rebuilt(warehouse, damage, caplog):
     write_tags(warehouse, "a")
