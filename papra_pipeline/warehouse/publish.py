@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import json
-import logging
 import os
 import shutil
 import time
@@ -28,8 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-
-log = logging.getLogger("papra_pipeline.warehouse")
 
 # Linux's FICLONE ioctl (``_IOW(0x94, 9, int)``; Python's fcntl names it only from 3.12).
 _FICLONE = 0x40049409
