@@ -216,7 +216,7 @@ class Bench:
     def fresh_db(self, tag: str, source: Path | None = None):
         def prepare(i: int) -> dict:
             db = self.path(f"{tag}-{i}.duckdb")
-            for leftover in (db, Path(f"{db}.wal")):
+            for leftover in (db, Path(f"{db}.wal"), *_sync_files(db)):
                 leftover.unlink(missing_ok=True)
             if source is not None:
                 _copy_to_disk(source, db)
@@ -230,16 +230,30 @@ class Bench:
         return str(html)
 
 
+def _sync_files(db: Path) -> list[Path]:
+    """The files a sync keeps beside the readers' file ``db``: its own file and the record of
+    what was published (see papra_pipeline.warehouse.publish)."""
+    from papra_pipeline.warehouse.publish import WarehouseFiles
+
+    files = WarehouseFiles(db)
+    return [files.private, files.state]
+
+
 def _copy_to_disk(source: Path, target: Path) -> None:
-    """Copy a warehouse and flush the copy to disk before the clock starts.
+    """Copy a warehouse (the readers' file and the sync's own) and flush the copies to disk
+    before the clock starts.
 
     A plain copy leaves the whole file (hundreds of MB at N = 100,000) in dirty pages, and the
     measured run's first commit fsyncs the file: a no-op sync paid ~0.13 s of writing out a copy
-    it never made. A user's warehouse has been on disk since the last sync.
+    it never made. A user's warehouse has been on disk since the last sync. Modification times
+    are kept, so the sync recognizes the readers' file as the one it published.
     """
-    shutil.copyfile(source, target)
-    with open(target, "rb+") as copy:
-        os.fsync(copy.fileno())
+    pairs = [(source, target), *zip(_sync_files(source), _sync_files(target), strict=True)]
+    for source_file, target_file in pairs:
+        if source_file.exists():
+            shutil.copy2(source_file, target_file)
+            with open(target_file, "rb+") as copy:
+                os.fsync(copy.fileno())
 
 
 # --------------------------------------------------------------------------------- mutations
@@ -343,6 +357,13 @@ def summarize(bench: Bench, n: int) -> list[dict]:
                 for r, f in zip(s.runs, floor.runs, strict=False)
             ] if floor else None,
             "peak_rss_mb": s.stat("peak_rss_mb"),
+            "publish_seconds": s.stat("publish_seconds"),
+            "publish_share_of_wall": (
+                s.stat("publish_seconds")["median"] / wall["median"]
+                if s.stat("publish_seconds") and wall else None
+            ),
+            "readers_file_mb": s.stat("readers_file_mb"),
+            "sync_file_mb": s.stat("sync_file_mb"),
             "by_route": s.by_route,
             "note": s.note,
             "runs": s.runs,
@@ -363,6 +384,19 @@ def print_table(rows: list[dict]) -> None:
               f"{r['requests']['median']:>10.0f}{r['rows_written']['median']:>9.0f}{dps:>9}"
               f"{floor:>9}{ratio:>8}{r['cpu_seconds']['median']:>8.1f}"
               f"{r['peak_rss_mb']['max']:>8.0f}")
+
+
+def print_publish(rows: list[dict]) -> None:
+    """What publishing the readers' file added to each sync, and the disk it takes."""
+    measured = [r for r in rows if r["publish_seconds"]]
+    if not measured:
+        return
+    print("\npublish (checkpoint, copy of the sync's file, rename over the readers' file):")
+    for r in measured:
+        seconds, share = r["publish_seconds"]["median"], r["publish_share_of_wall"]
+        print(f"  {r['label']:<44}{seconds:8.3f}s of {r['wall_seconds']['median']:8.2f}s"
+              f" ({share:.1%})  readers' file {r['readers_file_mb']['max']:.0f} MB,"
+              f" sync's file {r['sync_file_mb']['max']:.0f} MB")
 
 
 def targets(bench: Bench, rows: list[dict], n: int, facts: dict) -> list[dict]:
@@ -415,6 +449,16 @@ def targets(bench: Bench, rows: list[dict], n: int, facts: dict) -> list[dict]:
         budget = noop + 2 * changed
         add("full sync after 1% edits: requests <= no-op + 2 per changed document",
             req, budget, req <= budget * 1.02)
+    for r in rows:
+        if r["publish_seconds"] is None:
+            continue
+        if r["scenario"].startswith("noop") or r["scenario"] == "quick_nochange":
+            add(f"{r['label']}: nothing published", r["publish_seconds"]["max"], 0,
+                r["publish_seconds"]["max"] == 0)
+        elif r["scenario"].startswith("full") and r["rows_written"]["median"]:
+            share = r["publish_share_of_wall"]
+            add(f"{r['label']}: publish adds <= 10% of the sync's wall time",
+                f"{share:.1%}", "10%", share <= 0.10)
     sync_rows = [r for r in rows if not r["scenario"].startswith(("floor", "dlt"))]
     if sync_rows:
         peak = max(r["peak_rss_mb"]["max"] for r in sync_rows)
@@ -523,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         if "full_dagster" in bench.failures:  # reported, the rest is measured without it
             facts["dagster_error"] = bench.failures["full_dagster"]
         baseline = bench.path("baseline.duckdb")
-        shutil.copyfile(bench.path("full-0.duckdb"), baseline)
+        _copy_to_disk(bench.path("full-0.duckdb"), baseline)
 
         # 3. No-op full sync, re-verification slice off.
         print("no-op full sync", flush=True)
@@ -589,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         # 5. Full sync after 1% edits: catch up first, measure the no-op reference, edit.
         print("full sync after 1% edits", flush=True)
         caught_up = bench.path("caught-up.duckdb")
-        shutil.copyfile(baseline, caught_up)
+        _copy_to_disk(baseline, caught_up)
         bench.measure("catch_up", "full sync after 100 uploads", {"kind": "sync",
                                                                    "mode": "full"},
                       prepare=lambda i: {"db": str(caught_up)}, repeat=1, keep_urls=False)
@@ -632,6 +676,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{machine['cores']} cores, Python {machine['python']}, DuckDB {machine['duckdb']}; "
           f"wall = median [min-max] of {args.repeat}; RSS = max")
     print_table(rows)
+    print_publish(rows)
     print(f"bulk merge on documents ({merge_summary['rows']:,} rows): insert "
           f"{_fmt(merge_summary['insert_rows_per_second'], ',.0f')} rows/s, update "
           f"{_fmt(merge_summary['update_rows_per_second'], ',.0f')} rows/s including "

@@ -62,13 +62,20 @@ def run_sync(spec: dict) -> dict:
         verify=spec.get("verify", False),
     )
     out, err = io.StringIO(), io.StringIO()
+    warehouse = Warehouse(spec["db"])
     with PapraClient(spec["url"], spec["api_key"], max_concurrency=spec.get("concurrency", 8)) \
             as client:
-        result = cli_run_sync(client, Warehouse(spec["db"]), options, out=out, err=err)
+        result = cli_run_sync(client, warehouse, options, out=out, err=err)
+    published = warehouse.last_publication
     return {
         "client_requests": result.requests,
         "rows_written": result.rows_written,
         "retries": result.retries,
+        # The readers' copy (checkpoint, copy, rename); 0 when the run published nothing.
+        "publish_seconds": published.seconds if published else 0.0,
+        "publish_method": published.method if published else None,
+        "readers_file_mb": warehouse.path.stat().st_size / 1e6,
+        "sync_file_mb": warehouse.private_path.stat().st_size / 1e6,
         "streams": {
             name: {k: v for k, v in vars(s).items() if v}
             for name, s in result.streams.items()

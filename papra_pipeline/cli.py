@@ -166,8 +166,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 healthy &= _check(out, False, "tagging rules", str(exc))
     path = db_path(args.db)
     try:
-        with Warehouse(path, lock_timeout=2).write():
-            pass  # opening for writing proves the path is writable and not locked
+        with Warehouse(path, lock_timeout=2).write() as session:
+            session.publish = False  # opening for writing proves the path is writable
         healthy &= _check(out, True, f"DuckDB file {path} writable")
     except (WarehouseError, OSError) as exc:
         healthy &= _check(out, False, f"DuckDB file {path} writable", str(exc))

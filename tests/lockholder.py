@@ -1,4 +1,4 @@
-"""Another process holding a DuckDB file open for writing, as a second sync or a notebook would."""
+"""Another process holding a DuckDB file open, as a second sync or a notebook would."""
 
 from __future__ import annotations
 
@@ -11,23 +11,25 @@ from pathlib import Path
 
 _HOLDER = textwrap.dedent("""
     import duckdb, sys
-    con = duckdb.connect(sys.argv[1])
+    con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "read-only")
     print("holding", flush=True)
     sys.stdin.read()
 """)
 
 
 @contextmanager
-def duckdb_file_held_by_another_process(path: Path) -> Iterator[None]:
-    """The file is locked for the duration of the block, then released."""
+def duckdb_file_held_by_another_process(
+    path: Path, *, read_only: bool = False
+) -> Iterator[subprocess.Popen]:
+    """The file is open (locked) in another process for the duration of the block."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, str(path)],
+        [sys.executable, "-c", _HOLDER, str(path), "read-only" if read_only else "read-write"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "holding"
-        yield
+        yield holder
     finally:
         holder.communicate("", timeout=10)

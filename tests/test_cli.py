@@ -93,7 +93,7 @@ def test_a_locked_warehouse_fails_cleanly_and_keeps_the_data(papra, capsys, tmp_
     db = tmp_path / "papra.duckdb"
     assert main(["sync"]) == 0
     capsys.readouterr()
-    with duckdb_file_held_by_another_process(db):
+    with duckdb_file_held_by_another_process(Warehouse(db).private_path):  # another sync
         assert main(["sync", "--lock-timeout", "0.5"]) == 1
         assert "locked by process" in one_error_line(capsys.readouterr().err)
     assert main(["sync"]) == 0
@@ -106,13 +106,13 @@ def test_a_run_failing_on_the_lock_does_not_take_the_lock_to_record_itself(
     timeout, could fail that writer in turn); the run says so in the log instead."""
     db = tmp_path / "papra.duckdb"
     assert main(["sync"]) == 0
-    with duckdb_file_held_by_another_process(db):
+    with duckdb_file_held_by_another_process(Warehouse(db).private_path):
         with caplog.at_level("INFO", logger="papra_pipeline.sync"):
             assert main(["sync", "--lock-timeout", "0.2"]) == 1
     messages = [r.getMessage() for r in caplog.records if r.name == "papra_pipeline.sync"]
     assert any(m.startswith("failed run not recorded in the run log") for m in messages)
     assert not any("could not record the failed run" in m for m in messages), messages
-    with Warehouse(db).read() as con:
+    with Warehouse(db).read_private() as con:
         assert con.execute("SELECT status FROM _papra_sync_runs").fetchall() == [("succeeded",)]
 
 

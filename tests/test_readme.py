@@ -4,6 +4,8 @@ and every public table and view is documented."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from papra_pipeline.warehouse.reports import REPORT_TABLES, refresh_daily_report
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 EXAMPLES = re.findall(r"```sql\n(.*?)```", README, flags=re.DOTALL)
+PYTHON_EXAMPLES = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +60,19 @@ def test_each_sql_example_runs(warehouse, sql):
     with warehouse.read() as con:
         rows = con.execute(sql).fetchall()
     assert rows, sql
+
+
+@pytest.mark.parametrize("code", PYTHON_EXAMPLES or [None], ids=lambda code: "python")
+def test_each_python_example_runs_on_the_readers_file(warehouse, code):
+    """In its own process, next to papra.duckdb, as a notebook would; the sync's file beside
+    it is still there, and no example needs it."""
+    assert code is not None, "the README shows how to read the warehouse from Python"
+    assert warehouse.path.name == "papra.duckdb" and warehouse.private_path.exists()
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=warehouse.path.parent, capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0 and done.stdout.strip(), done.stderr
 
 
 def test_every_dagster_name_in_the_readme_exists():

@@ -208,7 +208,8 @@ def build_freshness_check(max_age_hours: float) -> dg.AssetChecksDefinition:
     )
     def fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         try:
-            with warehouse.get_warehouse().read() as con:
+            # The sync's own run log: syncs that changed nothing are not published to readers.
+            with warehouse.get_warehouse().read_private() as con:
                 last = con.execute(
                     "SELECT max(finished_at) FROM _papra_sync_runs WHERE status = 'succeeded'"
                 ).fetchall()[0][0]

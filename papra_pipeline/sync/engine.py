@@ -58,6 +58,7 @@ from papra_pipeline.warehouse import (
     Warehouse,
     WarehouseError,
     WarehouseLockedError,
+    WarehousePublishError,
     read_state,
 )
 
@@ -296,7 +297,7 @@ class _KnownReader:
     def _read(self) -> None:
         pending = list(self._results.values())
         try:
-            with self._warehouse.read() as con:
+            with self._warehouse.read_private() as con:
                 for org, future in self._results.items():
                     # Only cheap types (Python datetimes are slow to build), in the order of
                     # _Known's fields.
@@ -455,11 +456,14 @@ class _SyncRun:
             # in turn (with no lock timeout, two syncs started at once both failed this way).
             log.info("failed run not recorded in the run log: %s", exc)
             return
+        if isinstance(exc, WarehousePublishError):
+            return  # the run succeeded and is recorded so; only its publish is still owed
         requests, retries = self._totals()
         run = self._run_row("failed", requests, retries, error=f"{type(exc).__name__}: {exc}")
         try:
             with self.warehouse.write() as session:
                 session.record_run(run, [])
+                session.publish = False  # readers keep the last good state
         except (WarehouseError, OSError) as write_error:
             log.warning("could not record the failed run in the run log: %s", write_error)
 
@@ -521,7 +525,7 @@ class _SyncRun:
     def _read_snapshot(self) -> _Snapshot:
         definitions: dict[str, dict[str, str]] = {}
         states: dict[str, dict[str, Any]] = {}
-        with self.warehouse.read() as con:
+        with self.warehouse.read_private() as con:
             organization_ids = [
                 row[0]
                 for row in con.execute(
@@ -990,7 +994,7 @@ class _SyncRun:
 
     def _stored_activity(self, document_ids: Sequence[str]) -> dict[str, tuple[set[str], datetime]]:
         """Per document: the ids of its stored activity and the newest entry's time."""
-        with self.warehouse.read() as con:
+        with self.warehouse.read_private() as con:
             con.register("_papra_wanted", pd.DataFrame({"document_id": list(document_ids)}))
             rows = con.execute(
                 "SELECT document_id, list(id), max(created_at) FROM document_activity "
@@ -1085,6 +1089,11 @@ class _SyncRun:
             session.record_run(
                 self._run_row("succeeded", requests, retries, error=None),
                 [{"stream": name, **asdict(s)} for name, s in stats.items()],
+            )
+            # Readers get a new copy only when rows changed: a no-op's run log, cursors and
+            # statistics snapshot wait in the sync's file for the next run that publishes.
+            session.publish = any(
+                s.written for name, s in stats.items() if name != "organization_statistics"
             )
 
     def _untyped_row(self, untyped: Untyped, now: datetime) -> dict[str, Any]:

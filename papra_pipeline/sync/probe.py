@@ -115,7 +115,7 @@ def snapshot_statistics(
     """
     warehouse.ensure_schema()
     if organization_ids is None:
-        with warehouse.read() as con:
+        with warehouse.read_private() as con:
             organization_ids = [
                 row[0]
                 for row in con.execute(

@@ -1,11 +1,13 @@
-"""Opening the DuckDB file, applying migrations, and the bulk merges the sync engine uses.
+"""Opening the DuckDB files, applying migrations, and the bulk merges the sync engine uses.
 
-DuckDB allows one writing process, and while it holds the file no other process can open it.
-So writers open the file only for the final merge (open, write everything in one transaction,
-close) and retry briefly when another process holds the lock; readers open it read-only.
-Every write goes through a pandas frame registered with DuckDB (or a staged set) and set-based
-SQL statements, never row by row; the write runs under a DuckDB memory limit, and large sets are
-written in parts so that what does not fit spills to disk.
+DuckDB allows one writing process, and while any process holds a file no other can write it.
+So readers and syncs never share a file: readers open ``PAPRA_DUCKDB_PATH`` read-only, syncs
+write their own file beside it and publish a complete copy after each change (see
+:mod:`papra_pipeline.warehouse.publish`). A sync opens its file only for the final merge
+(open, write everything in one transaction, close) and retries briefly when another sync
+holds it. Every write goes through a pandas frame registered with DuckDB (or a staged set)
+and set-based SQL statements, never row by row; the write runs under a DuckDB memory limit,
+and large sets are written in parts so that what does not fit spills to disk.
 """
 
 from __future__ import annotations
@@ -28,6 +30,17 @@ import pandas as pd
 
 from papra_pipeline import __version__
 from papra_pipeline.warehouse.migrations import MIGRATIONS, SCHEMA_VERSION
+from papra_pipeline.warehouse.publish import (
+    Publication,
+    PublishState,
+    WarehouseFiles,
+    copy_file,
+    install_adopted,
+    published_state,
+    read_publish_state,
+    replace_readers_file,
+    write_publish_state,
+)
 from papra_pipeline.warehouse.schema import TABLES, Table, view_ddl
 from papra_pipeline.warehouse.staging import (
     STAGING_ALIAS,
@@ -39,8 +52,17 @@ from papra_pipeline.warehouse.staging import (
 
 log = logging.getLogger("papra_pipeline.warehouse")
 
-_LOCK_MESSAGE = re.compile(r"lock", re.IGNORECASE)
-_PID = re.compile(r"PID (\d+)")
+# Windows says "being used by another process" where POSIX systems report a lock.
+_LOCK_MESSAGE = re.compile(r"lock|used by another process", re.IGNORECASE)
+# DuckDB 2.0: 'Conflicting lock is held in /usr/bin/python3.11 (PID 4242)'.
+_HOLDER = re.compile(r"held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+# ...followed by this hint when the holder only reads (it could be joined read-only).
+_READ_ONLY_HOLDER = re.compile(r"able to open this database in read-only mode")
+# What DuckDB says of a file it cannot use (truncated, overwritten, checksum mismatch).
+_DAMAGED = re.compile(
+    r"not a valid DuckDB database|Corrupt database|checksum|Could not read enough bytes|WAL",
+    re.IGNORECASE,
+)
 
 WRITE_MEMORY_LIMIT_ENV = "PAPRA_WRITE_MEMORY_LIMIT"
 # DuckDB's default (80% of RAM) let a first sync of 20,000 documents reach 800 MB; under this
@@ -61,6 +83,14 @@ class WarehouseError(Exception):
 
 class WarehouseLockedError(WarehouseError):
     """Another process holds the DuckDB file open for writing."""
+
+
+class WarehouseUnreadableError(WarehouseError):
+    """DuckDB cannot open the file (not a DuckDB file, damaged, unreadable)."""
+
+
+class WarehousePublishError(WarehouseError):
+    """A sync's result is saved in its own file, but readers could not be given it yet."""
 
 
 class WarehouseVersionError(WarehouseError):
@@ -104,11 +134,18 @@ class MergeCounts:
 
 
 class Warehouse:
-    """The DuckDB file holding the analytics copy of Papra.
+    """The DuckDB files holding the analytics copy of Papra.
+
+    ``path`` is the readers' file: people, tools and the Dagster checks open it read-only,
+    and nothing writes it in place. Syncs write their own file beside it and, after each
+    transaction that changed what readers see, publish a complete copy over ``path`` (see
+    :mod:`papra_pipeline.warehouse.publish`), so readers never block a sync.
 
     Args:
-        path: the DuckDB file; created with its schema on the first write.
-        lock_timeout: how long to keep retrying while another process holds the file.
+        path: the readers' file (``PAPRA_DUCKDB_PATH``); created with its schema by the first
+            write.
+        lock_timeout: how long to keep retrying while another process holds the sync's file
+            (and, on Windows, while readers keep the readers' file from being replaced).
         sleep: injectable for tests.
     """
 
@@ -120,20 +157,42 @@ class Warehouse:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.path = Path(path)
+        self.files = WarehouseFiles(self.path)
         self.lock_timeout = lock_timeout
         self._sleep = sleep
+        self.last_publication: Publication | None = None
 
     def __repr__(self) -> str:
         return f"Warehouse({str(self.path)!r})"
 
+    @property
+    def private_path(self) -> Path:
+        """The sync's own file, beside the readers' (``.papra.duckdb.sync``)."""
+        return self.files.private
+
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection, for analytics and for the sync's look at what it has."""
-        if not self.path.exists():
+        """A read-only connection to the readers' file: the last sync that changed something."""
+        with self._read(self.path) as con:
+            yield con
+
+    @contextmanager
+    def read_private(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection to the sync's own file, for what a sync needs to know (its
+        cursors, what it stored) and for the run log of syncs that changed nothing, which are
+        not published. Before the first sync of this version there is only the readers' file.
+        """
+        source = self.private_path if self.private_path.exists() else self.path
+        with self._read(source) as con:
+            yield con
+
+    @contextmanager
+    def _read(self, source: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+        if not source.exists():
             raise WarehouseMissingError(
                 f"No warehouse at {self.path}: run `papra-pipeline sync` first."
             )
-        con = self._connect(read_only=True)
+        con = self._connect(source, read_only=True)
         try:
             check_schema_version(con, self.path)
             yield con
@@ -142,21 +201,22 @@ class Warehouse:
 
     @contextmanager
     def write(self, staging: Staging | None = None) -> Iterator[WriteSession]:
-        """One transaction: everything written inside commits together or not at all.
+        """One transaction on the sync's file: everything written inside commits together or
+        not at all. Then readers get it, unless the session's ``publish`` was cleared.
 
         ``staging`` (closed) is attached read-only so its sets can be merged by name.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         limit = write_memory_limit()
-        con = self._connect(read_only=False)
+        con, owed = self._open_private()
         try:
             # Bounded memory: joins, sorts and temporary tables beyond the limit spill to the
-            # file's default temp directory (``<warehouse>.tmp``), removed on close.
+            # file's default temp directory (``.papra.duckdb.sync.tmp``), removed on close.
             con.execute(f"SET memory_limit = '{limit}'").fetchall()
             con.execute("SET preserve_insertion_order = false").fetchall()
             # Statements of a large write run for seconds; no progress bars in a sync's output.
             con.execute("SET enable_progress_bar = false").fetchall()
-            migrate(con, self.path)
+            owed = self._migrate(con, owed)
             if staging is not None:
                 staging.close()
                 if not staging.empty:
@@ -165,7 +225,13 @@ class Warehouse:
                     ).fetchall()
             con.execute("BEGIN TRANSACTION")
             try:
-                yield WriteSession(con)
+                session = WriteSession(con)
+                yield session
+                if session.publish and not owed:
+                    # Said before the commit, so a run killed between its commit and the
+                    # publish is published by the next one.
+                    write_publish_state(self.files, PublishState(pending=True))
+                    owed = True
                 con.execute("COMMIT")
             except BaseException as exc:
                 con.execute("ROLLBACK")
@@ -174,42 +240,245 @@ class Warehouse:
                         f"Writing {self.path} failed and was rolled back: {exc}"
                     ) from exc
                 raise
+            if owed:
+                con = self._publish(con)
         finally:
-            con.close()
+            if con is not None:
+                con.close()
 
     def ensure_schema(self) -> None:
-        """Create or upgrade the file without writing any data.
-
-        A current file is only opened read-only, so readers are not locked out for nothing.
-        """
-        if self.path.exists():
-            con = self._connect(read_only=True)
-            try:
-                if check_schema_version(con, self.path) == SCHEMA_VERSION:
-                    return
-            finally:
+        """Create or upgrade the warehouse without writing any data; publish what a run
+        killed after its commit left unpublished."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con, owed = self._open_private()
+        try:
+            if self._migrate(con, owed):
+                try:
+                    con = self._publish(con)
+                except WarehousePublishError as exc:
+                    # Readers keep the previous state; this run's own publish tries again.
+                    log.warning("%s", exc)
+        finally:
+            if con is not None:
                 con.close()
-        with self.write():
-            pass
 
-    def _connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    def _migrate(self, con: duckdb.DuckDBPyConnection, owed: bool) -> bool:
+        """Bring the sync's file to the current schema; returns whether a publish is owed.
+
+        Readers get an upgrade as one new file, after the transaction that follows it (a
+        reader holding the old file keeps the old schema until it reconnects).
+        """
+        if check_schema_version(con, self.path) < SCHEMA_VERSION:
+            if not owed:
+                write_publish_state(self.files, PublishState(pending=True))
+                owed = True
+            migrate(con, self.path)
+        return owed
+
+    def _open_private(self) -> tuple[duckdb.DuckDBPyConnection, bool]:
+        """Open the sync's file for writing, recovering it first where needed.
+
+        Returns the connection and whether readers are owed a publish (a run was killed
+        between its commit and its publish, or nothing was published yet). Recovery always
+        keeps what the readers' file holds: a file from an older version (readers' file
+        only) becomes the sync's file on the first run; a readers' file an older version
+        wrote since (its newest run is unknown to the sync's file) replaces the sync's file;
+        a sync's file DuckDB cannot open is set aside and rebuilt from the readers' file.
+        """
+        files = self.files
+        if not files.private.exists() and files.readers.exists():
+            self._adopt(replace=False)
+        con = self._connect_private()
+        state = read_publish_state(files)
+        if state is None or state.pending or not files.readers.exists():
+            return con, True
+        if not state.describes(files.readers):
+            if self._readers_file_is_newer(con):
+                log.warning(
+                    "%s was written since the last publish (by an older papra-pipeline?) and "
+                    "is newer than %s: the sync continues from it",
+                    self.path,
+                    files.private.name,
+                )
+                con = self._swap_private(con, lambda: self._adopt(replace=True))
+            else:  # the same file, copied or touched: remember it as it is now
+                write_publish_state(files, published_state(files))
+        return con, False
+
+    def _connect_private(self) -> duckdb.DuckDBPyConnection:
+        try:
+            return self._connect(self.private_path, read_only=False)
+        except WarehouseUnreadableError as exc:
+            if not (self.path.exists() and _DAMAGED.search(str(exc))):
+                raise
+            aside = self.private_path.with_name(self.private_path.name + ".unreadable")
+            log.warning(
+                "%s cannot be opened (%s); set aside as %s and rebuilt from %s",
+                self.private_path.name,
+                exc,
+                aside.name,
+                self.path.name,
+            )
+            os.replace(self.private_path, aside)
+            Path(f"{self.private_path}.wal").unlink(missing_ok=True)
+            self._adopt(replace=False)
+            return self._connect(self.private_path, read_only=False)
+
+    def _readers_file_is_newer(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """Whether the readers' file has a newer schema than the sync's file, or records a
+        successful sync the sync's file does not."""
+        try:
+            readers = duckdb.connect(str(self.path), read_only=True)
+        except duckdb.Error:  # held for writing by someone: cannot tell, keep the sync's
+            return False
+        try:
+            theirs = _version_and_newest_run(readers)
+        finally:
+            readers.close()
+        ours = _version_and_newest_run(con)
+        if theirs is None or ours is None:
+            return ours is None and theirs is not None
+        if theirs[0] != ours[0]:
+            return theirs[0] > ours[0]
+        newest = theirs[1]
+        if newest is None:
+            return False
+        known = con.execute("SELECT count(*) FROM _papra_sync_runs WHERE run_id = ?", [newest])
+        return not known.fetchall()[0][0]
+
+    def _adopt(self, *, replace: bool) -> None:
+        """Make a copy of the readers' file the sync's file (see :meth:`_open_private`)."""
+        files = self.files
+        copy = files.adopting()
+        copy_file(files.readers, copy)
+        wal = Path(f"{files.readers}.wal")
+        if wal.exists():
+            # Committed by an older version killed before it checkpointed: fold it in.
+            copy_file(wal, Path(f"{copy}.wal"))
+            con = duckdb.connect(str(copy))
+            con.execute("CHECKPOINT").fetchall()
+            con.close()
+        if install_adopted(copy, files.private, replace=replace):
+            write_publish_state(files, published_state(files))
+
+    def _swap_private(
+        self, con: duckdb.DuckDBPyConnection, swap: Callable[[], None]
+    ) -> duckdb.DuckDBPyConnection:
+        """Replace the sync's file while holding its lock, so no other sync writes the file
+        being replaced (Windows cannot replace a file DuckDB holds: there it is closed first).
+        """
+        con.execute("CHECKPOINT").fetchall()
+        if os.name == "nt":
+            con.close()
+            swap()
+        else:
+            swap()
+            con.close()
+        return self._connect(self.private_path, read_only=False)
+
+    def _publish(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection | None:
+        """Make a complete copy of the sync's file the readers' file.
+
+        Returns the connection, or ``None`` once closed (Windows). The copy is made while the
+        sync's file is still locked, so no other sync changes it meanwhile: a checkpoint first
+        puts every committed change in the file (its WAL is then empty), and nothing writes it
+        until the connection is closed. Windows does not let another handle read a file
+        DuckDB holds for writing, so there the connection is closed first, and the copy's own
+        handle keeps DuckDB writers out while it reads.
+        """
+        files = self.files
+        started = time.perf_counter()
+        con.execute("CHECKPOINT").fetchall()
+        if os.name == "nt":
+            con.close()
+            con = None
+        try:
+            method = copy_file(files.private, files.copy)
+            replaced = replace_readers_file(files, timeout=self.lock_timeout, sleep=self._sleep)
+        except OSError as exc:
+            raise WarehousePublishError(self._unpublished(f"copying it failed: {exc}")) from exc
+        if not replaced:
+            raise WarehousePublishError(
+                self._unpublished(
+                    f"another program kept {self.path.name} open for {self.lock_timeout:g}s "
+                    "and Windows does not replace an open file. Close the notebooks, DuckDB "
+                    "shells or BI tools that have it open"
+                )
+            )
+        write_publish_state(files, published_state(files))
+        self.last_publication = Publication(
+            seconds=time.perf_counter() - started,
+            size_bytes=files.readers.stat().st_size,
+            method=method,
+        )
+        log.info(
+            "published %s (%.1f MB, %s) in %.2fs",
+            self.path,
+            self.last_publication.size_bytes / 1e6,
+            method,
+            self.last_publication.seconds,
+        )
+        return con
+
+    def _unpublished(self, reason: str) -> str:
+        return (
+            f"The sync's result is saved in {self.private_path}, but readers of {self.path} "
+            f"still see the previous sync: {reason}; the next sync publishes it."
+        )
+
+    def _connect(self, path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.05
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only)
-            except duckdb.IOException as exc:
-                if not _LOCK_MESSAGE.search(str(exc)):
-                    raise WarehouseError(f"Cannot open {self.path}: {exc}") from exc
+                return duckdb.connect(str(path), read_only=read_only)
+            except duckdb.Error as exc:
+                message = str(exc)
+                if not (isinstance(exc, duckdb.IOException) and _LOCK_MESSAGE.search(message)):
+                    raise WarehouseUnreadableError(f"Cannot open {path}: {exc}") from exc
                 if time.monotonic() + delay > deadline:
-                    holder = _PID.search(str(exc))
-                    who = f"process {holder.group(1)}" if holder else "another process"
-                    raise WarehouseLockedError(
-                        f"The DuckDB file {self.path} is locked by {who} (probably another "
-                        f"sync); waited {self.lock_timeout:.0f}s. Try again when it finishes."
-                    ) from None
+                    raise WarehouseLockedError(self._locked(path, message)) from None
                 self._sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+    def _locked(self, path: Path, message: str) -> str:
+        """Who holds ``path`` (with the pid and program DuckDB names) and what to do."""
+        holder = _HOLDER.search(message)
+        who = f"process {holder['pid']} ({holder['program']})" if holder else "another process"
+        waited = f"waited {self.lock_timeout:g}s"
+        if path != self.private_path:
+            return (
+                f"The DuckDB file {path} is locked by {who}, which opened it for writing; "
+                f"{waited}. Nothing should write it (papra-pipeline replaces it after each "
+                "sync): open it read-only, e.g. duckdb.connect(path, read_only=True) or "
+                "`duckdb -readonly`."
+            )
+        if _READ_ONLY_HOLDER.search(message):
+            what = (
+                "it has the file open read-only: a sync reading it, or a program that opened "
+                f"the sync's own file (readers should open {self.path.name} instead)"
+            )
+        else:
+            what = "it is writing the file, so it is most likely another sync"
+        return (
+            f"The sync's file {path} is locked by {who}: {what}; {waited}. Run again when it "
+            "is done (Dagster runs queue for it through the papra_duckdb pool), or stop that "
+            f"process if it hangs. Readers of {self.path.name} never block a sync."
+        )
+
+
+def _version_and_newest_run(con: duckdb.DuckDBPyConnection) -> tuple[int, str | None] | None:
+    """A warehouse file's schema version and newest successful run; ``None`` if it is not
+    one (no run log yet)."""
+    try:
+        version = con.execute("SELECT max(version) FROM _papra_schema_version").fetchall()
+        newest = con.execute(
+            "SELECT run_id FROM _papra_sync_runs WHERE status = 'succeeded' "
+            "ORDER BY finished_at DESC LIMIT 1"
+        ).fetchall()
+    except duckdb.CatalogException:
+        return None
+    return int(version[0][0] or 0), newest[0][0] if newest else None
 
 
 def check_schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
@@ -279,6 +548,9 @@ class WriteSession:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
         self._sources = 0
+        # Whether readers get this transaction (a copy of the whole file) once it commits: a
+        # sync that changed no rows clears it, and its run log reaches readers with the next.
+        self.publish = True
 
     def _run(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> tuple:
         """Execute and drain one statement (DuckDB refuses new work while a result is open).

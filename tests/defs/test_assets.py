@@ -238,3 +238,22 @@ def test_checks_fail_before_any_sync(warehouse):
     assert not all_values_typed(warehouse=warehouse).passed
     assert not live_count_matches_api(warehouse=warehouse).passed
     assert not build_freshness_check(2.0)(warehouse=warehouse).passed
+
+
+def test_freshness_counts_a_sync_that_changed_nothing(defs, instance, warehouse):
+    """A sync that changed nothing is not published to readers, yet it ran: the check reads
+    the sync's own run log, not the readers' copy."""
+    run_job(defs, "papra_full_sync_job", instance)
+    run_job(defs, "papra_full_sync_job", instance)  # nothing changed on the server
+    newest_succeeded = (
+        "SELECT max(finished_at) FROM _papra_sync_runs WHERE status = 'succeeded'"
+    )
+    store = warehouse.get_warehouse()
+    with store.read() as con:
+        published = con.execute(newest_succeeded).fetchall()[0][0]
+    with store.read_private() as con:
+        newest = con.execute(newest_succeeded).fetchall()[0][0]
+    assert newest > published
+    fresh = build_freshness_check(2.0)(warehouse=warehouse)
+    assert fresh.passed
+    assert fresh.metadata["last_sync_finished_at"].value == newest.isoformat()

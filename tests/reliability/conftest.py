@@ -127,8 +127,9 @@ def reference_fingerprints(
 
 
 def internal_state(warehouse: Warehouse) -> list[tuple]:
-    """Sync cursors and the schema version: what a failed run must not move either."""
-    with warehouse.read() as con:
+    """Sync cursors and the schema version: what a failed run must not move either (in the
+    sync's own file, which holds what readers have not been given yet)."""
+    with warehouse.read_private() as con:
         state = con.execute(
             "SELECT stream, organization_id, state FROM _papra_sync_state ORDER BY ALL"
         ).fetchall()

@@ -1,14 +1,10 @@
-"""Two writers on one DuckDB file, Dagster runs through the one-slot pool, and an analyst's
-reader querying in a loop while syncs run one after another."""
+"""Two writers on one warehouse, and Dagster runs through the one-slot pool (readers during
+syncs: test_readers.py)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-import sys
-import textwrap
-import time
 
 import dagster as dg
 from dagster._core.instance.ref import InstanceRef
@@ -88,75 +84,3 @@ def test_dagster_runs_queue_through_the_pool(dagster_runs):
     record("dagster_pool", runs=2, blocked_steps=blocked,
            seconds_for_both=round(dagster_runs["seconds"], 1),
            second_step_waited_seconds=round(windows[1][0] - windows[0][0], 1))
-
-
-READER = textwrap.dedent("""
-    import duckdb, json, sys, time
-    path, stop, out = sys.argv[1:4]
-    import os
-    log = []
-    while not os.path.exists(stop):
-        started = time.time()
-        try:
-            con = duckdb.connect(path, read_only=True)
-            try:
-                count = con.execute("SELECT count(*) FROM documents").fetchall()[0][0]
-            finally:
-                con.close()
-            log.append([started, time.time(), "ok", count])
-        except duckdb.Error as exc:
-            kind = "refused" if "lock" in str(exc).lower() else "error: " + str(exc)[:200]
-            log.append([started, time.time(), kind, None])
-        time.sleep(0.01)
-    with open(out, "w") as f:
-        json.dump(log, f)
-""")
-
-
-def test_a_reader_queries_while_three_syncs_run(fake, tmp_path):
-    db = tmp_path / "papra.duckdb"
-    stop, out = tmp_path / "stop", tmp_path / "reads.json"
-    syncs = []
-    with serve(fake) as url:
-        env = cli_env(fake, url, db)
-        first = subprocess.run([*CLI, "sync", "--full"], env=env, capture_output=True, timeout=120)
-        assert first.returncode == 0
-        reader = subprocess.Popen([sys.executable, "-c", READER, str(db), str(stop), str(out)])
-        try:
-            time.sleep(0.5)
-            for _ in range(3):
-                change_things(fake)
-                started = time.time()
-                done = subprocess.run([*CLI, "sync", "--full"], env=env, capture_output=True,
-                                      text=True, timeout=120)
-                syncs.append((started, time.time()))
-                assert done.returncode == 0, done.stderr
-                time.sleep(0.5)  # the gap between two scheduled runs
-        finally:
-            stop.touch()
-            reader.wait(timeout=30)
-    reads = json.loads(out.read_text())
-    errors = [r for r in reads if r[2] not in ("ok", "refused")]
-    assert not errors, errors[:3]
-    refused = [r for r in reads if r[2] == "refused"]
-    # Longest stretch of refusals: from the first refused attempt to the next success.
-    longest, since = 0.0, None
-    for started, _ended, kind, _ in reads:
-        if kind == "refused" and since is None:
-            since = started
-        elif kind == "ok" and since is not None:
-            longest, since = max(longest, started - since), None
-    assert since is None  # the last attempts (after the last sync) succeeded
-    for (_, end), (start, _) in zip(syncs, [*syncs[1:], (syncs[-1][1] + 0.5, 0)], strict=True):
-        between = [r for r in reads if end <= r[0] and r[1] <= start]
-        assert between and all(r[2] == "ok" for r in between), "a read between runs failed"
-    counts = [r[3] for r in reads if r[2] == "ok"]
-    assert counts == sorted(counts)  # each read sees a committed state, never a half-merge
-    record(
-        "reader_during_syncs",
-        syncs=3, attempts=len(reads), refused=len(refused),
-        refused_share=f"{len(refused) / len(reads):.1%}",
-        longest_refused_seconds=round(longest, 2),
-        sync_seconds=[round(e - s, 2) for s, e in syncs],
-        distinct_counts_seen=sorted(set(counts)),
-    )

@@ -1,5 +1,6 @@
-"""SIGKILL a CLI sync 20 times (while fetching, while merging, inside the state and run-log
-writes); after each kill one more run ends identical to an uninterrupted sync."""
+"""SIGKILL a CLI sync 24 times (while fetching, while merging, inside the state and run-log
+writes, while publishing the readers' file); after each kill readers still see a complete
+state, and one more run ends identical to an uninterrupted sync."""
 
 from __future__ import annotations
 
@@ -30,29 +31,49 @@ from tests.reliability.conftest import (
 )
 from tests.sync.helpers import assert_matches_server, table_fingerprints
 
-KILLS = 20
+KILLS = 24
 SYNC = ["sync", "--full", "--lock-timeout", "5"]
 
-# Kill the process from inside, at an exact point of the final transaction.
+# Kill the process from inside, before or after a function of papra_pipeline.warehouse.store
+# (or a method of its WriteSession) runs for the first time.
 HOOKED = textwrap.dedent("""
     import os, signal, sys
     from papra_pipeline.warehouse import store
 
-    point = sys.argv[1]
-    original = getattr(store.WriteSession, point)
+    when, name = sys.argv[1].split(":")
+    owner = store.WriteSession if hasattr(store.WriteSession, name) else store
+    original = getattr(owner, name)
 
-    def killing(self, *args, **kwargs):
-        result = original(self, *args, **kwargs)
+    def killing(*args, **kwargs):
+        if when == "before":
+            os.kill(os.getpid(), signal.SIGKILL)
+        result = original(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGKILL)
         return result
 
-    setattr(store.WriteSession, point, killing)
+    setattr(owner, name, killing)
     from papra_pipeline.cli import main
     sys.exit(main(sys.argv[2:]))
 """)
-# write_state: the sync cursors; record_run: the run log, the last statement before COMMIT;
-# replace_children: half-way through the merge; mark_purged: after documents are upserted.
-HOOK_POINTS = ("write_state", "record_run", "replace_children", "mark_purged")
+# In the write (first syncs): write_state: the sync cursors; record_run: the run log, the
+# last statement before COMMIT; replace_children: half-way through the merge; mark_purged:
+# after documents are upserted.
+WRITE_POINTS = (
+    "after:write_state", "after:record_run", "after:replace_children", "after:mark_purged",
+)
+# In the publish (incremental syncs, which publish once, after their commit):
+# write_publish_state: the publish said owed, before COMMIT; copy_file: committed and
+# checkpointed, nothing copied yet / the copy complete, not renamed; replace_readers_file:
+# renamed into place, not yet recorded as published.
+PUBLISH_POINTS = (
+    "after:write_publish_state", "before:copy_file", "after:copy_file",
+    "after:replace_readers_file",
+)
+
+
+def readers_view(warehouse: Warehouse) -> dict[str, str] | None:
+    """What a reader connecting now sees (``None``: no readers' file yet)."""
+    return table_fingerprints(warehouse) if warehouse.path.exists() else None
 
 
 class Watched:
@@ -83,13 +104,19 @@ class Watched:
         return code
 
 
-def test_twenty_sigkills_then_one_run_equals_an_uninterrupted_sync(tmp_path, monkeypatch):
+def test_sigkills_leave_readers_a_complete_state_and_the_next_run_converges(
+    tmp_path, monkeypatch
+):
     fake = make_fake(documents=220)  # 110 per organization: two pages each, cheap runs
     rng = random.Random(20261128)
     db = tmp_path / "papra.duckdb"
     warehouse = Warehouse(db)
     phases: dict[str, int] = {}
     recoveries: list[float] = []
+    readers_saw = {"previous": 0, "new": 0}
+    empty = Warehouse(tmp_path / "empty.duckdb")
+    empty.ensure_schema()
+    empty_view = table_fingerprints(empty)
     # Every run's temporary directory, the CLI's and the in-process recovery's: a killed run
     # leaves its staging directory there, and the next run must remove it.
     scratch = tmp_path / "tmp"
@@ -116,13 +143,15 @@ def test_twenty_sigkills_then_one_run_equals_an_uninterrupted_sync(tmp_path, mon
                 change_things(fake)  # new work for every incremental run
                 before = tmp_path / "before.duckdb"
                 shutil.copyfile(db, before)
-                reference = None
+                reference = reference_fingerprints(fake, tmp_path / "ref.duckdb", before)
             else:
-                for leftover in tmp_path.glob("papra.duckdb*"):
+                for leftover in [*tmp_path.glob("papra.duckdb*"), *tmp_path.glob(".papra.duckdb*")]:
                     leftover.unlink()
-            how = ("hook", "time", "merge", "time", "merge")[kills % 5]
+            previous = readers_view(warehouse)
+            how = ("hook", "time", "merge")[kills % 3]
             if how == "hook":
-                point = HOOK_POINTS[(kills // 5) % len(HOOK_POINTS)]
+                points = PUBLISH_POINTS if incremental else WRITE_POINTS
+                point = points[(kills // 3) % len(points)]
                 run = Watched([sys.executable, "-c", HOOKED, point, *SYNC], env)
             else:
                 run = Watched([*CLI, *SYNC], env)
@@ -140,6 +169,14 @@ def test_twenty_sigkills_then_one_run_equals_an_uninterrupted_sync(tmp_path, mon
             kills += 1
             phase = f"hook:{point}" if how == "hook" else phase
             phases[phase] = phases.get(phase, 0) + 1
+            if reference is None:
+                reference = reference_fingerprints(fake, tmp_path / "ref.duckdb")
+            # Readers see the last good state, or the killed run's complete result if it
+            # was killed after the rename: never anything in between.
+            seen = readers_view(warehouse)
+            assert seen in (previous, reference, None if incremental else empty_view), (
+                kills, phase)
+            readers_saw["new" if seen == reference != previous else "previous"] += 1
 
             # One more run (in this process, over loopback, to save an interpreter start):
             # it must neither wait for a lock nor trip over a half-written file.
@@ -149,18 +186,15 @@ def test_twenty_sigkills_then_one_run_equals_an_uninterrupted_sync(tmp_path, mon
                 sync(client, Warehouse(db, lock_timeout=5), SyncOptions(mode="full"))
             recoveries.append(time.monotonic() - started)
             assert not list(scratch.glob("papra-staging-*")), (kills, phase)
-            if reference is None:
-                reference = reference_fingerprints(
-                    fake, tmp_path / "ref.duckdb", before if incremental else None
-                )
             assert table_fingerprints(warehouse) == reference, (kills, phase)
             assert not any(duplicate_keys(warehouse).values())
         assert_matches_server(fake, warehouse)
     assert phases.get("merge", 0) >= 3 and phases.get("fetch", 0) >= 3, phases
     assert leftovers >= 4, leftovers  # at least the hooked kills, all inside the write
+    assert readers_saw["new"] >= 1  # the kill after the rename
     record("kills", kills=kills, attempts=attempt, phases=phases,
            slowest_recovery_seconds=round(max(recoveries), 2),
-           staging_leftovers_removed=leftovers)
+           staging_leftovers_removed=leftovers, readers_saw_after_kill=readers_saw)
 
 
 def test_a_killed_writer_leaves_no_lock_behind(fake, tmp_path):

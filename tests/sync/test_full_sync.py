@@ -30,14 +30,26 @@ def test_first_sync_copies_everything_and_the_second_writes_nothing(fake, client
     )
     assert_matches_server(fake, warehouse)
     before = table_fingerprints(warehouse)
+    published = warehouse.path.stat()
 
     second = sync(client, warehouse, FULL)
 
     assert second.rows_written == 0, {k: v for k, v in second.streams.items() if v.written}
     assert second.streams["documents"].unchanged == first.streams["documents"].inserted
     assert table_fingerprints(warehouse) == before
-    counts = row_counts(warehouse)
-    assert counts["organization_statistics"] == 2 * len(second.organization_ids)
+    # Nothing republished: readers' file untouched; the run's statistics snapshot and run log
+    # wait in the sync's own file for the next run that changes something.
+    assert (warehouse.path.stat().st_ino, warehouse.path.stat().st_mtime_ns) == (
+        published.st_ino,
+        published.st_mtime_ns,
+    )
+    with warehouse.read_private() as con:
+        snapshots, runs = con.execute(
+            "SELECT (SELECT count(*) FROM organization_statistics), "
+            "(SELECT count(*) FROM _papra_sync_runs WHERE status = 'succeeded')"
+        ).fetchall()[0]
+    assert (snapshots, runs) == (2 * len(second.organization_ids), 2)
+    assert row_counts(warehouse)["organization_statistics"] == len(second.organization_ids)
 
 
 def test_every_table_has_one_row_per_key(fake, client, warehouse):

@@ -11,9 +11,10 @@ from papra_pipeline.warehouse import Warehouse
 
 
 def _warehouse_with_documents(path, rows):
+    """Documents in the sync's own file, which the run reads."""
     warehouse = Warehouse(path)
     warehouse.ensure_schema()
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(warehouse.private_path))
     for row in rows:
         con.execute(
             "INSERT INTO documents (id, organization_id, name, created_at, is_deleted, _hash, "
@@ -43,7 +44,7 @@ def test_each_organization_gets_its_own_documents(tmp_path):
 
 def test_a_failed_read_is_raised_to_the_run(tmp_path):
     warehouse = _warehouse_with_documents(tmp_path / "w.duckdb", [])
-    con = duckdb.connect(str(warehouse.path))
+    con = duckdb.connect(str(warehouse.private_path))
     con.execute("ALTER TABLE documents RENAME COLUMN _hash TO renamed")  # the query now fails
     con.close()
     reader = _KnownReader(warehouse, ["org_1", "org_2"])

@@ -167,14 +167,28 @@ def test_a_failed_transaction_leaves_nothing_behind(warehouse):
         assert con.execute("SELECT count(*) FROM _papra_sync_state").fetchall() == [(0,)]
 
 
-def test_a_file_held_by_another_process_gives_a_clear_error(warehouse):
+def test_the_sync_file_held_by_another_sync_gives_an_error_naming_it(warehouse):
     warehouse.ensure_schema()
-    with duckdb_file_held_by_another_process(warehouse.path):
-        with pytest.raises(WarehouseLockedError, match="locked by process"):
+    with duckdb_file_held_by_another_process(warehouse.private_path) as holder:
+        with pytest.raises(WarehouseLockedError) as raised:
             with warehouse.write():
                 pass
+    message = str(raised.value)
+    assert f"locked by process {holder.pid} (" in message
+    assert "most likely another sync" in message and "papra_duckdb pool" in message
     with warehouse.write() as session:  # released: writing works again
         session.upsert("tags", tags(("t1", "A", "h1")), NOW)
+
+
+def test_a_program_reading_the_sync_file_is_named_as_a_reader(warehouse):
+    warehouse.ensure_schema()
+    with duckdb_file_held_by_another_process(warehouse.private_path, read_only=True) as holder:
+        with pytest.raises(WarehouseLockedError) as raised:
+            with warehouse.write():
+                pass
+    message = str(raised.value)
+    assert f"locked by process {holder.pid} (" in message
+    assert "open read-only" in message and "readers should open w.duckdb" in message
 
 
 def documents(n, *, version="h1", name="doc"):
