@@ -1,32 +1,37 @@
 """The ``papra-pipeline`` command: sync, doctor, demo and the fake server, for people and cron.
 
-Configuration comes from the environment, the same names everywhere: ``PAPRA_API_URL``,
-``PAPRA_API_KEY``, ``PAPRA_EMAIL``/``PAPRA_PASSWORD`` (tagging rules) and ``PAPRA_DUCKDB_PATH``.
-Failures end with a non-zero status and one line saying what to fix.
+Configuration comes from the ``PAPRA_*`` environment variables, parsed by
+:class:`papra_pipeline.settings.Settings` as Dagster parses them. Failures end with a non-zero
+status and one line saying what to fix.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from papra_pipeline.client import PapraClient, PapraError, PapraSessionRequiredError
+from papra_pipeline.settings import Settings
 from papra_pipeline.sync import STREAMS, SyncError, SyncOptions, SyncResult, sync
 from papra_pipeline.warehouse import Warehouse, WarehouseError
 
-DEFAULT_DB = "papra.duckdb"
+DEFAULT_DB = Settings.duckdb_path
 DEMO_DB = "papra-demo.duckdb"
 # What a full sync reads; doctor checks the key has each one.
 SYNC_PERMISSIONS = ("organizations:read", "documents:read", "tags:read", "custom-properties:read")
 
 
-def db_path(explicit: str | None) -> Path:
-    return Path(explicit or os.environ.get("PAPRA_DUCKDB_PATH") or DEFAULT_DB)
+def open_warehouse(explicit: str | None, settings: Settings, lock_timeout: float) -> Warehouse:
+    """The warehouse at ``--db``, else at PAPRA_DUCKDB_PATH."""
+    return Warehouse(
+        Path(explicit or settings.duckdb_path),
+        lock_timeout=lock_timeout,
+        write_memory_limit=settings.write_memory_limit,
+    )
 
 
 def _progress_printer(out: TextIO) -> Callable[[str, str, int, int | None], None]:
@@ -77,15 +82,16 @@ def run_sync(
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    if not os.environ.get("PAPRA_API_KEY"):
+    settings = Settings.from_env()
+    if not settings.api_key:
         raise SystemExit("error: PAPRA_API_KEY is not set (create an API key in Papra's settings)")
     options = SyncOptions(
         mode="quick" if args.quick else "full",
         organization_ids=tuple(args.organization) if args.organization else None,
         content=not args.no_content,
     )
-    with PapraClient.from_env() as client:
-        run_sync(client, Warehouse(db_path(args.db), lock_timeout=args.lock_timeout), options)
+    with PapraClient.from_settings(settings) as client:
+        run_sync(client, open_warehouse(args.db, settings, args.lock_timeout), options)
     return 0
 
 
@@ -99,7 +105,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """A checklist of everything a sync needs, each line saying what to fix."""
     out = sys.stdout
     healthy = True
-    with PapraClient.from_env() as client:
+    settings = Settings.from_env()
+    with PapraClient.from_settings(settings) as client:
         try:
             reachable = client.ping()
             detail = "" if reachable else "GET /api/ping did not answer like Papra (proxy page?)"
@@ -113,7 +120,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             _check(out, True, "server version", f"{config.version}, trash kept {retention} days")
         except PapraError as exc:
             _check(out, None, "server version", f"unknown ({exc})")
-        if not os.environ.get("PAPRA_API_KEY"):
+        if not settings.api_key:
             healthy &= _check(out, False, "API key", "PAPRA_API_KEY is not set")
         else:
             try:
@@ -137,9 +144,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 _check(out, None, "tagging rules", "optional: set PAPRA_EMAIL and PAPRA_PASSWORD")
             except PapraError as exc:
                 healthy &= _check(out, False, "tagging rules", str(exc))
-    path = db_path(args.db)
+    warehouse = open_warehouse(args.db, settings, lock_timeout=2)
+    path = warehouse.path
     try:
-        with Warehouse(path, lock_timeout=2).write():
+        with warehouse.write():
             pass  # opening for writing proves the path is writable and not locked
         healthy &= _check(out, True, f"DuckDB file {path} writable")
     except (WarehouseError, OSError) as exc:

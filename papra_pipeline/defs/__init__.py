@@ -1,7 +1,8 @@
 """The Dagster layer: thin definitions that call the sync layer and report what it did.
 
 ``build_definitions`` assembles everything; ``papra_pipeline.definitions`` calls it with the
-resources and settings of the environment, tests with their own.
+resources and settings of the environment, the component with those of its YAML, tests with
+their own.
 """
 
 from __future__ import annotations
@@ -25,15 +26,20 @@ from papra_pipeline.defs.jobs import (
     quick_sync_job,
     statistics_snapshot_job,
 )
-from papra_pipeline.defs.resources import resources_from_env
+from papra_pipeline.defs.resources import resources_from_settings
 from papra_pipeline.defs.sensors import build_sensors
-from papra_pipeline.defs.settings import Settings
+from papra_pipeline.settings import Settings
 
 
 def build_definitions(
-    resources: Mapping[str, object] | None = None, settings: Settings | None = None
+    resources: Mapping[str, object] | None = None,
+    settings: Settings | None = None,
+    *,
+    schedules: bool = True,
+    sensors: bool = True,
 ) -> dg.Definitions:
-    """Every asset, check, job, schedule and sensor, bound to ``resources``."""
+    """Every asset, check, job, schedule and sensor, bound to ``resources`` (by default the
+    ones ``settings`` describe). ``schedules`` and ``sensors`` False leave those out."""
     settings = settings or Settings.from_env()
     reports = build_report_assets(settings.reports_start_date)
     reports_job = build_reports_job(reports)
@@ -52,13 +58,15 @@ def build_definitions(
             statistics_snapshot_job,
             reports_job,
         ],
-        schedules=build_schedules(settings, reports_job),
+        schedules=build_schedules(settings, reports_job) if schedules else [],
         sensors=build_sensors(
             settings.change_sensor_seconds,
             settings.tagging_sensor_seconds,
             settings.reapply_rule_ids,
-        ),
-        resources=dict(resources) if resources is not None else resources_from_env(),
+        )
+        if sensors
+        else [],
+        resources=dict(resources) if resources is not None else resources_from_settings(settings),
     )
 
 

@@ -148,9 +148,14 @@ class SyncConfig(dg.Config):
         "statistics only (a few requests per organization).",
     )
     organization_ids: list[str] = Field(
-        default_factory=list, description="Only these organizations; empty means all."
+        default_factory=list,
+        description="Only these organizations; empty means the papra resource's choice (all "
+        "by default).",
     )
-    content: bool = Field(default=True, description="Store extracted document text.")
+    content: bool | None = Field(
+        default=None,
+        description="Store extracted document text; unset means the papra resource's choice.",
+    )
 
 
 @dg.multi_asset(
@@ -180,8 +185,9 @@ def papra_sync(
         raise dg.Failure(f"mode must be 'full' or 'quick', got {config.mode!r}")
     options = SyncOptions(
         mode=config.mode,  # type: ignore[arg-type]
-        organization_ids=tuple(config.organization_ids) or None,
-        content=config.content,
+        organization_ids=tuple(config.organization_ids or papra.organization_ids) or None,
+        content=papra.content if config.content is None else config.content,
+        reverify_every_runs=papra.reverify_every_runs,
     )
     store = warehouse.get_warehouse()
     with papra.get_client() as client:

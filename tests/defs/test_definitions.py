@@ -119,7 +119,7 @@ def test_secrets_reach_dagster_only_as_environment_variable_names():
     assert papra.api_key == dg.EnvVar("PAPRA_API_KEY")
     assert papra.password == dg.EnvVar("PAPRA_PASSWORD")
     assert papra.email == dg.EnvVar("PAPRA_EMAIL")
-    assert resources["warehouse"].path == dg.EnvVar("PAPRA_DUCKDB_PATH")
+    assert resources["warehouse"].path == "/data/papra.duckdb"  # not a secret: parsed at load
     assert "hunter2" not in repr(resources) and "ppapi_secret" not in repr(resources)
 
 
