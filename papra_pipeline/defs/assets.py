@@ -15,6 +15,11 @@ from papra_pipeline.sync import StreamStats, SyncOptions, SyncResult, sync
 from papra_pipeline.sync.probe import snapshot_statistics
 from papra_pipeline.sync.tagging import apply_tagging_rules
 from papra_pipeline.warehouse import TABLES, Warehouse
+from papra_pipeline.warehouse.figures import (
+    OrganizationFigures,
+    organization_figures,
+    statistics_snapshot,
+)
 from papra_pipeline.warehouse.reports import refresh_daily_reports
 
 GROUP = "papra"
@@ -130,6 +135,34 @@ def outcome_metadata(stats: StreamStats, mode: str) -> dict[str, object]:
     return metadata
 
 
+def figures_metadata(
+    before: dict[str, OrganizationFigures], after: dict[str, OrganizationFigures]
+) -> dict[str, int]:
+    """Per organization, plain numbers the UI plots across materializations (one key each)."""
+    metadata: dict[str, int] = {}
+    for org, figures in after.items():
+        previous = before.get(org)
+        metadata |= {
+            f"{org} documents": figures.documents,
+            f"{org} bytes": figures.bytes,
+            f"{org} trashed": figures.trashed,
+            f"{org} activity this run": figures.activity - (previous.activity if previous else 0),
+        }
+    return metadata
+
+
+def statistics_metadata(store: Warehouse, run_id: str) -> dict[str, int]:
+    """Papra's counters a run recorded, per organization, as plottable numbers."""
+    metadata: dict[str, int] = {}
+    for org, (documents, size, trashed) in statistics_snapshot(store, run_id).items():
+        metadata |= {
+            f"{org} documents": documents,
+            f"{org} bytes": size,
+            f"{org} trashed": trashed,
+        }
+    return metadata
+
+
 def _combined(result: SyncResult, streams: tuple[str, ...]) -> StreamStats:
     total = StreamStats()
     for name in streams:
@@ -190,6 +223,8 @@ def papra_sync(
         reverify_every_runs=papra.reverify_every_runs,
     )
     store = warehouse.get_warehouse()
+    # Activity is append-only: what this run added is the difference of the counts.
+    before = organization_figures(store, options.organization_ids)
     with papra.get_client() as client:
         result = sync(client, store, options)
     context.log.info(
@@ -215,13 +250,30 @@ def papra_sync(
             metadata["content_requests"] = content.requests
             metadata["api_documents_count"] = dict(result.api_documents_count)
             metadata["statistics_snapshots"] = result.streams["organization_statistics"].inserted
+            after = organization_figures(store, result.organization_ids)
+            metadata |= figures_metadata(before, after)
         yield dg.MaterializeResult(asset_key=t.asset, metadata=metadata)
+    # The sync appended a statistics snapshot per organization: the statistics asset is
+    # materialized by this run, so no second snapshot is needed to keep it current.
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key="papra_organization_statistics",
+            description=f"Snapshot appended by the {result.mode} sync.",
+            metadata={
+                "dagster/row_count": row_count(store, "organization_statistics"),
+                "snapshots": result.streams["organization_statistics"].inserted,
+                "sync_run_id": result.run_id,
+                **statistics_metadata(store, result.run_id),
+            },
+        )
+    )
 
 
 @dg.asset(
     name="papra_organization_statistics",
     description="Snapshots of Papra's own counters per organization over time: live and "
-    "trashed documents and bytes. Append-only; every sync adds one too.",
+    "trashed documents and bytes. Append-only; every sync adds one too (and materializes "
+    "this asset), so the statistics job is only needed between syncs.",
     group_name=GROUP,
     kinds=KINDS,
     deps=["papra_organizations"],
@@ -240,6 +292,8 @@ def papra_organization_statistics(
         metadata={
             "dagster/row_count": row_count(store, "organization_statistics"),
             **outcome_metadata(stats, "snapshot"),
+            "snapshots": written,
+            **statistics_metadata(store, context.run.run_id),
         }
     )
 

@@ -24,7 +24,6 @@ from papra_pipeline.defs.jobs import (
     apply_tagging_rules_job,
     full_sync_job,
     quick_sync_job,
-    statistics_snapshot_job,
     sync_run_config,
     tagging_run_config,
 )
@@ -221,27 +220,10 @@ def build_tagging_rules_sensor(
     return papra_tagging_rules_sensor
 
 
-@dg.run_status_sensor(
-    name="papra_statistics_after_sync_sensor",
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[full_sync_job, quick_sync_job],
-    request_job=statistics_snapshot_job,
-    description="After every successful sync, records a statistics snapshot so the "
-    "statistics asset follows the data it describes.",
-)
-def papra_statistics_after_sync_sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest:
-    run_id = context.dagster_run.run_id
-    return dg.RunRequest(
-        run_key=f"statistics-after-{run_id}",
-        tags={"papra/trigger": "statistics_after_sync_sensor", "papra/after_run": run_id},
-    )
-
-
 def build_sensors(
     change_seconds: int, tagging_seconds: int, reapply_rule_ids: Sequence[str]
 ) -> list[dg.SensorDefinition]:
     return [
         build_change_sensor(change_seconds),
         build_tagging_rules_sensor(tagging_seconds, reapply_rule_ids),
-        papra_statistics_after_sync_sensor,
     ]

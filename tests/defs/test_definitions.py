@@ -46,7 +46,6 @@ SCHEDULES = {
 SENSORS = {
     "papra_change_sensor",
     "papra_tagging_rules_sensor",
-    "papra_statistics_after_sync_sensor",
 }
 
 
