@@ -220,8 +220,8 @@ class Settings:
         "PAPRA_FRESHNESS_HOURS",
         2.0,
         positive_number,
-        "Dagster: the synced tables fail their freshness check when the last successful sync "
-        "is older than this",
+        "Dagster: the synced tables' freshness policy fails when no sync has materialized "
+        "them for this many hours",
     )
     reports_start_date: str = variable(
         "PAPRA_REPORTS_START_DATE",

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -302,6 +303,7 @@ def test_dagster_only_variables_shape_the_definitions(environment):
         PAPRA_CHANGE_SENSOR_SECONDS="45",
         PAPRA_TAGGING_SENSOR_SECONDS="600",
         PAPRA_REPORTS_START_DATE="2025-06-01",
+        PAPRA_FRESHNESS_HOURS="6",
     )
     repository = build_definitions().get_repository_def()
     schedules = {s.name: s for s in repository.schedule_defs}
@@ -312,6 +314,8 @@ def test_dagster_only_variables_shape_the_definitions(environment):
     assert sensors["papra_tagging_rules_sensor"].minimum_interval_seconds == 600
     reports = repository.asset_graph.get(dg.AssetKey("papra_report_daily_documents"))
     assert reports.partitions_def.get_first_partition_key() == "2025-06-01"
+    documents = repository.asset_graph.get(dg.AssetKey("papra_documents"))
+    assert documents.freshness_policy.fail_window.to_timedelta() == timedelta(hours=6)
 
 
 def test_a_bad_variable_stops_the_cli_with_one_line(environment, capsys):

@@ -14,8 +14,8 @@ import dagster as dg
 from papra_pipeline.defs.assets import (
     build_report_assets,
     papra_organization_statistics,
-    papra_sync,
     papra_tagging_rule_applications,
+    sync_assets_fresh_within,
 )
 from papra_pipeline.defs.checks import build_checks
 from papra_pipeline.defs.jobs import (
@@ -45,12 +45,12 @@ def build_definitions(
     reports_job = build_reports_job(reports)
     return dg.Definitions(
         assets=[
-            papra_sync,
+            sync_assets_fresh_within(settings.freshness_hours),
             papra_organization_statistics,
             papra_tagging_rule_applications,
             reports,
         ],
-        asset_checks=build_checks(settings.freshness_hours),
+        asset_checks=build_checks(),
         jobs=[
             full_sync_job,
             quick_sync_job,

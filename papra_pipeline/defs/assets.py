@@ -269,6 +269,13 @@ def papra_sync(
     )
 
 
+def sync_assets_fresh_within(hours: float) -> dg.AssetsDefinition:
+    """``papra_sync`` whose tables count as stale (failing freshness) once no sync has
+    materialized them for ``hours`` (PAPRA_FRESHNESS_HOURS), whether syncs stopped or fail."""
+    policy = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=hours))
+    return papra_sync.map_asset_specs(lambda spec: dg.apply_freshness_policy(spec, policy))
+
+
 @dg.asset(
     name="papra_organization_statistics",
     description="Snapshots of Papra's own counters per organization over time: live and "

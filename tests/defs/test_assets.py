@@ -9,7 +9,6 @@ import pytest
 from papra_pipeline.client import PapraSessionRequiredError
 from papra_pipeline.defs.assets import COUNTERS, SYNCED_TABLES
 from papra_pipeline.defs.checks import (
-    build_freshness_check,
     custom_property_values_reference_existing_rows,
     document_tags_reference_existing_rows,
     live_count_matches_api,
@@ -170,18 +169,13 @@ def test_checks_fail_when_the_warehouse_is_inconsistent(defs, instance, warehous
     tags = document_tags_reference_existing_rows(warehouse=warehouse)
     values = custom_property_values_reference_existing_rows(warehouse=warehouse)
     live = live_count_matches_api(warehouse=warehouse)
-    fresh = build_freshness_check(2.0)(warehouse=warehouse)
-    stale = build_freshness_check(0.0)(warehouse=warehouse)
 
     assert not tags.passed
     assert tags.metadata["missing_documents"].value == 1
     assert tags.metadata["missing_tags"].value == 1
     assert not values.passed and values.metadata["missing_definitions"].value == 1
     assert not live.passed and len(live.metadata["mismatched_organizations"].value) == 1
-    assert fresh.passed and not stale.passed
-    assert stale.severity == dg.AssetCheckSeverity.WARN
 
 
 def test_checks_fail_before_any_sync(warehouse):
     assert not live_count_matches_api(warehouse=warehouse).passed
-    assert not build_freshness_check(2.0)(warehouse=warehouse).passed

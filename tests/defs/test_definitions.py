@@ -74,7 +74,6 @@ def test_the_documented_assets_jobs_schedules_and_sensors(repository):
     assert {
         ("papra_documents", "unique_ids"),
         ("papra_documents", "live_count_matches_api"),
-        ("papra_documents", "fresh"),
         ("papra_document_tags", "references_existing_rows"),
         ("papra_document_custom_property_values", "references_existing_rows"),
     } <= checks
@@ -94,7 +93,7 @@ def test_every_writer_takes_the_single_duckdb_slot_and_checks_do_not(repository)
     writers = {graph.get(key).assets_def for key in graph.get_all_asset_keys()}
     assert len(writers) == 4  # the sync, statistics, tagging rules and the reports
     assert {assets_def.op.pool for assets_def in writers} == {POOL}
-    assert {checks_def.op.pool for checks_def in build_checks(2.0)} == {None}
+    assert {checks_def.op.pool for checks_def in build_checks()} == {None}
 
 
 def test_schedules_default_to_hourly_full_sync_and_follow_the_environment():
