@@ -26,6 +26,7 @@ from papra_pipeline.defs.jobs import (
     quick_sync_job,
     statistics_snapshot_job,
 )
+from papra_pipeline.defs.pool import writer_pool_executor
 from papra_pipeline.defs.resources import resources_from_settings
 from papra_pipeline.defs.sensors import build_sensors
 from papra_pipeline.settings import Settings
@@ -67,6 +68,7 @@ def build_definitions(
         if sensors
         else [],
         resources=dict(resources) if resources is not None else resources_from_settings(settings),
+        executor=writer_pool_executor,
     )
 
 
