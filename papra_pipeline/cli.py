@@ -16,7 +16,8 @@ from typing import TextIO
 
 from papra_pipeline.client import PapraClient, PapraError, PapraSessionRequiredError
 from papra_pipeline.settings import Settings
-from papra_pipeline.sync import STREAMS, SyncError, SyncOptions, SyncResult, sync
+from papra_pipeline.sync import SyncError, SyncOptions, SyncResult, sync
+from papra_pipeline.sync.summary import format_summary
 from papra_pipeline.warehouse import Warehouse, WarehouseError
 
 DEFAULT_DB = Settings.duckdb_path
@@ -41,30 +42,6 @@ def _progress_printer(out: TextIO) -> Callable[[str, str, int, int | None], None
         print(f"  {stream:<12} {organization_id}: {done}{of} {unit}", file=out, flush=True)
 
     return report
-
-
-def format_summary(result: SyncResult) -> str:
-    """The end-of-run table: one line per stream that did anything."""
-    header = (
-        f"{'stream':<34}{'inserted':>9}{'updated':>9}{'unchanged':>10}{'trashed':>8}"
-        f"{'restored':>9}{'purged':>7}{'removed':>8}{'requests':>9}{'retries':>8}{'seconds':>9}"
-    )
-    lines = [header, "-" * len(header)]
-    for name in STREAMS:
-        s = result.streams[name]
-        if not (s.requests or s.written or s.unchanged):
-            continue
-        lines.append(
-            f"{name:<34}{s.inserted:>9}{s.updated:>9}{s.unchanged:>10}{s.trashed:>8}"
-            f"{s.restored:>9}{s.purged:>7}{s.removed:>8}{s.requests:>9}{s.retries:>8}"
-            f"{s.duration_seconds:>9.2f}"
-        )
-    lines.append(
-        f"{result.mode} sync of {len(result.organization_ids)} organization(s): "
-        f"{result.rows_written} rows written, {result.requests} requests "
-        f"({result.retries} retries) in {result.duration_seconds:.1f}s"
-    )
-    return "\n".join(lines)
 
 
 def run_sync(

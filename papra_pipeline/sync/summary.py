@@ -1,0 +1,29 @@
+"""The end-of-run table of a sync, printed by the CLI and logged by the Dagster sync."""
+
+from __future__ import annotations
+
+from papra_pipeline.sync.engine import STREAMS, SyncResult
+
+
+def format_summary(result: SyncResult) -> str:
+    """The end-of-run table: one line per stream that did anything."""
+    header = (
+        f"{'stream':<34}{'inserted':>9}{'updated':>9}{'unchanged':>10}{'trashed':>8}"
+        f"{'restored':>9}{'purged':>7}{'removed':>8}{'requests':>9}{'retries':>8}{'seconds':>9}"
+    )
+    lines = [header, "-" * len(header)]
+    for name in STREAMS:
+        s = result.streams[name]
+        if not (s.requests or s.written or s.unchanged):
+            continue
+        lines.append(
+            f"{name:<34}{s.inserted:>9}{s.updated:>9}{s.unchanged:>10}{s.trashed:>8}"
+            f"{s.restored:>9}{s.purged:>7}{s.removed:>8}{s.requests:>9}{s.retries:>8}"
+            f"{s.duration_seconds:>9.2f}"
+        )
+    lines.append(
+        f"{result.mode} sync of {len(result.organization_ids)} organization(s): "
+        f"{result.rows_written} rows written, {result.requests} requests "
+        f"({result.retries} retries) in {result.duration_seconds:.1f}s"
+    )
+    return "\n".join(lines)
