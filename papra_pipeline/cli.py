@@ -17,7 +17,7 @@ from typing import TextIO
 from papra_pipeline.client import PapraClient, PapraError, PapraSessionRequiredError
 from papra_pipeline.settings import Settings
 from papra_pipeline.sync import SyncError, SyncOptions, SyncResult, sync
-from papra_pipeline.sync.summary import format_summary
+from papra_pipeline.sync.summary import describe_progress, format_summary
 from papra_pipeline.warehouse import Warehouse, WarehouseError
 
 DEFAULT_DB = Settings.duckdb_path
@@ -37,9 +37,7 @@ def open_warehouse(explicit: str | None, settings: Settings, lock_timeout: float
 
 def _progress_printer(out: TextIO) -> Callable[[str, str, int, int | None], None]:
     def report(stream: str, organization_id: str, done: int, total: int | None) -> None:
-        of = f"/{total}" if total else ""
-        unit = {"documents": "pages", "organizations": "organizations"}.get(stream, "documents")
-        print(f"  {stream:<12} {organization_id}: {done}{of} {unit}", file=out, flush=True)
+        print(f"  {describe_progress(stream, organization_id, done, total)}", file=out, flush=True)
 
     return report
 
@@ -193,11 +191,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return run_demo_ui(env, port=args.port)
-        print(f"Running papra_full_sync_job into {warehouse.path}...", file=sys.stderr)
+        print(
+            f"Running papra_full_sync_job, the Dagster job you deploy, into {warehouse.path}:",
+            file=sys.stderr,
+        )
         result = run_full_sync_job(env)
     if not result.success:
-        print("error: the demo sync job failed; see the Dagster output above", file=sys.stderr)
+        print("error: the demo sync job failed (its steps said why above)", file=sys.stderr)
         return 1
+    checks = result.get_asset_check_evaluations()
+    print(
+        f"Done: {len(result.get_asset_materialization_events())} assets materialized, "
+        f"{sum(c.passed for c in checks)} of {len(checks)} checks passed.",
+        file=sys.stderr,
+    )
     print_demo_report(warehouse, sys.stdout)
     print(
         f"\nThe warehouse is {warehouse.path}: query it with the DuckDB CLI or, in Python, "

@@ -13,6 +13,7 @@ from pydantic import Field
 from papra_pipeline.defs.resources import PapraResource, WarehouseResource
 from papra_pipeline.sync import StreamStats, SyncOptions, SyncResult, sync
 from papra_pipeline.sync.probe import snapshot_statistics
+from papra_pipeline.sync.summary import describe_progress, format_summary
 from papra_pipeline.sync.tagging import apply_tagging_rules
 from papra_pipeline.warehouse import TABLES, Warehouse
 from papra_pipeline.warehouse.figures import (
@@ -226,12 +227,10 @@ def papra_sync(
     # Activity is append-only: what this run added is the difference of the counts.
     before = organization_figures(store, options.organization_ids)
     with papra.get_client() as client:
-        result = sync(client, store, options)
-    context.log.info(
-        f"{result.mode} sync {result.run_id}: {result.rows_written} rows written, "
-        f"{result.requests} requests ({result.retries} retries) in "
-        f"{result.duration_seconds:.1f}s"
-    )
+        result = sync(
+            client, store, options, progress=lambda *at: context.log.info(describe_progress(*at))
+        )
+    context.log.info(f"sync {result.run_id}:\n{format_summary(result)}")
     with store.read() as con:
         counts = {
             t.table: con.execute(f"SELECT count(*) FROM {t.table}").fetchall()[0][0]

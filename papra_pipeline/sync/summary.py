@@ -1,8 +1,16 @@
-"""The end-of-run table of a sync, printed by the CLI and logged by the Dagster sync."""
+"""What a sync tells people: progress lines while it runs and the table at its end, printed
+by the CLI and logged by the Dagster sync."""
 
 from __future__ import annotations
 
 from papra_pipeline.sync.engine import STREAMS, SyncResult
+
+
+def describe_progress(stream: str, organization_id: str, done: int, total: int | None) -> str:
+    """One progress line, e.g. ``documents    org_1: 20/40 pages``."""
+    of = f"/{total}" if total else ""
+    unit = {"documents": "pages", "organizations": "organizations"}.get(stream, "documents")
+    return f"{stream:<12} {organization_id}: {done}{of} {unit}"
 
 
 def format_summary(result: SyncResult) -> str:
