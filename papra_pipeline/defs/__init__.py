@@ -26,7 +26,7 @@ from papra_pipeline.defs.jobs import (
     quick_sync_job,
     statistics_snapshot_job,
 )
-from papra_pipeline.defs.pool import writer_pool_executor
+from papra_pipeline.defs.pool import with_writer_pool, writer_pool_executor
 from papra_pipeline.defs.resources import resources_from_settings
 from papra_pipeline.defs.sensors import build_sensors
 from papra_pipeline.settings import Settings
@@ -38,9 +38,15 @@ def build_definitions(
     *,
     schedules: bool = True,
     sensors: bool = True,
+    executor: dg.ExecutorDefinition | None = writer_pool_executor,
 ) -> dg.Definitions:
     """Every asset, check, job, schedule and sensor, bound to ``resources`` (by default the
-    ones ``settings`` describe). ``schedules`` and ``sensors`` False leave those out."""
+    ones ``settings`` describe). ``schedules`` and ``sensors`` False leave those out.
+
+    ``executor`` makes sure of the writer pool's slot before a run's first step; a project
+    merging these definitions into its own that sets an executor passes
+    ``with_writer_pool(its_executor)`` here instead (or None, and sets the slot itself).
+    """
     settings = settings or Settings.from_env()
     reports = build_report_assets(settings.reports_start_date)
     reports_job = build_reports_job(reports)
@@ -68,8 +74,8 @@ def build_definitions(
         if sensors
         else [],
         resources=dict(resources) if resources is not None else resources_from_settings(settings),
-        executor=writer_pool_executor,
+        executor=executor,
     )
 
 
-__all__ = ["Settings", "build_definitions"]
+__all__ = ["Settings", "build_definitions", "with_writer_pool"]

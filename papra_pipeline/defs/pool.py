@@ -22,7 +22,7 @@ def ensure_writer_pool(instance: dg.DagsterInstance) -> None:
         storage.set_concurrency_slots(POOL, WRITER_SLOTS)
 
 
-def _with_writer_pool(default: dg.ExecutorDefinition) -> dg.ExecutorDefinition:
+def with_writer_pool(default: dg.ExecutorDefinition) -> dg.ExecutorDefinition:
     """``default`` (same name, config and behaviour) that first ensures the pool."""
 
     def create_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
@@ -38,4 +38,4 @@ def _with_writer_pool(default: dg.ExecutorDefinition) -> dg.ExecutorDefinition:
     )
 
 
-writer_pool_executor = _with_writer_pool(dg.multi_or_in_process_executor)
+writer_pool_executor = with_writer_pool(dg.multi_or_in_process_executor)

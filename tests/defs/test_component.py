@@ -188,3 +188,35 @@ def test_references_in_either_form_keep_the_variable_name(monkeypatch):
         attributes={"api_key": "{{ env.MY_PAPRA_KEY }}", "password": "{{ env('MY_PASSWORD') }}"}
     )
     assert (component.api_key, component.password) == ("MY_PAPRA_KEY", "MY_PASSWORD")
+
+
+def test_the_python_way_merges_into_an_existing_project(monkeypatch):
+    monkeypatch.setenv("PAPRA_API_KEY", "ppapi_from_the_environment")
+
+    @dg.asset
+    def my_table() -> None: ...
+
+    from papra_pipeline.defs import build_definitions, with_writer_pool
+
+    merged = dg.Definitions.merge(dg.Definitions(assets=[my_table]), build_definitions())
+    keys = {k.to_user_string() for k in merged.resolve_asset_graph().get_all_asset_keys()}
+    assert {"my_table", "papra_documents", "papra_organization_statistics"} <= keys
+    # A project with its own executor keeps it, wrapped so the pool's slot is made first.
+    merged = dg.Definitions.merge(
+        dg.Definitions(assets=[my_table]),
+        build_definitions(executor=with_writer_pool(dg.in_process_executor)),
+    )
+    assert merged.executor.name == "in_process"
+
+
+def test_the_readme_yaml_loads(monkeypatch):
+    import re
+
+    import yaml
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    [example] = [y for y in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "PapraComponent" in y]
+    document = yaml.safe_load(example)
+    monkeypatch.setenv("PAPRA_API_KEY", "ppapi_from_the_environment")
+    component = PapraComponent.from_attributes_dict(attributes=document["attributes"])
+    assert component.api_key == "PAPRA_API_KEY" and component.organizations == []
