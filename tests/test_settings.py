@@ -296,15 +296,26 @@ def test_max_retries_zero_stops_the_cli_after_one_request(environment, fake, cap
     assert "error:" in capsys.readouterr().err
 
 
+DAGSTER_VALUES = {
+    "PAPRA_FULL_SYNC_CRON": "5 4 * * *",
+    "PAPRA_STATISTICS_CRON": "*/10 * * * *",
+    "PAPRA_CHANGE_SENSOR_SECONDS": "45",
+    "PAPRA_TAGGING_SENSOR_SECONDS": "600",
+    "PAPRA_REPORTS_START_DATE": "2025-06-01",
+    "PAPRA_FRESHNESS_HOURS": "6",
+}
+# Evaluated through the tagging-rules sensor, with a fake that has rules and a login:
+# tests/defs/test_sensors.py::test_the_rules_to_reapply_come_from_the_environment.
+TESTED_WITH_THE_SENSORS = {"PAPRA_REAPPLY_RULES_ON_NEW_DOCUMENTS"}
+
+
+def test_every_dagster_variable_is_tested():
+    dagster_only = {v.name for v in Settings.variables() if v.description.startswith("Dagster:")}
+    assert dagster_only == set(DAGSTER_VALUES) | TESTED_WITH_THE_SENSORS
+
+
 def test_dagster_only_variables_shape_the_definitions(environment):
-    environment(
-        PAPRA_FULL_SYNC_CRON="5 4 * * *",
-        PAPRA_STATISTICS_CRON="*/10 * * * *",
-        PAPRA_CHANGE_SENSOR_SECONDS="45",
-        PAPRA_TAGGING_SENSOR_SECONDS="600",
-        PAPRA_REPORTS_START_DATE="2025-06-01",
-        PAPRA_FRESHNESS_HOURS="6",
-    )
+    environment(**DAGSTER_VALUES)
     repository = build_definitions().get_repository_def()
     schedules = {s.name: s for s in repository.schedule_defs}
     sensors = {s.name: s for s in repository.sensor_defs}

@@ -186,3 +186,22 @@ class TestTaggingRulesSensor:
         )
         with pytest.raises(PapraAuthenticationError):
             tick(self.sensor, None, instance, papra=wrong, warehouse=warehouse)
+
+
+def test_the_rules_to_reapply_come_from_the_environment(fake, papra, warehouse, instance):
+    from papra_pipeline.defs import Settings, build_definitions
+
+    org = org_ids(fake)[0]
+    rule = make_rule(fake, org, "Invoices")
+    settings = Settings.from_env({"PAPRA_REAPPLY_RULES_ON_NEW_DOCUMENTS": rule})
+    defs = build_definitions({"papra": papra, "warehouse": warehouse}, settings)
+    [sensor] = [s for s in defs.sensors if s.name == "papra_tagging_rules_sensor"]
+    synced(fake, papra, warehouse)
+    baseline = tick(sensor, None, instance, papra=papra, warehouse=warehouse).cursor
+
+    fake.upload_document(org, "invoice-2026.txt", "new invoice")
+    synced(fake, papra, warehouse)
+    [request] = tick(sensor, baseline, instance, papra=papra, warehouse=warehouse).run_requests
+    assert request.run_config["ops"]["papra_tagging_rule_applications"]["config"]["rule_ids"] == [
+        rule
+    ]
