@@ -339,7 +339,7 @@ def papra_tagging_rule_applications(
         applications = apply_tagging_rules(
             client,
             store,
-            config.organization_ids or None,
+            config.organization_ids or papra.organization_ids or None,
             config.rule_ids or None,
             reason=config.reason,
         )

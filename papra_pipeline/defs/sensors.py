@@ -74,7 +74,7 @@ def build_change_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
         previous = cursor.get("organizations", {})
         try:
             with papra.get_client() as client:
-                result = probe(client)
+                result = probe(client, papra.organization_ids or None)
         except TRANSIENT_ERRORS as exc:
             return _transient(exc)
         changed = result.changed_since(previous)
@@ -155,7 +155,7 @@ def build_tagging_rules_sensor(
             )
         try:
             with papra.get_client() as client:
-                rules = list_rules(client)
+                rules = list_rules(client, papra.organization_ids or None)
         except TRANSIENT_ERRORS as exc:
             return _transient(exc)
         hashes = {

@@ -220,3 +220,15 @@ def test_the_readme_yaml_loads(monkeypatch):
     monkeypatch.setenv("PAPRA_API_KEY", "ppapi_from_the_environment")
     component = PapraComponent.from_attributes_dict(attributes=document["attributes"])
     assert component.api_key == "PAPRA_API_KEY" and component.organizations == []
+
+
+def test_sensors_keep_to_the_organizations_the_deployment_syncs(fake, papra_url):
+    from papra_pipeline.defs.resources import PapraResource
+    from papra_pipeline.defs.sensors import build_change_sensor
+
+    chosen = sorted(org["id"] for org in fake.list_organizations())[0]
+    papra = PapraResource(base_url=papra_url, api_key=fake.api_key, organization_ids=[chosen])
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"papra": papra})
+        [request] = build_change_sensor(60)(context).run_requests
+    assert request.run_config["ops"]["papra_sync"]["config"]["organization_ids"] == [chosen]
