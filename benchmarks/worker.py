@@ -267,11 +267,11 @@ def _duckdb_floor(db: Path, stagings: dict[str, Any], columns: list[str], now: d
     import duckdb
 
     from papra_pipeline.warehouse import Warehouse
-    from papra_pipeline.warehouse.store import write_memory_limit
 
     for leftover in (db, Path(f"{db}.wal")):
         leftover.unlink(missing_ok=True)
-    Warehouse(db).ensure_schema()
+    warehouse = Warehouse(db)
+    warehouse.ensure_schema()
     tracking = ["_first_seen_at", "_last_changed_at", "_synced_at"]
     sets = [f'"{c}" = s."{c}"' for c in columns if c != "id"]
     statements = {
@@ -289,7 +289,7 @@ def _duckdb_floor(db: Path, stagings: dict[str, Any], columns: list[str], now: d
         started = time.perf_counter()
         con = duckdb.connect(str(db))
         try:
-            con.execute(f"SET memory_limit = '{write_memory_limit()}'")
+            con.execute(f"SET memory_limit = '{warehouse.write_memory_limit}'")
             con.execute("SET preserve_insertion_order = false")
             con.execute("SET enable_progress_bar = false")
             con.execute(f"ATTACH '{stagings[label].path}' AS staged (READ_ONLY)")

@@ -1,91 +1,46 @@
 """The ``papra-pipeline`` command: sync, doctor, demo and the fake server, for people and cron.
 
-Configuration comes from the environment, the same names everywhere: ``PAPRA_API_URL``,
-``PAPRA_API_KEY``, ``PAPRA_EMAIL``/``PAPRA_PASSWORD`` (tagging rules) and ``PAPRA_DUCKDB_PATH``.
-Failures end with a non-zero status and one line saying what to fix.
+Configuration comes from the ``PAPRA_*`` environment variables, parsed by
+:class:`papra_pipeline.settings.Settings` as Dagster parses them. Failures end with a non-zero
+status and one line saying what to fix.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
 from papra_pipeline.client import PapraClient, PapraError, PapraSessionRequiredError
-from papra_pipeline.sync import STREAMS, SyncError, SyncOptions, SyncResult, sync
-from papra_pipeline.sync.gone import gone_message
+from papra_pipeline.settings import Settings
+from papra_pipeline.sync import SyncError, SyncOptions, SyncResult, sync
+from papra_pipeline.sync.summary import describe_progress, format_summary
 from papra_pipeline.warehouse import Warehouse, WarehouseError
 
-DEFAULT_DB = "papra.duckdb"
+DEFAULT_DB = Settings.duckdb_path
 DEMO_DB = "papra-demo.duckdb"
 # What a full sync reads; doctor checks the key has each one.
 SYNC_PERMISSIONS = ("organizations:read", "documents:read", "tags:read", "custom-properties:read")
 
 
-def db_path(explicit: str | None) -> Path:
-    return Path(explicit or os.environ.get("PAPRA_DUCKDB_PATH") or DEFAULT_DB)
+def open_warehouse(explicit: str | None, settings: Settings, lock_timeout: float) -> Warehouse:
+    """The warehouse at ``--db``, else at PAPRA_DUCKDB_PATH."""
+    return Warehouse(
+        Path(explicit or settings.duckdb_path),
+        lock_timeout=lock_timeout,
+        write_memory_limit=settings.write_memory_limit,
+    )
 
 
 def _progress_printer(out: TextIO) -> Callable[[str, str, int, int | None], None]:
     def report(stream: str, organization_id: str, done: int, total: int | None) -> None:
-        of = f"/{total}" if total else ""
-        unit = {"documents": "pages", "organizations": "organizations"}.get(stream, "documents")
-        print(f"  {stream:<12} {organization_id}: {done}{of} {unit}", file=out, flush=True)
+        print(f"  {describe_progress(stream, organization_id, done, total)}", file=out, flush=True)
 
     return report
-
-
-def format_summary(result: SyncResult) -> str:
-    """The end-of-run table: one line per stream that did anything."""
-    header = (
-        f"{'stream':<34}{'inserted':>9}{'updated':>9}{'unchanged':>10}{'trashed':>8}"
-        f"{'restored':>9}{'purged':>7}{'removed':>8}{'requests':>9}{'retries':>8}{'seconds':>9}"
-    )
-    lines = [header, "-" * len(header)]
-    for name in STREAMS:
-        s = result.streams[name]
-        if not (s.requests or s.written or s.unchanged):
-            continue
-        lines.append(
-            f"{name:<34}{s.inserted:>9}{s.updated:>9}{s.unchanged:>10}{s.trashed:>8}"
-            f"{s.restored:>9}{s.purged:>7}{s.removed:>8}{s.requests:>9}{s.retries:>8}"
-            f"{s.duration_seconds:>9.2f}"
-        )
-    lines.append(
-        f"{result.mode} sync of {len(result.organization_ids)} organization(s): "
-        f"{result.rows_written} rows written, {result.requests} requests "
-        f"({result.retries} retries) in {result.duration_seconds:.1f}s"
-    )
-    for org in result.skipped_organization_ids:
-        lines.append(gone_message(org))
-    lines += _untyped_lines(result)
-    return "\n".join(lines)
-
-
-UNTYPED_SHOWN = 20
-
-
-def _untyped_lines(result: SyncResult) -> list[str]:
-    """The values Papra sent that could not be typed, by document (the run went on)."""
-    if not result.untyped:
-        return []
-    lines = [
-        f"{len(result.untyped)} value(s) could not be typed: their documents are stored with "
-        "the typed column empty and the value as Papra sent it in _raw or raw_value "
-        "(see _papra_untyped_values):"
-    ]
-    for untyped in result.untyped[:UNTYPED_SHOWN]:
-        value = json.dumps(untyped.value, ensure_ascii=False)
-        value = value if len(value) <= 60 else value[:57] + "..."
-        lines.append(f"  {untyped.document_id} {untyped.field} = {value}: {untyped.reason}")
-    if len(result.untyped) > UNTYPED_SHOWN:
-        lines.append(f"  ... and {len(result.untyped) - UNTYPED_SHOWN} more")
-    return lines
 
 
 def run_sync(
@@ -103,16 +58,18 @@ def run_sync(
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    if not os.environ.get("PAPRA_API_KEY"):
+    settings = Settings.from_env()
+    if not settings.api_key:
         raise SystemExit("error: PAPRA_API_KEY is not set (create an API key in Papra's settings)")
     options = SyncOptions(
         mode="quick" if args.quick else "full",
         organization_ids=tuple(args.organization) if args.organization else None,
         content=not args.no_content,
+        reverify_period=timedelta(days=settings.reverify_days),
         verify=args.verify,
     )
-    with PapraClient.from_env() as client:
-        run_sync(client, Warehouse(db_path(args.db), lock_timeout=args.lock_timeout), options)
+    with PapraClient.from_settings(settings) as client:
+        run_sync(client, open_warehouse(args.db, settings, args.lock_timeout), options)
     return 0
 
 
@@ -126,7 +83,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """A checklist of everything a sync needs, each line saying what to fix."""
     out = sys.stdout
     healthy = True
-    with PapraClient.from_env() as client:
+    settings = Settings.from_env()
+    with PapraClient.from_settings(settings) as client:
         try:
             reachable = client.ping()
             detail = "" if reachable else "GET /api/ping did not answer like Papra (proxy page?)"
@@ -140,7 +98,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             _check(out, True, "server version", f"{config.version}, trash kept {retention} days")
         except PapraError as exc:
             _check(out, None, "server version", f"unknown ({exc})")
-        if not os.environ.get("PAPRA_API_KEY"):
+        if not settings.api_key:
             healthy &= _check(out, False, "API key", "PAPRA_API_KEY is not set")
         else:
             try:
@@ -164,9 +122,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 _check(out, None, "tagging rules", "optional: set PAPRA_EMAIL and PAPRA_PASSWORD")
             except PapraError as exc:
                 healthy &= _check(out, False, "tagging rules", str(exc))
-    path = db_path(args.db)
+    warehouse = open_warehouse(args.db, settings, lock_timeout=2)
+    path = warehouse.path
     try:
-        with Warehouse(path, lock_timeout=2).write() as session:
+        with warehouse.write() as session:
             session.publish = False  # opening for writing proves the path is writable
         healthy &= _check(out, True, f"DuckDB file {path} writable")
     except (WarehouseError, OSError) as exc:
@@ -235,11 +194,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return run_demo_ui(env, port=args.port)
-        print(f"Running papra_full_sync_job into {warehouse.path}...", file=sys.stderr)
+        print(
+            f"Running papra_full_sync_job, the Dagster job you deploy, into {warehouse.path}:",
+            file=sys.stderr,
+        )
         result = run_full_sync_job(env)
     if not result.success:
-        print("error: the demo sync job failed; see the Dagster output above", file=sys.stderr)
+        print("error: the demo sync job failed (its steps said why above)", file=sys.stderr)
         return 1
+    checks = result.get_asset_check_evaluations()
+    print(
+        f"Done: {len(result.get_asset_materialization_events())} assets materialized, "
+        f"{sum(c.passed for c in checks)} of {len(checks)} checks passed.",
+        file=sys.stderr,
+    )
     print_demo_report(warehouse, sys.stdout)
     print(
         f"\nThe warehouse is {warehouse.path}: query it with the DuckDB CLI or, in Python, "

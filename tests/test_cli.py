@@ -141,7 +141,12 @@ def test_doctor_flags_a_missing_permission(fake, papra, monkeypatch, capsys):
 def test_demo_syncs_and_prints_analytics(tmp_path, capsys):
     db = tmp_path / "demo.duckdb"
     assert main(["demo", "--db", str(db), "--documents", "150"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    # A story, not Dagster's event log: progress, the sync's table, a summary.
+    assert "documents" in err and "pages" in err
+    assert "full sync of 2 organization(s)" in err
+    assert "11 of 11 checks passed" in err
+    assert " - DEBUG - " not in err and "STEP_START" not in err
     for title in (
         "Rows per table",
         "Documents per tag",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 import ipaddress
 import logging
-import os
 import random
 import threading
 import time
@@ -25,6 +24,8 @@ from itertools import islice
 from typing import IO, Any, NamedTuple, TypeVar
 
 import httpx
+
+from papra_pipeline.settings import Settings
 
 from .. import __version__
 from . import _checks as check
@@ -61,7 +62,7 @@ logger = logging.getLogger("papra_pipeline.client")
 T = TypeVar("T")
 R = TypeVar("R")
 
-DEFAULT_BASE_URL = "https://api.papra.app"
+DEFAULT_BASE_URL = Settings.api_url
 DEFAULT_USER_AGENT = f"papra-pipeline/{__version__}"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 SESSION_COOKIE = "better-auth.session_token"
@@ -257,19 +258,15 @@ class PapraClient:
         )
 
     @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> PapraClient:
+        """Build from parsed settings (URL, key, login, timeout, retries, concurrency, insecure
+        http); keyword arguments win over the settings."""
+        return cls(**(settings.client_options() | overrides))
+
+    @classmethod
     def from_env(cls, **overrides: Any) -> PapraClient:
-        """Build from ``PAPRA_API_URL``, ``PAPRA_API_KEY``, ``PAPRA_EMAIL``, ``PAPRA_PASSWORD``
-        and ``PAPRA_ALLOW_INSECURE_HTTP=1``; keyword arguments win over the environment."""
-        env = {
-            "base_url": os.environ.get("PAPRA_API_URL") or DEFAULT_BASE_URL,
-            "api_key": os.environ.get("PAPRA_API_KEY") or None,
-            "email": os.environ.get("PAPRA_EMAIL") or None,
-            "password": os.environ.get("PAPRA_PASSWORD") or None,
-            "allow_insecure_http": os.environ.get("PAPRA_ALLOW_INSECURE_HTTP", "").strip().lower()
-            in ("1", "true", "yes"),
-        }
-        env.update(overrides)
-        return cls(**env)
+        """Build from the ``PAPRA_*`` environment variables; keyword arguments win."""
+        return cls.from_settings(Settings.from_env(), **overrides)
 
     def __repr__(self) -> str:
         return (

@@ -1,7 +1,8 @@
 """The Dagster layer: thin definitions that call the sync layer and report what it did.
 
 ``build_definitions`` assembles everything; ``papra_pipeline.definitions`` calls it with the
-resources and settings of the environment, tests with their own.
+resources and settings of the environment, the component with those of its YAML, tests with
+their own.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import dagster as dg
 from papra_pipeline.defs.assets import (
     build_report_assets,
     papra_organization_statistics,
-    papra_sync,
     papra_tagging_rule_applications,
+    sync_assets_fresh_within,
 )
 from papra_pipeline.defs.checks import build_checks
 from papra_pipeline.defs.jobs import (
@@ -25,26 +26,38 @@ from papra_pipeline.defs.jobs import (
     quick_sync_job,
     statistics_snapshot_job,
 )
-from papra_pipeline.defs.resources import resources_from_env
+from papra_pipeline.defs.pool import with_writer_pool, writer_pool_executor
+from papra_pipeline.defs.resources import resources_from_settings
 from papra_pipeline.defs.sensors import build_sensors
-from papra_pipeline.defs.settings import Settings
+from papra_pipeline.settings import Settings
 
 
 def build_definitions(
-    resources: Mapping[str, object] | None = None, settings: Settings | None = None
+    resources: Mapping[str, object] | None = None,
+    settings: Settings | None = None,
+    *,
+    schedules: bool = True,
+    sensors: bool = True,
+    executor: dg.ExecutorDefinition | None = writer_pool_executor,
 ) -> dg.Definitions:
-    """Every asset, check, job, schedule and sensor, bound to ``resources``."""
+    """Every asset, check, job, schedule and sensor, bound to ``resources`` (by default the
+    ones ``settings`` describe). ``schedules`` and ``sensors`` False leave those out.
+
+    ``executor`` makes sure of the writer pool's slot before a run's first step; a project
+    merging these definitions into its own that sets an executor passes
+    ``with_writer_pool(its_executor)`` here instead (or None, and sets the slot itself).
+    """
     settings = settings or Settings.from_env()
     reports = build_report_assets(settings.reports_start_date)
     reports_job = build_reports_job(reports)
     return dg.Definitions(
         assets=[
-            papra_sync,
+            sync_assets_fresh_within(settings.freshness_hours),
             papra_organization_statistics,
             papra_tagging_rule_applications,
             reports,
         ],
-        asset_checks=build_checks(settings.freshness_hours),
+        asset_checks=build_checks(),
         jobs=[
             full_sync_job,
             quick_sync_job,
@@ -52,14 +65,17 @@ def build_definitions(
             statistics_snapshot_job,
             reports_job,
         ],
-        schedules=build_schedules(settings, reports_job),
+        schedules=build_schedules(settings, reports_job) if schedules else [],
         sensors=build_sensors(
             settings.change_sensor_seconds,
             settings.tagging_sensor_seconds,
             settings.reapply_rule_ids,
-        ),
-        resources=dict(resources) if resources is not None else resources_from_env(),
+        )
+        if sensors
+        else [],
+        resources=dict(resources) if resources is not None else resources_from_settings(settings),
+        executor=executor,
     )
 
 
-__all__ = ["Settings", "build_definitions"]
+__all__ = ["Settings", "build_definitions", "with_writer_pool"]

@@ -14,8 +14,14 @@ from papra_pipeline.defs.resources import PapraResource, WarehouseResource
 from papra_pipeline.sync import StreamStats, SyncOptions, SyncResult, sync
 from papra_pipeline.sync.gone import gone_message
 from papra_pipeline.sync.probe import snapshot_statistics
+from papra_pipeline.sync.summary import describe_progress, format_summary
 from papra_pipeline.sync.tagging import apply_tagging_rules
 from papra_pipeline.warehouse import TABLES, Warehouse
+from papra_pipeline.warehouse.figures import (
+    OrganizationFigures,
+    organization_figures,
+    statistics_snapshot,
+)
 from papra_pipeline.warehouse.reports import refresh_daily_reports
 
 GROUP = "papra"
@@ -140,6 +146,34 @@ def outcome_metadata(stats: StreamStats, mode: str) -> dict[str, object]:
     return metadata
 
 
+def figures_metadata(
+    before: dict[str, OrganizationFigures], after: dict[str, OrganizationFigures]
+) -> dict[str, int]:
+    """Per organization, plain numbers the UI plots across materializations (one key each)."""
+    metadata: dict[str, int] = {}
+    for org, figures in after.items():
+        previous = before.get(org)
+        metadata |= {
+            f"{org} documents": figures.documents,
+            f"{org} bytes": figures.bytes,
+            f"{org} trashed": figures.trashed,
+            f"{org} activity this run": figures.activity - (previous.activity if previous else 0),
+        }
+    return metadata
+
+
+def statistics_metadata(store: Warehouse, run_id: str) -> dict[str, int]:
+    """Papra's counters a run recorded, per organization, as plottable numbers."""
+    metadata: dict[str, int] = {}
+    for org, (documents, size, trashed) in statistics_snapshot(store, run_id).items():
+        metadata |= {
+            f"{org} documents": documents,
+            f"{org} bytes": size,
+            f"{org} trashed": trashed,
+        }
+    return metadata
+
+
 def _combined(result: SyncResult, streams: tuple[str, ...]) -> StreamStats:
     total = StreamStats()
     for name in streams:
@@ -158,9 +192,14 @@ class SyncConfig(dg.Config):
         "statistics only (a few requests per organization).",
     )
     organization_ids: list[str] = Field(
-        default_factory=list, description="Only these organizations; empty means all."
+        default_factory=list,
+        description="Only these organizations; empty means the papra resource's choice (all "
+        "by default).",
     )
-    content: bool = Field(default=True, description="Store extracted document text.")
+    content: bool | None = Field(
+        default=None,
+        description="Store extracted document text; unset means the papra resource's choice.",
+    )
     verify: bool = Field(
         default=False,
         description="Full mode: re-read the text and activity of every document, so the "
@@ -196,18 +235,19 @@ def papra_sync(
         raise dg.Failure(f"mode must be 'full' or 'quick', got {config.mode!r}")
     options = SyncOptions(
         mode=config.mode,  # type: ignore[arg-type]
-        organization_ids=tuple(config.organization_ids) or None,
-        content=config.content,
+        organization_ids=tuple(config.organization_ids or papra.organization_ids) or None,
+        content=papra.content if config.content is None else config.content,
+        reverify_period=timedelta(days=papra.reverify_days),
         verify=config.verify,
     )
     store = warehouse.get_warehouse()
+    # Activity is append-only: what this run added is the difference of the counts.
+    before = organization_figures(store, options.organization_ids)
     with papra.get_client() as client:
-        result = sync(client, store, options)
-    context.log.info(
-        f"{result.mode} sync {result.run_id}: {result.rows_written} rows written, "
-        f"{result.requests} requests ({result.retries} retries) in "
-        f"{result.duration_seconds:.1f}s"
-    )
+        result = sync(
+            client, store, options, progress=lambda *at: context.log.info(describe_progress(*at))
+        )
+    context.log.info(f"sync {result.run_id}:\n{format_summary(result)}")
     for org in result.skipped_organization_ids:
         context.log.warning(gone_message(org))
     if result.untyped:
@@ -235,13 +275,37 @@ def papra_sync(
             metadata["content_requests"] = content.requests
             metadata["api_documents_count"] = dict(result.api_documents_count)
             metadata["statistics_snapshots"] = result.streams["organization_statistics"].inserted
+            after = organization_figures(store, result.organization_ids)
+            metadata |= figures_metadata(before, after)
         yield dg.MaterializeResult(asset_key=t.asset, metadata=metadata)
+    # The sync appended a statistics snapshot per organization: the statistics asset is
+    # materialized by this run, so no second snapshot is needed to keep it current.
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key="papra_organization_statistics",
+            description=f"Snapshot appended by the {result.mode} sync.",
+            metadata={
+                "dagster/row_count": row_count(store, "organization_statistics"),
+                "snapshots": result.streams["organization_statistics"].inserted,
+                "sync_run_id": result.run_id,
+                **statistics_metadata(store, result.run_id),
+            },
+        )
+    )
+
+
+def sync_assets_fresh_within(hours: float) -> dg.AssetsDefinition:
+    """``papra_sync`` whose tables count as stale (failing freshness) once no sync has
+    materialized them for ``hours`` (PAPRA_FRESHNESS_HOURS), whether syncs stopped or fail."""
+    policy = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=hours))
+    return papra_sync.map_asset_specs(lambda spec: dg.apply_freshness_policy(spec, policy))
 
 
 @dg.asset(
     name="papra_organization_statistics",
     description="Snapshots of Papra's own counters per organization over time: live and "
-    "trashed documents and bytes. Append-only; every sync adds one too.",
+    "trashed documents and bytes. Append-only; every sync adds one too (and materializes "
+    "this asset), so the statistics job is only needed between syncs.",
     group_name=GROUP,
     kinds=KINDS,
     deps=["papra_organizations"],
@@ -264,7 +328,9 @@ def papra_organization_statistics(
         metadata={
             "dagster/row_count": row_count(store, "organization_statistics"),
             **outcome_metadata(stats, "snapshot"),
+            "snapshots": snapshot.rows_written,
             "skipped_organizations": snapshot.gone,
+            **statistics_metadata(store, context.run.run_id),
         }
     )
 
@@ -304,7 +370,7 @@ def papra_tagging_rule_applications(
         applications = apply_tagging_rules(
             client,
             store,
-            config.organization_ids or None,
+            config.organization_ids or papra.organization_ids or None,
             config.rule_ids or None,
             reason=config.reason,
         )

@@ -5,7 +5,6 @@ any time.
 """
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -197,50 +196,13 @@ def all_values_typed(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
-def build_freshness_check(max_age_hours: float) -> dg.AssetChecksDefinition:
-    """Warns when the last successful sync (full or quick) is older than ``max_age_hours``."""
-
-    @dg.asset_check(
-        asset="papra_documents",
-        name="fresh",
-        description=f"The last successful sync finished less than {max_age_hours:g} hours ago "
-        "(PAPRA_FRESHNESS_HOURS).",
-    )
-    def fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        try:
-            # The sync's own run log: syncs that changed nothing are not published to readers.
-            with warehouse.get_warehouse().read_private() as con:
-                last = con.execute(
-                    "SELECT max(finished_at) FROM _papra_sync_runs WHERE status = 'succeeded'"
-                ).fetchall()[0][0]
-        except WarehouseMissingError:
-            return _missing("fresh", "papra_documents")
-        if last is None:
-            return dg.AssetCheckResult(
-                passed=False,
-                severity=dg.AssetCheckSeverity.WARN,
-                description="No successful sync is recorded yet.",
-            )
-        age_hours = (datetime.now(UTC) - last).total_seconds() / 3600
-        return dg.AssetCheckResult(
-            passed=age_hours <= max_age_hours,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "last_sync_finished_at": last.isoformat(),
-                "age_hours": round(age_hours, 3),
-                "max_age_hours": max_age_hours,
-            },
-        )
-
-    return fresh
-
-
-def build_checks(freshness_hours: float) -> list[dg.AssetChecksDefinition]:
+def build_checks() -> list[dg.AssetChecksDefinition]:
+    # Freshness is not a check (one would only run after a sync, so could never see syncs
+    # stop): the synced assets carry a FreshnessPolicy the Dagster daemon evaluates.
     return [
         papra_unique_ids,
         document_tags_reference_existing_rows,
         custom_property_values_reference_existing_rows,
         live_count_matches_api,
         all_values_typed,
-        build_freshness_check(freshness_hours),
     ]

@@ -9,7 +9,7 @@ from papra_pipeline.defs.assets import (
     papra_sync,
     papra_tagging_rule_applications,
 )
-from papra_pipeline.defs.settings import Settings
+from papra_pipeline.settings import Settings
 
 SYNC_OP = "papra_sync"
 TAGGING_OP = "papra_tagging_rule_applications"

@@ -24,7 +24,6 @@ from papra_pipeline.defs.jobs import (
     apply_tagging_rules_job,
     full_sync_job,
     quick_sync_job,
-    statistics_snapshot_job,
     sync_run_config,
     tagging_run_config,
 )
@@ -76,7 +75,7 @@ def build_change_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
         previous = cursor.get("organizations", {})
         try:
             with papra.get_client() as client:
-                result = probe(client)
+                result = probe(client, papra.organization_ids or None)
         except TRANSIENT_ERRORS as exc:
             return _transient(exc)
         # Gone since the last tick (no longer listed) or while probing (403): the others go on.
@@ -161,7 +160,7 @@ def build_tagging_rules_sensor(
             )
         try:
             with papra.get_client() as client:
-                rules = list_rules(client)
+                rules = list_rules(client, papra.organization_ids or None)
         except TRANSIENT_ERRORS as exc:
             return _transient(exc)
         hashes = {
@@ -226,27 +225,10 @@ def build_tagging_rules_sensor(
     return papra_tagging_rules_sensor
 
 
-@dg.run_status_sensor(
-    name="papra_statistics_after_sync_sensor",
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[full_sync_job, quick_sync_job],
-    request_job=statistics_snapshot_job,
-    description="After every successful sync, records a statistics snapshot so the "
-    "statistics asset follows the data it describes.",
-)
-def papra_statistics_after_sync_sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest:
-    run_id = context.dagster_run.run_id
-    return dg.RunRequest(
-        run_key=f"statistics-after-{run_id}",
-        tags={"papra/trigger": "statistics_after_sync_sensor", "papra/after_run": run_id},
-    )
-
-
 def build_sensors(
     change_seconds: int, tagging_seconds: int, reapply_rule_ids: Sequence[str]
 ) -> list[dg.SensorDefinition]:
     return [
         build_change_sensor(change_seconds),
         build_tagging_rules_sensor(tagging_seconds, reapply_rule_ids),
-        papra_statistics_after_sync_sensor,
     ]

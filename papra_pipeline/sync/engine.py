@@ -26,7 +26,6 @@ import gc
 import json
 import logging
 import math
-import os
 import threading
 import time
 import uuid
@@ -98,28 +97,9 @@ STREAMS = (
 
 ProgressCallback = Callable[[str, str, int, "int | None"], None]
 
-REVERIFY_DAYS_ENV = "PAPRA_REVERIFY_DAYS"
-DEFAULT_REVERIFY_DAYS = 7.0
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def reverify_period_from_env() -> timedelta:
-    """How long a document may go without its text and activity being re-read: the
-    ``PAPRA_REVERIFY_DAYS`` environment variable (default 7; 0 turns re-verification off)."""
-    raw = os.environ.get(REVERIFY_DAYS_ENV, "").strip()
-    try:
-        days = float(raw) if raw else DEFAULT_REVERIFY_DAYS
-    except ValueError:
-        days = math.nan
-    if not (math.isfinite(days) and days >= 0):
-        raise SyncError(
-            f"{REVERIFY_DAYS_ENV}={raw!r} is not a number of days such as 7 or 0.5 "
-            "(0 turns the rolling re-verification off)."
-        )
-    return timedelta(days=days)
 
 
 @dataclass(frozen=True)
@@ -133,7 +113,7 @@ class SyncOptions:
         reverify_period: every live document's content and activity are re-read at least once
             within this period, by full runs each taking a slice in proportion to the time since
             the previous one (so more frequent runs do not cost more); zero disables the slice.
-            Defaults to ``PAPRA_REVERIFY_DAYS``.
+            The CLI and Dagster pass ``PAPRA_REVERIFY_DAYS``.
         verify: (full mode) re-read the text and the whole activity of every document, so the
             warehouse equals the server at that moment, changes the document list cannot show
             included (a text edit, a trash-then-restore, a re-upload of a trashed file).
@@ -144,7 +124,7 @@ class SyncOptions:
     mode: Mode = "full"
     organization_ids: tuple[str, ...] | None = None
     content: bool = True
-    reverify_period: timedelta = field(default_factory=reverify_period_from_env)
+    reverify_period: timedelta = timedelta(days=7)
     verify: bool = False
     empty_content_retry: timedelta = timedelta(days=1)
 

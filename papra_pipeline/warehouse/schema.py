@@ -275,6 +275,7 @@ PUBLIC_TABLES = (
 )
 TABLES = {table.name: table for table in PUBLIC_TABLES}
 
+
 def _utc_day(column: str) -> str:
     """The UTC calendar day of a TIMESTAMPTZ. A plain cast to DATE takes the day in the reading
     session's TimeZone, so a reader in Los Angeles would get other days than the reports."""

@@ -29,6 +29,7 @@ import duckdb
 import pandas as pd
 
 from papra_pipeline import __version__
+from papra_pipeline.settings import MEMORY_SIZE, Settings
 from papra_pipeline.warehouse.migrations import MIGRATIONS, SCHEMA_VERSION
 from papra_pipeline.warehouse.publish import (
     Publication,
@@ -64,17 +65,15 @@ _DAMAGED = re.compile(
     re.IGNORECASE,
 )
 
-WRITE_MEMORY_LIMIT_ENV = "PAPRA_WRITE_MEMORY_LIMIT"
 # DuckDB's default (80% of RAM) let a first sync of 20,000 documents reach 800 MB; under this
 # limit what does not fit spills to ``<warehouse>.tmp``. A full sync of 100,000 documents
 # (2 KB of text each) peaked at ~300 MB with it (394 MB under 192MB), and a write changing
 # every one of 200,000 documents and texts fits. A higher limit (PAPRA_WRITE_MEMORY_LIMIT)
 # trades memory for a little speed.
-DEFAULT_WRITE_MEMORY_LIMIT = "96MB"
+DEFAULT_WRITE_MEMORY_LIMIT = Settings.write_memory_limit
 # Rows per statement when a large set is merged in parts (see WriteSession._parts): a part of
 # documents joined to their text must fit the default limit (25,000 failed under 96MB).
 ROWS_PER_STATEMENT = 8_000
-_MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*[KMGT]i?B", re.IGNORECASE)
 
 
 class WarehouseError(Exception):
@@ -99,16 +98,6 @@ class WarehouseVersionError(WarehouseError):
 
 class WarehouseMissingError(WarehouseError):
     """A read was asked of a warehouse file that does not exist yet."""
-
-
-def write_memory_limit() -> str:
-    """DuckDB's memory limit for the write transaction, from the environment or the default."""
-    limit = os.environ.get(WRITE_MEMORY_LIMIT_ENV, "").strip() or DEFAULT_WRITE_MEMORY_LIMIT
-    if not _MEMORY_LIMIT.fullmatch(limit):
-        raise WarehouseError(
-            f"{WRITE_MEMORY_LIMIT_ENV}={limit!r} is not a size such as 96MB or 1GB."
-        )
-    return limit
 
 
 @dataclass
@@ -146,6 +135,7 @@ class Warehouse:
             write.
         lock_timeout: how long to keep retrying while another process holds the sync's file
             (and, on Windows, while readers keep the readers' file from being replaced).
+        write_memory_limit: DuckDB's memory limit for a write (``PAPRA_WRITE_MEMORY_LIMIT``).
         sleep: injectable for tests.
     """
 
@@ -154,11 +144,18 @@ class Warehouse:
         path: str | Path,
         *,
         lock_timeout: float = 30.0,
+        write_memory_limit: str = DEFAULT_WRITE_MEMORY_LIMIT,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        # Checked here because the write puts it into a SET statement.
+        if not MEMORY_SIZE.fullmatch(write_memory_limit):
+            raise WarehouseError(
+                f"write_memory_limit {write_memory_limit!r} is not a size such as 96MB or 1GB."
+            )
         self.path = Path(path)
         self.files = WarehouseFiles(self.path)
         self.lock_timeout = lock_timeout
+        self.write_memory_limit = write_memory_limit
         self._sleep = sleep
         self.last_publication: Publication | None = None
 
@@ -207,12 +204,11 @@ class Warehouse:
         ``staging`` (closed) is attached read-only so its sets can be merged by name.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        limit = write_memory_limit()
         con, owed = self._open_private()
         try:
             # Bounded memory: joins, sorts and temporary tables beyond the limit spill to the
             # file's default temp directory (``.papra.duckdb.sync.tmp``), removed on close.
-            con.execute(f"SET memory_limit = '{limit}'").fetchall()
+            con.execute(f"SET memory_limit = '{self.write_memory_limit}'").fetchall()
             con.execute("SET preserve_insertion_order = false").fetchall()
             # Statements of a large write run for seconds; no progress bars in a sync's output.
             con.execute("SET enable_progress_bar = false").fetchall()

@@ -56,6 +56,17 @@ def test_definitions_validate_without_any_papra_variable(tmp_path, user_env):
     assert not list(REPO.glob(".tmp_dagster_home_*"))
 
 
+def test_dg_check_defs_passes_in_the_repo(user_env):
+    env = {k: v for k, v in user_env.items() if not k.startswith("PAPRA_")}
+    env["VIRTUAL_ENV"] = str(Path(sys.executable).parent.parent)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dg"), "check", "defs"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All definitions loaded successfully" in done.stdout + done.stderr
+
+
 QUERY = """{ assetNodes { assetKey { path } groupName
              assetMaterializations(limit: 1) { runId } } }"""
 
@@ -76,9 +87,9 @@ def _asset_nodes(url: str, server: subprocess.Popen) -> list[dict]:
 
 
 def test_cli_runs_fill_an_instance_that_the_webserver_shows(tmp_path, fake, papra_url, capfd):
-    """What `papra-pipeline demo --ui` does before `dagster dev`: `dagster job execute` of the
-    full sync and the statistics snapshot, and a `dagster asset materialize` report backfill
-    over a partition range; then the webserver, on the same instance, answers GraphQL."""
+    """What `papra-pipeline demo --ui` does before `dg dev`: `dg launch` of the full sync (which
+    materializes the statistics too) and of a report backfill over a partition range; then the
+    webserver, on the same instance, answers GraphQL."""
     env = demo_env(papra_url, fake.api_key, tmp_path / "demo.duckdb")
     home = dagster_home()
     try:

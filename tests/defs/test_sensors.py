@@ -12,10 +12,8 @@ from papra_pipeline.defs.resources import PapraResource
 from papra_pipeline.defs.sensors import (
     build_change_sensor,
     build_tagging_rules_sensor,
-    papra_statistics_after_sync_sensor,
 )
 from papra_pipeline.sync import SyncOptions, sync
-from tests.defs.conftest import run_job
 
 
 def tick(sensor, cursor, instance, **resources):
@@ -190,19 +188,20 @@ class TestTaggingRulesSensor:
             tick(self.sensor, None, instance, papra=wrong, warehouse=warehouse)
 
 
-def test_statistics_sensor_requests_one_snapshot_per_successful_sync(defs, instance):
-    result = run_job(defs, "papra_full_sync_job", instance)
-    run = instance.get_run_by_id(result.run_id)
-    success = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_SUCCESS)
-    context = dg.build_run_status_sensor_context(
-        sensor_name="papra_statistics_after_sync_sensor",
-        dagster_instance=instance,
-        dagster_run=run,
-        dagster_event=success,
-    )
+def test_the_rules_to_reapply_come_from_the_environment(fake, papra, warehouse, instance):
+    from papra_pipeline.defs import Settings, build_definitions
 
-    request = papra_statistics_after_sync_sensor(context)
+    org = org_ids(fake)[0]
+    rule = make_rule(fake, org, "Invoices")
+    settings = Settings.from_env({"PAPRA_REAPPLY_RULES_ON_NEW_DOCUMENTS": rule})
+    defs = build_definitions({"papra": papra, "warehouse": warehouse}, settings)
+    [sensor] = [s for s in defs.sensors if s.name == "papra_tagging_rules_sensor"]
+    synced(fake, papra, warehouse)
+    baseline = tick(sensor, None, instance, papra=papra, warehouse=warehouse).cursor
 
-    assert request.run_key == f"statistics-after-{result.run_id}"
-    assert request.tags["papra/after_run"] == result.run_id
-    assert papra_statistics_after_sync_sensor.job_name == "papra_statistics_snapshot_job"
+    fake.upload_document(org, "invoice-2026.txt", "new invoice")
+    synced(fake, papra, warehouse)
+    [request] = tick(sensor, baseline, instance, papra=papra, warehouse=warehouse).run_requests
+    assert request.run_config["ops"]["papra_tagging_rule_applications"]["config"]["rule_ids"] == [
+        rule
+    ]

@@ -180,9 +180,10 @@ ops:
 
 @pytest.fixture(scope="session")
 def dagster_runs(tmp_path_factory):
-    """Two ``dagster job execute`` of the full sync started a second apart on one DAGSTER_HOME (the
-    repo's dagster.yaml: pool ``papra_duckdb`` with one slot) and one DuckDB file, with a known
-    key and password. Shared by the pool test and the secrets test (it is the slow part)."""
+    """Two ``dg launch`` of the full sync started a second apart on one new DAGSTER_HOME (the
+    repo's dagster.yaml, no pool slot set by hand: each run makes sure of it) and one DuckDB
+    file, with a known key and password. Shared by the pool test and the secrets test (it is
+    the slow part)."""
     import shutil as _shutil
 
     import dagster as dg
@@ -192,12 +193,9 @@ def dagster_runs(tmp_path_factory):
     home = root / "home"
     home.mkdir()
     _shutil.copy(Path(__file__).resolve().parents[2] / "dagster.yaml", home / "dagster.yaml")
-    # Create the instance's storage first: two processes racing to create it collide. The
-    # pool's slot is created too: from `default_limit` Dagster creates it on first use, and two
-    # runs claiming it at the same moment on a fresh instance both got in (seen once in CI).
-    # The README tells users to run `dagster instance concurrency set papra_duckdb 1` once.
+    # Create the instance's storage first: two processes racing to create it collide.
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
-        instance.event_log_storage.set_concurrency_slots("papra_duckdb", 1)
+        assert "papra_duckdb" not in instance.event_log_storage.get_concurrency_keys()
     (root / "run.yaml").write_text(RUN_CONFIG)
     fake = make_fake(password=PASSWORD)
     # The first run's sync must still hold the slot when the second run's step asks for it,
@@ -209,8 +207,8 @@ def dagster_runs(tmp_path_factory):
     with serve(fake) as url:
         env = cli_env(fake, url, db, DAGSTER_HOME=str(home), PAPRA_EMAIL=fake.email,
                       PAPRA_PASSWORD=fake.password)
-        command = [sys.executable, "-m", "dagster", "job", "execute", "-m",
-                   "papra_pipeline.definitions", "-j", "papra_full_sync_job",
+        command = [str(Path(sys.executable).parent / "dg"), "launch", "-m",
+                   "papra_pipeline.definitions", "--job", "papra_full_sync_job",
                    "-c", str(root / "run.yaml")]
         started = time.monotonic()
         processes = []

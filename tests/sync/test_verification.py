@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from papra_pipeline.settings import Settings, SettingsError
 from papra_pipeline.sync import SyncError, SyncOptions, sync
-from papra_pipeline.sync.engine import reverify_period_from_env
 from tests.sync.helpers import assert_matches_server
 
 OFF = timedelta(0)
@@ -190,17 +190,16 @@ def test_a_first_run_only_starts_the_clock(fake, client, warehouse):
     ("value", "expected"),
     [("", timedelta(days=7)), ("0", timedelta(0)), ("0.5", timedelta(hours=12))],
 )
-def test_reverify_days_from_the_environment(monkeypatch, value, expected):
-    monkeypatch.setenv("PAPRA_REVERIFY_DAYS", value)
-    assert reverify_period_from_env() == expected
-    assert SyncOptions().reverify_period == expected
+def test_reverify_days_from_the_environment(value, expected):
+    days = Settings.from_env({"PAPRA_REVERIFY_DAYS": value}).reverify_days
+    assert timedelta(days=days) == expected
 
 
 @pytest.mark.parametrize("value", ["seven", "-1", "nan", "inf"])
-def test_a_bad_reverify_days_is_a_clear_error(monkeypatch, value):
-    monkeypatch.setenv("PAPRA_REVERIFY_DAYS", value)
-    with pytest.raises(SyncError, match="PAPRA_REVERIFY_DAYS=.* is not a number of days"):
-        SyncOptions()
+def test_a_bad_reverify_days_is_a_clear_error(value):
+    expected = f"PAPRA_REVERIFY_DAYS='{value}' (is not a number|must be 0 or more)"
+    with pytest.raises(SettingsError, match=expected):
+        Settings.from_env({"PAPRA_REVERIFY_DAYS": value})
 
 
 # -- activity sharing a millisecond -----------------------------------------------------------

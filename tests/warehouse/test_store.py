@@ -273,18 +273,17 @@ def test_a_large_upsert_in_parts_counts_exactly_and_keeps_first_seen(warehouse, 
         ).fetchall() == [(13, 9, 10)]
 
 
-def test_the_write_runs_under_a_memory_limit_set_by_the_environment(warehouse, monkeypatch):
+def test_the_write_runs_under_the_memory_limit_it_was_given(warehouse):
     with warehouse.write() as session:
         default = session.con.execute("SELECT current_setting('memory_limit')").fetchall()
-    monkeypatch.setenv(store.WRITE_MEMORY_LIMIT_ENV, "1GB")
-    with warehouse.write() as session:
-        raised = session.con.execute("SELECT current_setting('memory_limit')").fetchall()
+    raised = Warehouse(warehouse.path, write_memory_limit="1GB")
+    with raised.write() as session:
+        assert session.con.execute("SELECT current_setting('memory_limit')").fetchall() == [
+            ("953.6 MiB",)
+        ]
     assert default == [("91.5 MiB",)]  # 96 MB
-    assert raised == [("953.6 MiB",)]
-    monkeypatch.setenv(store.WRITE_MEMORY_LIMIT_ENV, "lots'; DROP TABLE documents; --")
     with pytest.raises(WarehouseError, match="is not a size such as 96MB"):
-        with warehouse.write():
-            pass
+        Warehouse(warehouse.path, write_memory_limit="lots'; DROP TABLE documents; --")
 
 
 def test_long_text_columns_are_stored_with_zstd(warehouse, tmp_path):
