@@ -23,6 +23,7 @@ from .errors import (
     PapraServerError,
     PapraSessionRequiredError,
     PapraTimeoutError,
+    PapraUnsafeWebhookUrlError,
     PapraValidationError,
 )
 from .models import (
@@ -44,9 +45,18 @@ from .models import (
     TaskId,
     UserRef,
 )
+from .webhooks import (
+    WEBHOOK_EVENTS,
+    Delivery,
+    InvalidDeliveryError,
+    Webhook,
+    parse_delivery,
+    signature,
+)
 
 __all__ = [
     "UNSET",
+    "WEBHOOK_EVENTS",
     "Activity",
     "ApiKey",
     "ClientStats",
@@ -55,7 +65,9 @@ __all__ = [
     "Document",
     "DocumentCustomProperty",
     "DocumentPage",
+    "Delivery",
     "DocumentRef",
+    "InvalidDeliveryError",
     "Organization",
     "OrganizationStatistics",
     "PapraAuthenticationError",
@@ -72,6 +84,7 @@ __all__ = [
     "PapraServerError",
     "PapraSessionRequiredError",
     "PapraTimeoutError",
+    "PapraUnsafeWebhookUrlError",
     "PapraValidationError",
     "SelectOptionValue",
     "ServerConfig",
@@ -80,4 +93,7 @@ __all__ = [
     "TaggingRule",
     "TaskId",
     "UserRef",
+    "Webhook",
+    "parse_delivery",
+    "signature",
 ]
