@@ -18,6 +18,7 @@ from typing import TextIO
 from papra_pipeline.client import PapraClient, PapraError, PapraSessionRequiredError
 from papra_pipeline.sync import STREAMS, SyncError, SyncOptions, SyncResult, sync
 from papra_pipeline.warehouse import Warehouse, WarehouseError
+from papra_pipeline.webhooks import cli as webhooks_cli
 
 DEFAULT_DB = "papra.duckdb"
 DEMO_DB = "papra-demo.duckdb"
@@ -276,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     fake.add_argument("--documents", type=int, default=2000)
     fake.add_argument("--organizations", type=int, default=2)
     fake.set_defaults(func=cmd_fake_server)
+
+    webhooks_cli.add_parser(commands)
     return parser
 
 
