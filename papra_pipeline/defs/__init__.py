@@ -26,7 +26,7 @@ from papra_pipeline.defs.jobs import (
     statistics_snapshot_job,
 )
 from papra_pipeline.defs.resources import resources_from_env
-from papra_pipeline.defs.sensors import build_sensors
+from papra_pipeline.defs.sensors import build_sensors, build_webhook_sensor
 from papra_pipeline.defs.settings import Settings
 
 
@@ -53,11 +53,14 @@ def build_definitions(
             reports_job,
         ],
         schedules=build_schedules(settings, reports_job),
-        sensors=build_sensors(
-            settings.change_sensor_seconds,
-            settings.tagging_sensor_seconds,
-            settings.reapply_rule_ids,
-        ),
+        sensors=[
+            *build_sensors(
+                settings.change_sensor_seconds,
+                settings.tagging_sensor_seconds,
+                settings.reapply_rule_ids,
+            ),
+            build_webhook_sensor(settings.webhook_sensor_seconds),
+        ],
         resources=dict(resources) if resources is not None else resources_from_env(),
     )
 

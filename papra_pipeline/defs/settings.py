@@ -18,6 +18,7 @@ class Settings:
     statistics_cron: str = "30 * * * *"
     change_sensor_seconds: int = 120
     tagging_sensor_seconds: int = 300
+    webhook_sensor_seconds: int = 10
     reapply_rule_ids: tuple[str, ...] = ()
     freshness_hours: float = 2.0
     reports_start_date: str = "2024-01-01"
@@ -35,6 +36,9 @@ class Settings:
             ),
             tagging_sensor_seconds=int(
                 environ.get("PAPRA_TAGGING_SENSOR_SECONDS") or default.tagging_sensor_seconds
+            ),
+            webhook_sensor_seconds=int(
+                environ.get("PAPRA_WEBHOOK_SENSOR_SECONDS") or default.webhook_sensor_seconds
             ),
             reapply_rule_ids=tuple(r.strip() for r in rules.split(",") if r.strip()),
             freshness_hours=float(environ.get("PAPRA_FRESHNESS_HOURS") or default.freshness_hours),

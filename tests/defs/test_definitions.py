@@ -47,6 +47,7 @@ SENSORS = {
     "papra_change_sensor",
     "papra_tagging_rules_sensor",
     "papra_statistics_after_sync_sensor",
+    "papra_webhook_sensor",
 }
 
 
