@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TextIO
 
 from papra_pipeline.client import PapraClient, PapraError, PapraSessionRequiredError
-from papra_pipeline.sync import STREAMS, SyncError, SyncOptions, SyncResult, sync
+from papra_pipeline.sync import STREAMS, SyncError, SyncOptions, SyncResult
+from papra_pipeline.sync.webhooks import sync_draining_webhooks
 from papra_pipeline.warehouse import Warehouse, WarehouseError
 from papra_pipeline.webhooks import cli as webhooks_cli
 
@@ -72,7 +73,7 @@ def run_sync(
 ) -> SyncResult:
     out, err = out or sys.stdout, err or sys.stderr
     print(f"Syncing {client.base_url} into {warehouse.path} ({options.mode})", file=err)
-    result = sync(client, warehouse, options, progress=_progress_printer(err))
+    result = sync_draining_webhooks(client, warehouse, options, progress=_progress_printer(err))
     print(format_summary(result), file=out)
     return result
 

@@ -11,9 +11,10 @@ import dagster as dg
 from pydantic import Field
 
 from papra_pipeline.defs.resources import PapraResource, WarehouseResource
-from papra_pipeline.sync import StreamStats, SyncOptions, SyncResult, sync
+from papra_pipeline.sync import StreamStats, SyncOptions, SyncResult
 from papra_pipeline.sync.probe import snapshot_statistics
 from papra_pipeline.sync.tagging import apply_tagging_rules
+from papra_pipeline.sync.webhooks import sync_draining_webhooks
 from papra_pipeline.warehouse import TABLES, Warehouse
 from papra_pipeline.warehouse.reports import refresh_daily_reports
 
@@ -185,7 +186,7 @@ def papra_sync(
     )
     store = warehouse.get_warehouse()
     with papra.get_client() as client:
-        result = sync(client, store, options)
+        result = sync_draining_webhooks(client, store, options)
     context.log.info(
         f"{result.mode} sync {result.run_id}: {result.rows_written} rows written, "
         f"{result.requests} requests ({result.retries} retries) in "
