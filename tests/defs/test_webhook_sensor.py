@@ -5,9 +5,12 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
+from papra_pipeline.client import WEBHOOK_EVENTS
 from papra_pipeline.defs.resources import WarehouseResource
 from papra_pipeline.defs.sensors import build_webhook_sensor
 from papra_pipeline.warehouse.inbox import InboxDelivery, WebhookInbox
+from tests.defs.conftest import run_job
+from tests.webhooks.helpers import SECRET, serve_receiver
 
 sensor = build_webhook_sensor(10)
 
@@ -67,3 +70,36 @@ def test_the_inbox_can_live_elsewhere(warehouse, instance, tmp_path, monkeypatch
 def test_the_sensor_is_registered(defs):
     sensors = {s.name: s for s in defs.get_repository_def().sensor_defs}
     assert sensors["papra_webhook_sensor"].minimum_interval_seconds == 10
+
+
+def test_the_sensors_run_brings_an_edit_the_list_cannot_show(
+    fake, defs, warehouse, instance, inbox_file
+):
+    assert run_job(defs, "papra_full_sync_job", instance).success
+    org = fake.list_organizations()[0]["id"]
+    oldest = fake.list_documents(org, sort_order="asc", page_size=1)["documents"][0]["id"]
+    fake.webhooks.allowed_hostnames = {"127.0.0.1"}
+    with serve_receiver(inbox_file) as base_url:
+        fake.webhooks.create(org, name="pipeline", url=f"{base_url}/webhooks/papra",
+                             events=list(WEBHOOK_EVENTS), secret=SECRET)
+        fake.update_document(org, oldest, content="edited in Papra")
+        fake.trash_document(org, oldest)
+        fake.restore_document(org, oldest)
+        fake.webhooks.wait()
+    fake.webhooks.close()
+
+    [request] = tick(warehouse, instance).run_requests
+    assert run_job(defs, "papra_quick_sync_job", instance, run_config=request.run_config).success
+
+    with warehouse.get_warehouse().read() as con:
+        content, deleted = con.execute(
+            "SELECT content, is_deleted FROM documents WHERE id = ?", [oldest]
+        ).fetchone()
+        stored_activity = {
+            row[0] for row in con.execute(
+                "SELECT id FROM document_activity WHERE document_id = ?", [oldest]
+            ).fetchall()
+        }
+    assert (content, deleted) == ("edited in Papra", False)
+    assert stored_activity == {a["id"] for a in fake.activities(org, oldest, page_size=100)}
+    assert tick(warehouse, instance).skip_message == "No pending webhook deliveries."
