@@ -112,8 +112,13 @@ def build_app(
     *,
     tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
     now: Callable[[], float] | None = None,
+    lock_timeout: float = 10.0,
 ) -> Starlette:
-    """The receiver as an ASGI app; the inbox opens and closes with the app's lifespan."""
+    """The receiver as an ASGI app; the inbox opens and closes with the app's lifespan.
+
+    ``lock_timeout``: how long a delivery waits while another process locks the inbox before
+    it is answered 503 (not stored, so not acknowledged).
+    """
     if not secret:
         raise ValueError(f"{SECRET_ENV} is not set: the receiver cannot verify deliveries")
     state: dict[str, InboxWriter] = {}
@@ -159,7 +164,7 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        inbox = WebhookInbox(inbox_file)
+        inbox = WebhookInbox(inbox_file, timeout=lock_timeout)
         state["writer"] = InboxWriter(inbox)
         log.info("storing deliveries in %s", inbox.path)
         try:

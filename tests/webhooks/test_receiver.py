@@ -156,3 +156,21 @@ def test_the_secret_is_never_logged_nor_echoed(receiver, caplog):
 def test_the_receiver_refuses_to_start_without_a_secret(inbox_file):
     with pytest.raises(ValueError, match="PAPRA_WEBHOOK_SECRET"):
         build_app("", inbox_file)
+
+
+def test_a_delivery_the_inbox_cannot_take_is_not_acknowledged(inbox_file):
+    import sqlite3
+
+    with serve_receiver(inbox_file, lock_timeout=0.2) as base_url, httpx.Client(
+        base_url=base_url
+    ) as client:
+        holder = sqlite3.connect(inbox_file, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # another process writing, and not letting go
+        headers, body = signed_delivery()
+        refused = client.post(URL, content=body, headers=headers)
+        holder.execute("ROLLBACK")
+        holder.close()
+        assert refused.status_code == 503
+        assert stored(inbox_file) == []
+        retried = client.post(URL, content=body, headers=headers)
+        assert retried.json() == {"status": "stored"}
