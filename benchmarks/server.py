@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                        tags=50, custom_properties=10, activity_per_document=3,
                        text_bytes=2000, seed=args.seed)
     add_control_routes(fake)
+    fake.webhooks.allowed_hostnames = {"127.0.0.1"}  # the webhook benchmark's receiver
     with serve(fake, "127.0.0.1", args.port) as url:
         print(json.dumps({"url": url, "api_key": fake.api_key, "summary": summary,
                           "populate_seconds": time.perf_counter() - started}), flush=True)

@@ -17,9 +17,12 @@ from typing import TextIO
 
 from papra_pipeline.client import PapraClient, PapraError, PapraSessionRequiredError
 from papra_pipeline.settings import Settings
-from papra_pipeline.sync import SyncError, SyncOptions, SyncResult, sync
+from papra_pipeline.sync import SyncError, SyncOptions, SyncResult
 from papra_pipeline.sync.summary import describe_progress, format_summary
+from papra_pipeline.sync.webhooks import sync_draining_webhooks
 from papra_pipeline.warehouse import Warehouse, WarehouseError
+from papra_pipeline.warehouse.inbox import inbox_path
+from papra_pipeline.webhooks import cli as webhooks_cli
 
 DEFAULT_DB = Settings.duckdb_path
 DEMO_DB = "papra-demo.duckdb"
@@ -49,10 +52,14 @@ def run_sync(
     options: SyncOptions,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    *,
+    inbox_file: Path | None = None,
 ) -> SyncResult:
     out, err = out or sys.stdout, err or sys.stderr
     print(f"Syncing {client.base_url} into {warehouse.path} ({options.mode})", file=err)
-    result = sync(client, warehouse, options, progress=_progress_printer(err))
+    result = sync_draining_webhooks(
+        client, warehouse, options, inbox_file=inbox_file, progress=_progress_printer(err)
+    )
     print(format_summary(result), file=out)
     return result
 
@@ -68,8 +75,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
         reverify_period=timedelta(days=settings.reverify_days),
         verify=args.verify,
     )
+    warehouse = open_warehouse(args.db, settings, args.lock_timeout)
+    inbox = inbox_path(warehouse.path, settings.webhook_inbox)
     with PapraClient.from_settings(settings) as client:
-        run_sync(client, open_warehouse(args.db, settings, args.lock_timeout), options)
+        run_sync(client, warehouse, options, inbox_file=inbox)
     return 0
 
 
@@ -277,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     fake.add_argument("--documents", type=int, default=2000)
     fake.add_argument("--organizations", type=int, default=2)
     fake.set_defaults(func=cmd_fake_server)
+
+    webhooks_cli.add_parser(commands)
     return parser
 
 

@@ -205,6 +205,21 @@ class Settings:
         "full syncs re-read every document's text and activity within this many days (`0` "
         "turns it off), see [What each mode catches](#what-each-mode-catches)",
     )
+    webhook_secret: str | None = variable(
+        "PAPRA_WEBHOOK_SECRET",
+        None,
+        text,
+        "the secret Papra signs webhook deliveries with: `webhooks serve` refuses to start "
+        "without it, `webhooks register` gives it to Papra",
+        secret=True,
+    )
+    webhook_inbox: str | None = variable(
+        "PAPRA_WEBHOOK_INBOX",
+        None,
+        text,
+        "the webhook inbox the receiver fills and syncs drain (default beside the DuckDB "
+        "file: `papra.webhooks.sqlite`)",
+    )
     full_sync_cron: str = variable(
         "PAPRA_FULL_SYNC_CRON",
         "0 * * * *",
@@ -228,6 +243,12 @@ class Settings:
         300,
         integer(minimum=1),
         "Dagster: seconds between two looks of `papra_tagging_rules_sensor`",
+    )
+    webhook_sensor_seconds: int = variable(
+        "PAPRA_WEBHOOK_SENSOR_SECONDS",
+        10,
+        integer(minimum=1),
+        "Dagster: seconds between two looks of `papra_webhook_sensor` at the inbox",
     )
     reapply_rule_ids: tuple[str, ...] = variable(
         "PAPRA_REAPPLY_RULES_ON_NEW_DOCUMENTS",

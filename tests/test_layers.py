@@ -1,5 +1,6 @@
-"""Imports go one way: settings -> client -> warehouse -> sync -> defs and cli. A layer that
-imports a later one (or the client that pulls in Dagster) fails here, in a fresh interpreter."""
+"""Imports go one way: settings -> client -> warehouse -> sync -> defs and cli, with webhooks
+beside sync. A layer that imports a later one (or the client that pulls in Dagster) fails here,
+in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ ALLOWED = {
     "warehouse": {"settings"},
     "sync": {"settings", "client", "warehouse"},
     "defs": {"settings", "client", "warehouse", "sync"},
+    # The webhook receiver and registration: HTTP in, inbox rows out; no sync, no Dagster.
+    "webhooks": {"settings", "client", "warehouse"},
     "testing": set(),
 }
 
@@ -69,3 +72,7 @@ def test_client_warehouse_and_sync_load_without_dagster():
     assert "dagster" not in loaded_after(
         "papra_pipeline.client, papra_pipeline.warehouse, papra_pipeline.sync"
     )
+
+
+def test_the_webhook_receiver_loads_without_dagster():
+    assert "dagster" not in loaded_after("papra_pipeline.webhooks.receiver")

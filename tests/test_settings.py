@@ -22,8 +22,10 @@ from papra_pipeline.cli import main
 from papra_pipeline.client import PapraClient, PapraError
 from papra_pipeline.defs import build_definitions
 from papra_pipeline.settings import Settings, SettingsError
-from papra_pipeline.sync import SyncOptions, sync
+from papra_pipeline.sync import SyncOptions
+from papra_pipeline.sync.webhooks import sync_draining_webhooks
 from papra_pipeline.testing import FakePapra, populate, serve
+from papra_pipeline.warehouse.inbox import InboxDelivery, WebhookInbox
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -80,11 +82,17 @@ def test_a_bad_value_names_the_variable_and_what_would_do(name, value, says):
 
 
 def test_secrets_stay_out_of_errors_and_reprs():
-    settings = Settings.from_env({"PAPRA_API_KEY": "ppapi_topsecret", "PAPRA_PASSWORD": "hunter2"})
-    assert "topsecret" not in repr(settings) and "hunter2" not in repr(settings)
+    settings = Settings.from_env({
+        "PAPRA_API_KEY": "ppapi_topsecret",
+        "PAPRA_PASSWORD": "hunter2",
+        "PAPRA_WEBHOOK_SECRET": "whsec-shh",
+    })
+    for secret in ("topsecret", "hunter2", "whsec-shh"):
+        assert secret not in repr(settings)
     assert [v.name for v in Settings.variables() if v.secret] == [
         "PAPRA_API_KEY",
         "PAPRA_PASSWORD",
+        "PAPRA_WEBHOOK_SECRET",
     ]
 
 
@@ -153,7 +161,9 @@ def environment(fake, url, tmp_path, monkeypatch):
 def through_cli(command: str) -> str:
     """Run ``papra-pipeline COMMAND``; what a user sees that tells the outcomes apart."""
     try:
-        code = main([command])
+        code = main(command.split())
+    except SystemExit as exc:  # what `papra-pipeline` ends with on a refusal
+        return f"exit: {exc.code}"
     except Exception as exc:  # noqa: BLE001 - a crash is an outcome too
         return f"crashed: {type(exc).__name__}"
     return f"exit {code}"
@@ -172,7 +182,8 @@ def through_dagster(command: str) -> str:
                     options = SyncOptions(
                         content=papra.content, reverify_period=timedelta(days=papra.reverify_days)
                     )
-                    sync(client, store, options)
+                    inbox = resources.warehouse.inbox_path()
+                    sync_draining_webhooks(client, store, options, inbox_file=inbox)
                 else:
                     client.list_tagging_rules(client.list_organizations()[0].id)
     except Exception as exc:  # noqa: BLE001 - a failure is an outcome too
@@ -213,6 +224,24 @@ def count_requests_in_flight(fake: FakePapra) -> None:
 
     fake.in_flight = state
     fake.add_hook(hold)
+
+
+def one_pending_delivery(path: Path) -> Callable[[FakePapra], None]:
+    """A fresh inbox at ``path`` holding one delivery that names a real document."""
+
+    def prepare(fake: FakePapra) -> None:
+        path.unlink(missing_ok=True)
+        org = next(iter(fake.organizations))
+        document = fake.documents(org, include_deleted=False)[0]
+        with WebhookInbox(path) as inbox:
+            inbox.add([InboxDelivery("msg_1", "document:updated", org, document["id"], 0)])
+
+    return prepare
+
+
+def pending_deliveries(path: Path) -> int:
+    with WebhookInbox(path) as inbox:
+        return len(inbox.pending())
 
 
 def login(fake: FakePapra, **values: str) -> dict[str, str]:
@@ -267,6 +296,18 @@ def cases(fake: FakePapra, url: str, tmp: Path) -> dict[str, Case]:
         # Its effect shows from the second full sync on (tests/sync/test_verification.py);
         # here, that both read it: a value that is not a period stops the run.
         "PAPRA_REVERIFY_DAYS": Case({"PAPRA_REVERIFY_DAYS": "7"}, {"PAPRA_REVERIFY_DAYS": "soon"}),
+        # The sync drains the inbox it is told of; the default one, beside the file, is empty.
+        "PAPRA_WEBHOOK_INBOX": Case(
+            {"PAPRA_WEBHOOK_INBOX": str(tmp / "inbox.sqlite")},
+            {},
+            prepare=one_pending_delivery(tmp / "inbox.sqlite"),
+            observe=lambda fake, tmp: pending_deliveries(tmp / "inbox.sqlite"),
+        ),
+        "PAPRA_WEBHOOK_SECRET": Case(
+            login(fake, PAPRA_WEBHOOK_SECRET="a-long-random-secret"),
+            login(fake),
+            command="webhooks register --url https://hooks.example.com/webhooks/papra",
+        ),
     }
 
 
@@ -279,14 +320,23 @@ def run_case(case: Case, values: dict[str, str], how, environment, fake, tmp_pat
 
 
 CLI_VARIABLES = [v.name for v in Settings.variables() if not v.description.startswith("Dagster:")]
+# Only the CLI reads it: Dagster never receives webhook deliveries.
+CLI_ONLY = {"PAPRA_WEBHOOK_SECRET"}
 
 
 def test_every_variable_the_cli_reads_has_a_behaviour_case(fake, url, tmp_path):
     assert sorted(cases(fake, url, tmp_path)) == sorted(CLI_VARIABLES)
 
 
-@pytest.mark.parametrize("how", [through_cli, through_dagster], ids=["cli", "dagster"])
-@pytest.mark.parametrize("name", CLI_VARIABLES)
+@pytest.mark.parametrize(
+    ("name", "how"),
+    [
+        pytest.param(name, how, id=f"{name}-{how_id}")
+        for name in CLI_VARIABLES
+        for how, how_id in ((through_cli, "cli"), (through_dagster, "dagster"))
+        if not (how is through_dagster and name in CLI_ONLY)
+    ],
+)
 def test_the_variable_changes_what_happens(name, how, environment, fake, url, tmp_path):
     case = cases(fake, url, tmp_path)[name]
     first = run_case(case, case.first, how, environment, fake, tmp_path)
@@ -310,6 +360,7 @@ DAGSTER_VALUES = {
     "PAPRA_TAGGING_SENSOR_SECONDS": "600",
     "PAPRA_REPORTS_START_DATE": "2025-06-01",
     "PAPRA_FRESHNESS_HOURS": "6",
+    "PAPRA_WEBHOOK_SENSOR_SECONDS": "3",
 }
 # Evaluated through the tagging-rules sensor, with a fake that has rules and a login:
 # tests/defs/test_sensors.py::test_the_rules_to_reapply_come_from_the_environment.
@@ -330,6 +381,7 @@ def test_dagster_only_variables_shape_the_definitions(environment):
     assert schedules["papra_statistics_snapshot_schedule"].cron_schedule == "*/10 * * * *"
     assert sensors["papra_change_sensor"].minimum_interval_seconds == 45
     assert sensors["papra_tagging_rules_sensor"].minimum_interval_seconds == 600
+    assert sensors["papra_webhook_sensor"].minimum_interval_seconds == 3
     reports = repository.asset_graph.get(dg.AssetKey("papra_report_daily_documents"))
     assert reports.partitions_def.get_first_partition_key() == "2025-06-01"
     documents = repository.asset_graph.get(dg.AssetKey("papra_documents"))

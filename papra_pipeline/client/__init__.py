@@ -23,6 +23,7 @@ from .errors import (
     PapraServerError,
     PapraSessionRequiredError,
     PapraTimeoutError,
+    PapraUnsafeWebhookUrlError,
     PapraValidationError,
 )
 from .models import (
@@ -46,9 +47,18 @@ from .models import (
     UntypedValue,
     UserRef,
 )
+from .webhooks import (
+    WEBHOOK_EVENTS,
+    Delivery,
+    InvalidDeliveryError,
+    Webhook,
+    parse_delivery,
+    signature,
+)
 
 __all__ = [
     "UNSET",
+    "WEBHOOK_EVENTS",
     "Activity",
     "ApiKey",
     "ClientStats",
@@ -57,8 +67,10 @@ __all__ = [
     "Document",
     "DocumentCustomProperty",
     "DocumentPage",
+    "Delivery",
     "DocumentRef",
     "ExtendedTimestamp",
+    "InvalidDeliveryError",
     "Organization",
     "OrganizationStatistics",
     "PapraAuthenticationError",
@@ -75,6 +87,7 @@ __all__ = [
     "PapraServerError",
     "PapraSessionRequiredError",
     "PapraTimeoutError",
+    "PapraUnsafeWebhookUrlError",
     "PapraValidationError",
     "SelectOptionValue",
     "ServerConfig",
@@ -84,4 +97,7 @@ __all__ = [
     "TaskId",
     "UntypedValue",
     "UserRef",
+    "Webhook",
+    "parse_delivery",
+    "signature",
 ]

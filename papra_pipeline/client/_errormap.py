@@ -28,11 +28,17 @@ from .errors import (
     PapraServerError,
     PapraSessionRequiredError,
     PapraTimeoutError,
+    PapraUnsafeWebhookUrlError,
     PapraValidationError,
 )
 
 EXCERPT_CHARS = 200
 SESSION_ENV_HINT = "set PAPRA_EMAIL and PAPRA_PASSWORD so the client can log in"
+UNSAFE_URL_HINT = (
+    "Papra refuses to call URLs that resolve to private, loopback or reserved addresses; "
+    "to allow this receiver, start Papra with WEBHOOK_URL_ALLOWED_HOSTNAMES=<its host name or "
+    "IP> (comma-separated for several), or use a publicly reachable URL"
+)
 
 _TOKEN_PATTERNS = (
     re.compile(r"ppapi_[A-Za-z0-9]{8,}"),
@@ -196,6 +202,8 @@ def error_from_response(
         return PapraRateLimitError(message, retry_after=parse_retry_after(headers), **common)
     if status >= 500:
         return PapraServerError(message, **common)
+    if code == "webhooks.ssrf_unsafe_url":
+        return PapraUnsafeWebhookUrlError(message, details=details, hint=UNSAFE_URL_HINT, **common)
     if status in _BY_STATUS:
         hint = None
         if code == "api.not-found":

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from . import models as m
 from .errors import PapraResponseError
+from .webhooks import Webhook
 
 Parser = Callable[[Any, Mapping[str, str]], Any]
 
@@ -101,6 +102,8 @@ class Route:
 _O = "/api/organizations/{org}"
 _D = _O + "/documents/{doc}"
 _TR = "tagging rules"
+_W = _O + "/webhooks/{webhook}"
+_WH = "webhooks"
 
 ROUTES: dict[str, Route] = {
     # Meta and public routes.
@@ -267,6 +270,16 @@ ROUTES: dict[str, Route] = {
         feature=_TR,
         parse=lambda body, query: m.TaskId.from_json(body),
     ),
+    # Webhooks: session only.
+    "list_webhooks": Route(
+        "GET", _O + "/webhooks", auth="session", feature=_WH, parse=_many("webhooks", Webhook)
+    ),
+    "get_webhook": Route("GET", _W, auth="session", feature=_WH, parse=_one("webhook", Webhook)),
+    "create_webhook": Route(
+        "POST", _O + "/webhooks", auth="session", feature=_WH, parse=_one("webhook", Webhook)
+    ),
+    "update_webhook": Route("PUT", _W, auth="session", feature=_WH, parse=_one("webhook", Webhook)),
+    "delete_webhook": Route("DELETE", _W, auth="session", feature=_WH),
 }
 
 # Routes the client does not call, listed so a 401 on them explains itself and recorded

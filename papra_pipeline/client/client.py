@@ -56,6 +56,7 @@ from .models import (
     TaskId,
     decode_json,
 )
+from .webhooks import WebhookMethods
 
 logger = logging.getLogger("papra_pipeline.client")
 
@@ -173,11 +174,11 @@ def _session_cookie(response: httpx.Response) -> tuple[str, str] | None:
     return None
 
 
-class PapraClient:
+class PapraClient(WebhookMethods):
     """Client for one Papra server; share one instance across threads.
 
     Authentication: ``api_key`` (``Authorization: Bearer ppapi_...``) for everything except
-    tagging rules, which this Papra version only serves to a logged-in session; give
+    tagging rules and webhooks, which this Papra version only serves to a logged-in session; give
     ``email`` and ``password`` for those and the client logs in lazily.
     """
 

@@ -12,6 +12,7 @@ published docs: a missing API-key permission is a 401, an unknown org is a 403.
     ├── PapraNotFoundError              404
     ├── PapraConflictError              409 (duplicate upload, existing tag, ...)
     ├── PapraValidationError            400 (``details`` lists the offending fields)
+    │   └── PapraUnsafeWebhookUrlError  webhook URL on a private address Papra may not call
     ├── PapraPayloadTooLargeError       413
     ├── PapraRateLimitError             429 (``retry_after`` in seconds when the server says)
     ├── PapraServerError                5xx
@@ -104,6 +105,11 @@ class PapraConflictError(PapraError):
 
 class PapraValidationError(PapraError):
     """400: Papra rejected the input; ``details`` holds ``{path, message}`` entries."""
+
+
+class PapraUnsafeWebhookUrlError(PapraValidationError):
+    """400 ``webhooks.ssrf_unsafe_url``: the URL resolves to a private, loopback or reserved
+    address and its host is not in the server's WEBHOOK_URL_ALLOWED_HOSTNAMES."""
 
 
 class PapraPayloadTooLargeError(PapraError):

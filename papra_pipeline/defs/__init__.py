@@ -28,7 +28,7 @@ from papra_pipeline.defs.jobs import (
 )
 from papra_pipeline.defs.pool import with_writer_pool, writer_pool_executor
 from papra_pipeline.defs.resources import resources_from_settings
-from papra_pipeline.defs.sensors import build_sensors
+from papra_pipeline.defs.sensors import build_sensors, build_webhook_sensor
 from papra_pipeline.settings import Settings
 
 
@@ -66,11 +66,14 @@ def build_definitions(
             reports_job,
         ],
         schedules=build_schedules(settings, reports_job) if schedules else [],
-        sensors=build_sensors(
-            settings.change_sensor_seconds,
-            settings.tagging_sensor_seconds,
-            settings.reapply_rule_ids,
-        )
+        sensors=[
+            *build_sensors(
+                settings.change_sensor_seconds,
+                settings.tagging_sensor_seconds,
+                settings.reapply_rule_ids,
+            ),
+            build_webhook_sensor(settings.webhook_sensor_seconds),
+        ]
         if sensors
         else [],
         resources=dict(resources) if resources is not None else resources_from_settings(settings),

@@ -11,11 +11,12 @@ import dagster as dg
 from pydantic import Field
 
 from papra_pipeline.defs.resources import PapraResource, WarehouseResource
-from papra_pipeline.sync import StreamStats, SyncOptions, SyncResult, sync
+from papra_pipeline.sync import StreamStats, SyncOptions, SyncResult
 from papra_pipeline.sync.gone import gone_message
 from papra_pipeline.sync.probe import snapshot_statistics
 from papra_pipeline.sync.summary import describe_progress, format_summary
 from papra_pipeline.sync.tagging import apply_tagging_rules
+from papra_pipeline.sync.webhooks import sync_draining_webhooks
 from papra_pipeline.warehouse import TABLES, Warehouse
 from papra_pipeline.warehouse.figures import (
     OrganizationFigures,
@@ -244,8 +245,12 @@ def papra_sync(
     # Activity is append-only: what this run added is the difference of the counts.
     before = organization_figures(store, options.organization_ids)
     with papra.get_client() as client:
-        result = sync(
-            client, store, options, progress=lambda *at: context.log.info(describe_progress(*at))
+        result = sync_draining_webhooks(
+            client,
+            store,
+            options,
+            inbox_file=warehouse.inbox_path(),
+            progress=lambda *at: context.log.info(describe_progress(*at)),
         )
     context.log.info(f"sync {result.run_id}:\n{format_summary(result)}")
     for org in result.skipped_organization_ids:

@@ -7,6 +7,7 @@ show the variable names, never their values.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -15,6 +16,7 @@ from pydantic import Field
 from papra_pipeline.client import PapraClient
 from papra_pipeline.settings import Settings
 from papra_pipeline.warehouse import Warehouse
+from papra_pipeline.warehouse.inbox import inbox_path
 
 DEFAULT_BASE_URL = Settings.api_url
 DEFAULT_DUCKDB_PATH = Settings.duckdb_path
@@ -81,6 +83,15 @@ class WarehouseResource(dg.ConfigurableResource):
         description="DuckDB's memory limit for a sync's final write (PAPRA_WRITE_MEMORY_LIMIT).",
     )
 
+    webhook_inbox: str | None = Field(
+        default=None,
+        description="The webhook inbox (PAPRA_WEBHOOK_INBOX); unset: beside the DuckDB file.",
+    )
+
+    def inbox_path(self) -> Path:
+        """Where `papra-pipeline webhooks serve` stores deliveries and syncs drain them."""
+        return inbox_path(self.path, self.webhook_inbox)
+
     def get_warehouse(self, *, lock_timeout: float = 30.0) -> Warehouse:
         """The warehouse; sensors pass a short ``lock_timeout`` so a tick never hangs."""
         return Warehouse(
@@ -120,7 +131,9 @@ def resources_from_settings(
             **({"reverify_days": settings.reverify_days} | sync_scope),
         ),
         "warehouse": WarehouseResource(
-            path=settings.duckdb_path, write_memory_limit=settings.write_memory_limit
+            path=settings.duckdb_path,
+            write_memory_limit=settings.write_memory_limit,
+            webhook_inbox=settings.webhook_inbox,
         ),
     }
 

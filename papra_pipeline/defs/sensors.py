@@ -32,6 +32,7 @@ from papra_pipeline.sync.gone import gone_message
 from papra_pipeline.sync.probe import probe
 from papra_pipeline.sync.tagging import list_rules, rule_fingerprint
 from papra_pipeline.warehouse import WarehouseLockedError, WarehouseMissingError
+from papra_pipeline.warehouse.inbox import WebhookInbox
 
 TRANSIENT_ERRORS = (PapraConnectionError, PapraRateLimitError, PapraServerError, PapraTimeoutError)
 # Sensors must finish within Dagster's tick timeout: never wait long for the DuckDB lock.
@@ -232,3 +233,42 @@ def build_sensors(
         build_change_sensor(change_seconds),
         build_tagging_rules_sensor(tagging_seconds, reapply_rule_ids),
     ]
+
+
+def build_webhook_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
+    """Requests a quick sync while the webhook inbox holds pending deliveries."""
+
+    @dg.sensor(
+        name="papra_webhook_sensor",
+        job=quick_sync_job,
+        minimum_interval_seconds=minimum_interval_seconds,
+        description="Requests a quick sync when `papra-pipeline webhooks serve` has stored "
+        "deliveries the sync has not consumed yet; the sync re-reads each document they name "
+        "(text, activity, tags, trash state). One run per high-water mark of the inbox.",
+    )
+    def papra_webhook_sensor(
+        context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        path = warehouse.inbox_path()
+        if not path.exists():
+            return dg.SkipReason(
+                f"No webhook inbox at {path}: start `papra-pipeline webhooks serve` and "
+                "register it with `papra-pipeline webhooks register`."
+            )
+        with WebhookInbox(path) as inbox:
+            pending, high_water_mark = inbox.pending_summary()
+        if not pending:
+            return dg.SkipReason("No pending webhook deliveries.")
+        # Deliveries stored after this request raise the mark and get a run of their own;
+        # those this run leaves pending (it failed) wait for the next delivery or full sync.
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"webhooks-{high_water_mark}",
+                    run_config=sync_run_config("quick"),
+                    tags={"papra/trigger": "webhook_sensor"},
+                )
+            ]
+        )
+
+    return papra_webhook_sensor

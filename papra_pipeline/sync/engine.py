@@ -119,6 +119,9 @@ class SyncOptions:
             included (a text edit, a trash-then-restore, a re-upload of a trashed file).
         empty_content_retry: documents whose text is still empty are re-read on every run
             for this long after we first saw them (Papra extracts text asynchronously).
+        reread_documents: ``(organization_id, document_id)`` pairs to re-read in full this run
+            whatever the scan shows (detail with text, tags, custom properties and trash
+            state, then new activity): what webhook deliveries named.
     """
 
     mode: Mode = "full"
@@ -127,6 +130,7 @@ class SyncOptions:
     reverify_period: timedelta = timedelta(days=7)
     verify: bool = False
     empty_content_retry: timedelta = timedelta(days=1)
+    reread_documents: frozenset[tuple[str, str]] = frozenset()
 
     def __post_init__(self) -> None:
         if self.verify and self.mode != "full":
@@ -681,6 +685,7 @@ class _SyncRun:
                 self._observe(fold, item)
             self._resolve_absences(fold, complete_scan, whole_trash)
             self._observe_details(fold, fold.partial)
+            reread = self._reread_in_full(fold)
 
         purged = set(self.pending.purged)
         reverify, reverify_state = [], {}
@@ -690,6 +695,7 @@ class _SyncRun:
         elif complete_scan:
             reverify, reverify_state = self._reverify_slice(org, snapshot, set(fold.changed))
         activity_for = [doc_id for doc_id in fold.changed if doc_id not in purged] + reverify
+        activity_for += sorted(set(reread) - set(activity_for))
         edited = self._fetch_activity(
             org, list(dict.fromkeys(activity_for)), complete=self.options.verify
         )
@@ -847,6 +853,40 @@ class _SyncRun:
                 self.pending.purged.append(doc_id)
             else:
                 self._observe(fold, detail.raw, detail)
+
+    def _reread_in_full(self, fold: _Fold) -> list[str]:
+        """Read the detail of each document named in ``reread_documents`` (a content edit, a
+        trash-then-restore or a re-upload leaves the list as it was); returns those that exist.
+
+        A 404 is the usual purge confirmation. The detail's text is staged here, so only
+        activity is left to fetch; a detail already read this run is not read again.
+        """
+        wanted = sorted(
+            doc_id
+            for org, doc_id in self.options.reread_documents
+            if org == fold.org and not fold.changed.get(doc_id)
+        )
+        details = self.client.iter_concurrent(lambda d: self._get_or_none(fold.org, d), wanted)
+        now = self.now()
+        found = []
+        for doc_id, detail in zip(wanted, details, strict=True):
+            if detail is None:
+                entry = fold.known.get(doc_id)
+                if entry is not None and not entry.purged and doc_id not in self.pending.purged:
+                    self.pending.purged.append(doc_id)
+                continue
+            found.append(doc_id)
+            if doc_id not in fold.seen:
+                self._observe(fold, detail.raw, detail)  # stages it, text included, if it moved
+            if doc_id in fold.changed:
+                if fold.changed[doc_id]:
+                    continue
+                fold.changed[doc_id] = True  # listed as changed, without its text: here it is
+            if self.options.content:
+                self.pending.stage(
+                    "document_content", "documents", [_content_row(doc_id, detail.content, now)]
+                )
+        return found
 
     def _fetch_content(self, fold: _Fold, edited: set[str], reverify: list[str]) -> None:
         """Text only where it can have changed: new, edited (per activity), still empty while

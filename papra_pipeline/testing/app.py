@@ -49,6 +49,7 @@ PARAMS = {
     "cpd": ("propertyDefinitionId", "cpd"),
     "rule": ("taggingRuleId", "tr"),
     "key": ("apiKeyId", "ak"),
+    "webhook": ("webhookId", "wbh"),
 }
 PUBLIC, SESSION, KEY_ONLY = "public", "session", "key-only"
 _NO_STORE_EXEMPT = (

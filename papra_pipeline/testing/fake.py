@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from papra_pipeline.testing import app
+from papra_pipeline.testing import webhook_routes as _webhook_routes  # noqa: F401 (registers routes)
 from papra_pipeline.testing.common import ClockFn
 from papra_pipeline.testing.faults import (
     DropConnection,
@@ -17,7 +18,9 @@ from papra_pipeline.testing.faults import (
     fault_response,
     truncate,
 )
+from papra_pipeline.testing.models import Document
 from papra_pipeline.testing.state import FakeState
+from papra_pipeline.testing.webhooks import FakeWebhooks
 
 
 @dataclass
@@ -63,6 +66,21 @@ class FakePapra(FakeState):
         self._limiter = app.SignInLimiter()
         #: Set by ``serve``: an in-process "timeout" raises, a loopback one hangs.
         self.loopback = False
+        #: Registered webhooks and their deliveries (none are sent until one is registered).
+        self.webhooks = FakeWebhooks(self, seed)
+
+    def _log(
+        self,
+        doc: Document,
+        event: str,
+        user_id: str | None,
+        *,
+        tag_id: str | None = None,
+        event_data: dict | None = None,
+    ) -> None:
+        """Papra fires its webhooks from the use cases that write activity (all but restore)."""
+        super()._log(doc, event, user_id, tag_id=tag_id, event_data=event_data)
+        self.webhooks.document_event(doc, event, tag_id, event_data)
 
     def transport(self) -> httpx.BaseTransport:
         return httpx.MockTransport(self.handle)

@@ -91,6 +91,9 @@ def run_fake_server(
     from papra_pipeline.testing.fake import FakePapra
 
     fake = FakePapra(seed=seed, auto_extract=True)
+    # Like a Papra started with WEBHOOK_URL_ALLOWED_HOSTNAMES=127.0.0.1,localhost, so a
+    # receiver on this machine can be registered (`papra-pipeline webhooks register`).
+    fake.webhooks.allowed_hostnames = {"127.0.0.1", "localhost"}
     populate(fake, organizations=organizations, documents=documents, seed=seed)
     with serve(fake, host, port) as url:
         print(f"Fake Papra serving at {url} with API key {fake.api_key}", flush=True)

@@ -46,6 +46,7 @@ SCHEDULES = {
 SENSORS = {
     "papra_change_sensor",
     "papra_tagging_rules_sensor",
+    "papra_webhook_sensor",
 }
 
 
