@@ -26,6 +26,8 @@ def evaluate_every_sensor(defs: dg.Definitions, instance, finished) -> list[dg.R
         else:
             context = dg.build_sensor_context(instance=instance, resources=defs.resources)
             result = sensor(context)
+        if isinstance(result, dg.SkipReason):
+            result = []
         if isinstance(result, dg.RunRequest):
             result = [result]
         if isinstance(result, dg.SensorResult):
