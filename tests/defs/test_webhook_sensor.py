@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 
 from papra_pipeline.client import WEBHOOK_EVENTS
-from papra_pipeline.defs.resources import WarehouseResource
+from papra_pipeline.defs.resources import WarehouseResource, resources_from_env
 from papra_pipeline.defs.sensors import build_webhook_sensor
 from papra_pipeline.warehouse.inbox import InboxDelivery, WebhookInbox
 from tests.defs.conftest import run_job
@@ -64,7 +64,9 @@ def test_the_inbox_can_live_elsewhere(warehouse, instance, tmp_path, monkeypatch
     elsewhere = tmp_path / "inbox" / "hooks.sqlite"
     monkeypatch.setenv("PAPRA_WEBHOOK_INBOX", str(elsewhere))
     deliver(elsewhere, 7)
-    assert tick(warehouse, instance).run_requests[0].run_key == "webhooks-1"
+    inbox = resources_from_env()["warehouse"].webhook_inbox  # as the code location reads it
+    told = WarehouseResource(path=warehouse.path, webhook_inbox=inbox)
+    assert tick(told, instance).run_requests[0].run_key == "webhooks-1"
 
 
 def test_the_sensor_is_registered(defs):
