@@ -11,6 +11,14 @@ import dagster as dg
 from papra_pipeline.defs.assets import SYNCED_TABLES
 from papra_pipeline.defs.resources import WarehouseResource
 from papra_pipeline.warehouse import TABLES, WarehouseMissingError
+from papra_pipeline.warehouse.health import (
+    custom_property_value_references,
+    document_tag_references,
+    key_health,
+    last_successful_run,
+    listed_untyped_values,
+    live_counts,
+)
 
 UNIQUE_IDS = "unique_ids"
 
@@ -40,19 +48,16 @@ def papra_unique_ids(warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResu
     try:
         with warehouse.get_warehouse().read() as con:
             for t in SYNCED_TABLES:
-                key = TABLES[t.table].key
-                columns = ", ".join(key)
-                null_filter = " OR ".join(f"{c} IS NULL" for c in key)
-                rows, distinct, nulls = con.execute(
-                    f"""SELECT count(*), count(DISTINCT ({columns})),
-                               count(*) FILTER (WHERE {null_filter})
-                        FROM {t.table}"""
-                ).fetchall()[0]
+                health = key_health(con, t.table)
                 yield dg.AssetCheckResult(
                     asset_key=t.asset,
                     check_name=UNIQUE_IDS,
-                    passed=rows == distinct and nulls == 0,
-                    metadata={"rows": rows, "duplicates": rows - distinct, "null_keys": nulls},
+                    passed=health.duplicates == 0 and health.null_keys == 0,
+                    metadata={
+                        "rows": health.rows,
+                        "duplicates": health.duplicates,
+                        "null_keys": health.null_keys,
+                    },
                 )
     except WarehouseMissingError:
         for t in SYNCED_TABLES:
@@ -67,14 +72,7 @@ def papra_unique_ids(warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResu
 def document_tags_reference_existing_rows(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     try:
         with warehouse.get_warehouse().read() as con:
-            rows, no_document, no_tag = con.execute(
-                """SELECT count(*),
-                          count(*) FILTER (WHERE d.id IS NULL),
-                          count(*) FILTER (WHERE t.id IS NULL)
-                   FROM document_tags dt
-                   LEFT JOIN documents d ON d.id = dt.document_id
-                   LEFT JOIN tags t ON t.id = dt.tag_id"""
-            ).fetchall()[0]
+            rows, no_document, no_tag = document_tag_references(con)
     except WarehouseMissingError:
         return _missing("references_existing_rows", "papra_document_tags")
     return dg.AssetCheckResult(
@@ -94,14 +92,7 @@ def custom_property_values_reference_existing_rows(
 ) -> dg.AssetCheckResult:
     try:
         with warehouse.get_warehouse().read() as con:
-            rows, no_document, no_definition = con.execute(
-                """SELECT count(*),
-                          count(*) FILTER (WHERE d.id IS NULL),
-                          count(*) FILTER (WHERE p.id IS NULL)
-                   FROM document_custom_property_values v
-                   LEFT JOIN documents d ON d.id = v.document_id
-                   LEFT JOIN custom_property_definitions p ON p.id = v.property_definition_id"""
-            ).fetchall()[0]
+            rows, no_document, no_definition = custom_property_value_references(con)
     except WarehouseMissingError:
         return _missing("references_existing_rows", "papra_document_custom_property_values")
     return dg.AssetCheckResult(
@@ -123,24 +114,13 @@ def custom_property_values_reference_existing_rows(
 def live_count_matches_api(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     try:
         with warehouse.get_warehouse().read() as con:
-            last = con.execute(
-                """SELECT run_id, mode FROM _papra_sync_runs WHERE status = 'succeeded'
-                   ORDER BY finished_at DESC LIMIT 1"""
-            ).fetchall()
+            last = last_successful_run(con)
             if not last:
                 return dg.AssetCheckResult(
                     passed=False, description="No successful sync is recorded yet."
                 )
-            run_id, mode = last[0]
-            rows = con.execute(
-                """SELECT s.organization_id, s.documents_count,
-                          (SELECT count(*) FROM documents d
-                           WHERE d.organization_id = s.organization_id
-                             AND NOT d.is_deleted AND d.purged_at IS NULL)
-                   FROM organization_statistics s WHERE s.run_id = ?
-                   ORDER BY s.organization_id""",
-                [run_id],
-            ).fetchall()
+            run_id, mode = last
+            rows = live_counts(con, run_id)
     except WarehouseMissingError:
         return _missing("live_count_matches_api", "papra_documents")
     organizations = {org: {"api": api, "warehouse": live} for org, api, live in rows}
@@ -170,11 +150,7 @@ UNTYPED_SHOWN = 50
 def all_values_typed(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     try:
         with warehouse.get_warehouse().read() as con:
-            rows = con.execute(
-                """SELECT u.document_id, u.field, u.reason
-                   FROM _papra_untyped_values u JOIN documents d ON d.id = u.document_id
-                   WHERE d.purged_at IS NULL ORDER BY ALL"""
-            ).fetchall()
+            rows = listed_untyped_values(con)
     except WarehouseMissingError:
         return _missing("all_values_typed", "papra_documents")
     return dg.AssetCheckResult(

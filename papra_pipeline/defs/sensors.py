@@ -32,6 +32,7 @@ from papra_pipeline.sync.gone import gone_message
 from papra_pipeline.sync.probe import probe
 from papra_pipeline.sync.tagging import list_rules, rule_fingerprint
 from papra_pipeline.warehouse import WarehouseLockedError, WarehouseMissingError
+from papra_pipeline.warehouse.figures import document_rows_per_organization
 from papra_pipeline.warehouse.inbox import WebhookInbox
 
 TRANSIENT_ERRORS = (PapraConnectionError, PapraRateLimitError, PapraServerError, PapraTimeoutError)
@@ -124,14 +125,11 @@ def _document_counts(warehouse: WarehouseResource) -> dict[str, int] | None:
     """
     try:
         with warehouse.get_warehouse(lock_timeout=SENSOR_LOCK_TIMEOUT).read() as con:
-            rows = con.execute(
-                "SELECT organization_id, count(*) FROM documents GROUP BY ALL"
-            ).fetchall()
+            return document_rows_per_organization(con)
     except WarehouseMissingError:
         return {}
     except WarehouseLockedError:
         return None
-    return {org: count for org, count in rows}
 
 
 def build_tagging_rules_sensor(

@@ -60,6 +60,13 @@ from papra_pipeline.warehouse import (
     WarehousePublishError,
     read_state,
 )
+from papra_pipeline.warehouse.stored import (
+    active_organization_ids,
+    current_definition_ids,
+    organizations_with_documents,
+    stored_activity,
+    stored_documents,
+)
 
 log = logging.getLogger("papra_pipeline.sync")
 
@@ -283,16 +290,7 @@ class _KnownReader:
         try:
             with self._warehouse.read_private() as con:
                 for org, future in self._results.items():
-                    # Only cheap types (Python datetimes are slow to build), in the order of
-                    # _Known's fields.
-                    rows = con.execute(
-                        """SELECT _hash, is_deleted, purged_at IS NOT NULL,
-                                  content IS NULL OR content = '' AS missing,
-                                  CASE WHEN missing THEN _first_seen_at END,
-                                  epoch_us(created_at), id
-                           FROM documents WHERE organization_id = ?""",
-                        [org],
-                    ).fetchall()
+                    rows = stored_documents(con, org)  # in the order of _Known's fields
                     future.set_result({entry.id: entry for entry in map(_Known._make, rows)})
                     pending.remove(future)
         except BaseException as exc:  # handed to whoever waits; the thread has no other way
@@ -507,26 +505,11 @@ class _SyncRun:
         )
 
     def _read_snapshot(self) -> _Snapshot:
-        definitions: dict[str, dict[str, str]] = {}
         states: dict[str, dict[str, Any]] = {}
         with self.warehouse.read_private() as con:
-            organization_ids = [
-                row[0]
-                for row in con.execute(
-                    "SELECT id FROM organizations WHERE NOT is_removed ORDER BY id"
-                ).fetchall()
-            ]
-            with_documents = [
-                row[0]
-                for row in con.execute(
-                    "SELECT DISTINCT organization_id FROM documents ORDER BY 1"
-                ).fetchall()
-            ]
-            for org, key, definition_id in con.execute(
-                "SELECT organization_id, key, id FROM custom_property_definitions "
-                "WHERE NOT is_removed"
-            ).fetchall():
-                definitions.setdefault(org, {})[key] = definition_id
+            organization_ids = active_organization_ids(con)
+            with_documents = organizations_with_documents(con)
+            definitions = current_definition_ids(con)
             for org in {*organization_ids, *with_documents}:
                 states[org] = read_state(con, DOCUMENTS_STATE, org)
         reader = _KnownReader(self.warehouse, with_documents)
@@ -1015,13 +998,7 @@ class _SyncRun:
     def _stored_activity(self, document_ids: Sequence[str]) -> dict[str, tuple[set[str], datetime]]:
         """Per document: the ids of its stored activity and the newest entry's time."""
         with self.warehouse.read_private() as con:
-            con.register("_papra_wanted", pd.DataFrame({"document_id": list(document_ids)}))
-            rows = con.execute(
-                "SELECT document_id, list(id), max(created_at) FROM document_activity "
-                "WHERE document_id IN (SELECT document_id FROM _papra_wanted) "
-                "GROUP BY document_id"
-            ).fetchall()
-        return {doc_id: (set(ids), newest) for doc_id, ids, newest in rows}
+            return stored_activity(con, document_ids)
 
     def _refresh_definitions(self) -> None:
         """Values name their property by key: list the definitions again where the ones at

@@ -23,6 +23,7 @@ from papra_pipeline.client import OrganizationStatistics, PapraClient
 from papra_pipeline.sync.gone import unless_gone
 from papra_pipeline.sync.records import statistics_row
 from papra_pipeline.warehouse import Warehouse
+from papra_pipeline.warehouse.stored import active_organization_ids
 
 STATISTICS_FIELDS = (
     "documents_count",
@@ -116,12 +117,7 @@ def snapshot_statistics(
     warehouse.ensure_schema()
     if organization_ids is None:
         with warehouse.read_private() as con:
-            organization_ids = [
-                row[0]
-                for row in con.execute(
-                    "SELECT id FROM organizations WHERE NOT is_removed ORDER BY id"
-                ).fetchall()
-            ]
+            organization_ids = active_organization_ids(con)
         if not organization_ids:
             organization_ids = [org.id for org in client.list_organizations()]
     snapshot_at = now()
