@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal, NamedTuple
 
@@ -49,6 +49,7 @@ from papra_pipeline.client import (
     PapraResponseError,
 )
 from papra_pipeline.sync import records
+from papra_pipeline.sync.clock import utcnow
 from papra_pipeline.sync.gone import unless_gone
 from papra_pipeline.warehouse import (
     MergeCounts,
@@ -103,10 +104,6 @@ STREAMS = (
 )
 
 ProgressCallback = Callable[[str, str, int, "int | None"], None]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
