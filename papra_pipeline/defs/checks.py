@@ -12,12 +12,11 @@ from papra_pipeline.defs.assets import SYNCED_TABLES
 from papra_pipeline.defs.resources import WarehouseResource
 from papra_pipeline.warehouse import TABLES, WarehouseMissingError
 from papra_pipeline.warehouse.health import (
-    custom_property_value_references,
-    document_tag_references,
     key_health,
     last_successful_run,
     listed_untyped_values,
     live_counts,
+    reference_health,
 )
 
 UNIQUE_IDS = "unique_ids"
@@ -64,45 +63,42 @@ def papra_unique_ids(warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResu
             yield _missing(UNIQUE_IDS, t.asset)
 
 
-@dg.asset_check(
-    asset="papra_document_tags",
-    name="references_existing_rows",
-    description="Every document tag points at a stored document and a stored tag.",
-)
-def document_tags_reference_existing_rows(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    try:
-        with warehouse.get_warehouse().read() as con:
-            rows, no_document, no_tag = document_tag_references(con)
-    except WarehouseMissingError:
-        return _missing("references_existing_rows", "papra_document_tags")
-    return dg.AssetCheckResult(
-        passed=no_document == 0 and no_tag == 0,
-        metadata={"rows": rows, "missing_documents": no_document, "missing_tags": no_tag},
-    )
+def _references_check(
+    asset: str, table: str, description: str, missing_names: dict[str, str]
+) -> dg.AssetChecksDefinition:
+    """A check that every row of ``table`` points at stored rows; ``missing_names`` names
+    the metadata entry counting the misses of each referencing column."""
+
+    @dg.asset_check(asset=asset, name="references_existing_rows", description=description)
+    def check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        try:
+            with warehouse.get_warehouse().read() as con:
+                health = reference_health(con, table)
+        except WarehouseMissingError:
+            return _missing("references_existing_rows", asset)
+        return dg.AssetCheckResult(
+            passed=not any(health.missing.values()),
+            metadata={
+                "rows": health.rows,
+                **{missing_names[c]: n for c, n in health.missing.items()},
+            },
+        )
+
+    return check
 
 
-@dg.asset_check(
-    asset="papra_document_custom_property_values",
-    name="references_existing_rows",
-    description="Every custom-property value points at a stored document and a stored "
-    "property definition.",
+document_tags_reference_existing_rows = _references_check(
+    "papra_document_tags",
+    "document_tags",
+    "Every document tag points at a stored document and a stored tag.",
+    {"document_id": "missing_documents", "tag_id": "missing_tags"},
 )
-def custom_property_values_reference_existing_rows(
-    warehouse: WarehouseResource,
-) -> dg.AssetCheckResult:
-    try:
-        with warehouse.get_warehouse().read() as con:
-            rows, no_document, no_definition = custom_property_value_references(con)
-    except WarehouseMissingError:
-        return _missing("references_existing_rows", "papra_document_custom_property_values")
-    return dg.AssetCheckResult(
-        passed=no_document == 0 and no_definition == 0,
-        metadata={
-            "rows": rows,
-            "missing_documents": no_document,
-            "missing_definitions": no_definition,
-        },
-    )
+custom_property_values_reference_existing_rows = _references_check(
+    "papra_document_custom_property_values",
+    "document_custom_property_values",
+    "Every custom-property value points at a stored document and a stored property definition.",
+    {"document_id": "missing_documents", "property_definition_id": "missing_definitions"},
+)
 
 
 @dg.asset_check(

@@ -34,29 +34,34 @@ def key_health(con: duckdb.DuckDBPyConnection, table: str) -> KeyHealth:
     return KeyHealth(rows, rows - distinct, nulls)
 
 
-def document_tag_references(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
-    """Document tags: rows, rows whose document is not stored, rows whose tag is not."""
-    return con.execute(
-        """SELECT count(*),
-                  count(*) FILTER (WHERE d.id IS NULL),
-                  count(*) FILTER (WHERE t.id IS NULL)
-           FROM document_tags dt
-           LEFT JOIN documents d ON d.id = dt.document_id
-           LEFT JOIN tags t ON t.id = dt.tag_id"""
-    ).fetchall()[0]
+# What the linking tables' columns point at: column -> the table whose ``id`` it holds.
+REFERENCES = {
+    "document_tags": {"document_id": "documents", "tag_id": "tags"},
+    "document_custom_property_values": {
+        "document_id": "documents",
+        "property_definition_id": "custom_property_definitions",
+    },
+}
 
 
-def custom_property_value_references(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
-    """Custom-property values: rows, rows whose document is not stored, rows whose property
-    definition is not."""
-    return con.execute(
-        """SELECT count(*),
-                  count(*) FILTER (WHERE d.id IS NULL),
-                  count(*) FILTER (WHERE p.id IS NULL)
-           FROM document_custom_property_values v
-           LEFT JOIN documents d ON d.id = v.document_id
-           LEFT JOIN custom_property_definitions p ON p.id = v.property_definition_id"""
-    ).fetchall()[0]
+@dataclass(frozen=True)
+class ReferenceHealth:
+    """A linking table's rows and, per column of :data:`REFERENCES`, the rows whose row it
+    points at is not stored."""
+
+    rows: int
+    missing: dict[str, int]
+
+
+def reference_health(con: duckdb.DuckDBPyConnection, table: str) -> ReferenceHealth:
+    targets = list(REFERENCES[table].items())
+    missing = "".join(f", count(*) FILTER (WHERE r{i}.id IS NULL)" for i in range(len(targets)))
+    joins = "".join(
+        f" LEFT JOIN {target} r{i} ON r{i}.id = l.{column}"
+        for i, (column, target) in enumerate(targets)
+    )
+    rows, *counts = con.execute(f"SELECT count(*){missing} FROM {table} l{joins}").fetchall()[0]
+    return ReferenceHealth(rows, dict(zip(REFERENCES[table], counts, strict=True)))
 
 
 def last_successful_run(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
