@@ -152,7 +152,7 @@ def print_demo_report(warehouse: Warehouse, out: TextIO) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The full sync job of the Dagster definitions users deploy, against a generated fake."""
-    from papra_pipeline.defs.demo import demo_env, run_demo_ui, run_full_sync_job
+    from papra_pipeline.demo import demo_env, run_demo_ui, run_full_sync_job
     from papra_pipeline.testing import FakePapra, populate, serve
 
     fake = FakePapra()

@@ -27,7 +27,7 @@ from papra_pipeline.warehouse import Warehouse
 from papra_pipeline.warehouse.figures import created_at_range
 
 MODULE = "papra_pipeline.definitions"
-DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
+DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 REPORT_ASSETS = "papra_report_daily_documents,papra_report_daily_activity"
 
 
