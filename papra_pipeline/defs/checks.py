@@ -1,4 +1,5 @@
-"""Asset checks: what must hold in the warehouse after a sync, read straight from DuckDB.
+"""Asset checks: what must hold in the warehouse after a sync, read from the readers' file
+with the queries of :mod:`papra_pipeline.warehouse.health`.
 
 They only read, so they take no slot of the writer pool and can be re-run from the UI at
 any time.
