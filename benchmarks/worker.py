@@ -85,7 +85,7 @@ def run_sync(spec: dict) -> dict:
 
 
 def run_dagster(spec: dict) -> dict:
-    from papra_pipeline.defs.demo import demo_env, run_full_sync_job
+    from papra_pipeline.demo import demo_env, run_full_sync_job
 
     env = demo_env(spec["url"], spec["api_key"], spec["db"])
     result = run_full_sync_job(env)
@@ -316,7 +316,7 @@ def _duckdb_floor(db: Path, stagings: dict[str, Any], columns: list[str], now: d
 IMPORTS: dict[str, tuple[str, ...]] = {
     "sync": ("papra_pipeline.cli", "papra_pipeline.client", "papra_pipeline.sync",
              "papra_pipeline.warehouse"),
-    "dagster": ("papra_pipeline.defs.demo",),
+    "dagster": ("papra_pipeline.demo",),
     "floor": ("httpx", "orjson"),
     "dlt": ("dlt", "dlt.sources.rest_api"),
     "merge": ("duckdb", "pandas", "papra_pipeline.warehouse"),

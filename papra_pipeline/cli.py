@@ -21,6 +21,7 @@ from papra_pipeline.sync import SyncError, SyncOptions, SyncResult
 from papra_pipeline.sync.summary import describe_progress, format_summary
 from papra_pipeline.sync.webhooks import sync_draining_webhooks
 from papra_pipeline.warehouse import Warehouse, WarehouseError
+from papra_pipeline.warehouse.figures import example_results
 from papra_pipeline.warehouse.inbox import inbox_path
 from papra_pipeline.webhooks import cli as webhooks_cli
 
@@ -142,50 +143,16 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
-def demo_queries(warehouse: Warehouse) -> list[tuple[str, str]]:
-    """A few analytics queries the demo prints, straight from the README."""
-    return [
-        (
-            "Rows per table",
-            """SELECT 'documents' AS table_name, count(*) AS rows FROM documents
-               UNION ALL SELECT 'tags', count(*) FROM tags
-               UNION ALL SELECT 'document_tags', count(*) FROM document_tags
-               UNION ALL SELECT 'document_activity', count(*) FROM document_activity
-               UNION ALL SELECT 'document_custom_property_values', count(*)
-                         FROM document_custom_property_values
-               UNION ALL SELECT 'organization_statistics', count(*) FROM organization_statistics""",
-        ),
-        (
-            "Documents per tag (top 10)",
-            """SELECT name AS tag, live_documents FROM v_tag_usage
-               ORDER BY live_documents DESC, name LIMIT 10""",
-        ),
-        (
-            "Storage added by month",
-            """SELECT strftime(day, '%Y-%m') AS month,
-                      CAST(sum(documents_added) AS BIGINT) AS documents,
-                      round(sum(bytes_added) / 1e6, 2) AS megabytes
-               FROM v_storage_daily GROUP BY month ORDER BY month DESC LIMIT 12""",
-        ),
-        (
-            "Total of each number custom property",
-            """SELECT property_name, count(*) AS documents, round(sum(number_value), 2) AS total
-               FROM document_custom_property_values v JOIN v_documents d ON d.id = v.document_id
-               WHERE property_type = 'number' GROUP BY property_name ORDER BY property_name""",
-        ),
-    ]
-
-
 def print_demo_report(warehouse: Warehouse, out: TextIO) -> None:
     with warehouse.read() as con:
-        for title, sql in demo_queries(warehouse):
+        for title, result in example_results(con):
             print(f"\n{title}", file=out)
-            print(con.execute(sql).df().to_string(index=False), file=out)
+            print(result.to_string(index=False), file=out)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The full sync job of the Dagster definitions users deploy, against a generated fake."""
-    from papra_pipeline.defs.demo import demo_env, run_demo_ui, run_full_sync_job
+    from papra_pipeline.demo import demo_env, run_demo_ui, run_full_sync_job
     from papra_pipeline.testing import FakePapra, populate, serve
 
     fake = FakePapra()

@@ -14,19 +14,11 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from .models import PROPERTY_TYPES
+
 MAX_PAGE_SIZE = 100
 SORT_FIELDS = ("createdAt", "updatedAt", "name", "documentDate")
 SORT_ORDERS = ("asc", "desc")
-PROPERTY_TYPES = (
-    "text",
-    "number",
-    "date",
-    "boolean",
-    "select",
-    "multi_select",
-    "user_relation",
-    "document_relation",
-)
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
 
 

@@ -99,11 +99,11 @@ class Route:
         return method.upper() == self.method and self._regex.fullmatch(path) is not None
 
 
-_O = "/api/organizations/{org}"
-_D = _O + "/documents/{doc}"
-_TR = "tagging rules"
-_W = _O + "/webhooks/{webhook}"
-_WH = "webhooks"
+_ORG = "/api/organizations/{org}"
+_DOC = _ORG + "/documents/{doc}"
+_RULES_FEATURE = "tagging rules"
+_WEBHOOK = _ORG + "/webhooks/{webhook}"
+_WEBHOOKS_FEATURE = "webhooks"
 
 ROUTES: dict[str, Route] = {
     # Meta and public routes.
@@ -133,37 +133,40 @@ ROUTES: dict[str, Route] = {
         parse=_one("organization", m.Organization),
     ),
     "get_organization": Route(
-        "GET", _O, permissions=("organizations:read",), parse=_one("organization", m.Organization)
+        "GET", _ORG, permissions=("organizations:read",), parse=_one("organization", m.Organization)
     ),
     "update_organization": Route(
-        "PUT", _O, permissions=("organizations:update",), parse=_one("organization", m.Organization)
+        "PUT",
+        _ORG,
+        permissions=("organizations:update",),
+        parse=_one("organization", m.Organization),
     ),
-    "delete_organization": Route("DELETE", _O, permissions=("organizations:delete",)),
+    "delete_organization": Route("DELETE", _ORG, permissions=("organizations:delete",)),
     # Documents.
     "upload_document": Route(
         "POST",
-        _O + "/documents",
+        _ORG + "/documents",
         permissions=("documents:create",),
         parse=_one("document", m.Document),
     ),
     "list_documents": Route(
-        "GET", _O + "/documents", permissions=("documents:read",), parse=_document_page
+        "GET", _ORG + "/documents", permissions=("documents:read",), parse=_document_page
     ),
     "list_deleted_documents": Route(
-        "GET", _O + "/documents/deleted", permissions=("documents:read",), parse=_document_page
+        "GET", _ORG + "/documents/deleted", permissions=("documents:read",), parse=_document_page
     ),
     "get_document_statistics": Route(
         "GET",
-        _O + "/documents/statistics",
+        _ORG + "/documents/statistics",
         permissions=("documents:read",),
         parse=_one("organizationStats", m.OrganizationStatistics),
     ),
     "get_document": Route(
-        "GET", _D, permissions=("documents:read",), parse=_one("document", m.Document)
+        "GET", _DOC, permissions=("documents:read",), parse=_one("document", m.Document)
     ),
     "get_document_lenient": Route(
         "GET",
-        _D,
+        _DOC,
         permissions=("documents:read",),
         parse=lambda body, query: m.Document.from_json(
             m.unwrap(body, "document", "Document"), lenient=True
@@ -171,115 +174,129 @@ ROUTES: dict[str, Route] = {
     ),
     "get_document_content": Route(
         "GET",
-        _D,
+        _DOC,
         permissions=("documents:read",),
         parse=lambda body, query: m.document_content(m.unwrap(body, "document", "Document")),
     ),
     "update_document": Route(
-        "PATCH", _D, permissions=("documents:update",), parse=_one("document", m.Document)
+        "PATCH", _DOC, permissions=("documents:update",), parse=_one("document", m.Document)
     ),
-    "delete_document": Route("DELETE", _D, permissions=("documents:delete",)),
-    "get_document_file": Route("GET", _D + "/file", permissions=("documents:read",)),
+    "delete_document": Route("DELETE", _DOC, permissions=("documents:delete",)),
+    "get_document_file": Route("GET", _DOC + "/file", permissions=("documents:read",)),
     "list_document_activity": Route(
         "GET",
-        _D + "/activity",
+        _DOC + "/activity",
         permissions=("documents:read",),
         parse=_many("activities", m.Activity),
     ),
     # Batch routes: re-sending the same filter converges to the same state.
     "batch_trash_documents": Route(
-        "POST", _O + "/documents/batch/trash", permissions=("documents:delete",), retry_safe=True
+        "POST", _ORG + "/documents/batch/trash", permissions=("documents:delete",), retry_safe=True
     ),
     "batch_update_document_tags": Route(
         "POST",
-        _O + "/documents/batch/tags",
+        _ORG + "/documents/batch/tags",
         permissions=("documents:update", "tags:read"),
         retry_safe=True,
     ),
     # Tags.
     "create_tag": Route(
-        "POST", _O + "/tags", permissions=("tags:create",), parse=_one("tag", m.Tag)
+        "POST", _ORG + "/tags", permissions=("tags:create",), parse=_one("tag", m.Tag)
     ),
-    "list_tags": Route("GET", _O + "/tags", permissions=("tags:read",), parse=_many("tags", m.Tag)),
+    "list_tags": Route(
+        "GET", _ORG + "/tags", permissions=("tags:read",), parse=_many("tags", m.Tag)
+    ),
     "update_tag": Route(
-        "PUT", _O + "/tags/{tag}", permissions=("tags:update",), parse=_one("tag", m.Tag)
+        "PUT", _ORG + "/tags/{tag}", permissions=("tags:update",), parse=_one("tag", m.Tag)
     ),
-    "delete_tag": Route("DELETE", _O + "/tags/{tag}", permissions=("tags:delete",)),
+    "delete_tag": Route("DELETE", _ORG + "/tags/{tag}", permissions=("tags:delete",)),
     "add_tag_to_document": Route(
-        "POST", _D + "/tags", permissions=("documents:update", "tags:read")
+        "POST", _DOC + "/tags", permissions=("documents:update", "tags:read")
     ),
     "remove_tag_from_document": Route(
-        "DELETE", _D + "/tags/{tag}", permissions=("documents:update", "tags:read")
+        "DELETE", _DOC + "/tags/{tag}", permissions=("documents:update", "tags:read")
     ),
     # Custom properties.
     "list_custom_property_definitions": Route(
         "GET",
-        _O + "/custom-properties",
+        _ORG + "/custom-properties",
         permissions=("custom-properties:read",),
         parse=_many("propertyDefinitions", m.CustomPropertyDefinition),
     ),
     "get_custom_property_definition": Route(
         "GET",
-        _O + "/custom-properties/{cpd}",
+        _ORG + "/custom-properties/{cpd}",
         permissions=("custom-properties:read",),
         parse=_one("definition", m.CustomPropertyDefinition),
     ),
     "create_custom_property_definition": Route(
         "POST",
-        _O + "/custom-properties",
+        _ORG + "/custom-properties",
         permissions=("custom-properties:create",),
         parse=_one("propertyDefinition", m.CustomPropertyDefinition),
     ),
     "update_custom_property_definition": Route(
         "PUT",
-        _O + "/custom-properties/{cpd}",
+        _ORG + "/custom-properties/{cpd}",
         permissions=("custom-properties:update",),
         parse=_one("propertyDefinition", m.CustomPropertyDefinition),
     ),
     "delete_custom_property_definition": Route(
-        "DELETE", _O + "/custom-properties/{cpd}", permissions=("custom-properties:delete",)
+        "DELETE", _ORG + "/custom-properties/{cpd}", permissions=("custom-properties:delete",)
     ),
     "list_document_custom_properties": Route(
         "GET",
-        _D + "/custom-properties",
+        _DOC + "/custom-properties",
         permissions=("documents:read", "custom-properties:read"),
         parse=_many("customProperties", m.DocumentCustomProperty),
     ),
     "set_document_custom_property": Route(
         "PUT",
-        _D + "/custom-properties/{cpd}",
+        _DOC + "/custom-properties/{cpd}",
         permissions=("documents:update", "custom-properties:read"),
     ),
     "clear_document_custom_property": Route(
         "DELETE",
-        _D + "/custom-properties/{cpd}",
+        _DOC + "/custom-properties/{cpd}",
         permissions=("documents:update", "custom-properties:read"),
     ),
     # Tagging rules: session only in this Papra version.
     "list_tagging_rules": Route(
         "GET",
-        _O + "/tagging-rules",
+        _ORG + "/tagging-rules",
         auth="session",
-        feature=_TR,
+        feature=_RULES_FEATURE,
         parse=_many("taggingRules", m.TaggingRule),
     ),
     "apply_tagging_rule": Route(
         "POST",
-        _O + "/tagging-rules/{rule}/apply",
+        _ORG + "/tagging-rules/{rule}/apply",
         auth="session",
-        feature=_TR,
+        feature=_RULES_FEATURE,
         parse=lambda body, query: m.TaskId.from_json(body),
     ),
     # Webhooks: session only.
     "list_webhooks": Route(
-        "GET", _O + "/webhooks", auth="session", feature=_WH, parse=_many("webhooks", Webhook)
+        "GET",
+        _ORG + "/webhooks",
+        auth="session",
+        feature=_WEBHOOKS_FEATURE,
+        parse=_many("webhooks", Webhook),
     ),
-    "get_webhook": Route("GET", _W, auth="session", feature=_WH, parse=_one("webhook", Webhook)),
+    "get_webhook": Route(
+        "GET", _WEBHOOK, auth="session", feature=_WEBHOOKS_FEATURE, parse=_one("webhook", Webhook)
+    ),
     "create_webhook": Route(
-        "POST", _O + "/webhooks", auth="session", feature=_WH, parse=_one("webhook", Webhook)
+        "POST",
+        _ORG + "/webhooks",
+        auth="session",
+        feature=_WEBHOOKS_FEATURE,
+        parse=_one("webhook", Webhook),
     ),
-    "update_webhook": Route("PUT", _W, auth="session", feature=_WH, parse=_one("webhook", Webhook)),
-    "delete_webhook": Route("DELETE", _W, auth="session", feature=_WH),
+    "update_webhook": Route(
+        "PUT", _WEBHOOK, auth="session", feature=_WEBHOOKS_FEATURE, parse=_one("webhook", Webhook)
+    ),
+    "delete_webhook": Route("DELETE", _WEBHOOK, auth="session", feature=_WEBHOOKS_FEATURE),
 }
 
 # Routes the client does not call, listed so a 401 on them explains itself and recorded
@@ -315,30 +332,30 @@ OTHER_ROUTES: tuple[Route, ...] = (
         parse=_many("apiKeys", m.ApiKey),
     ),
     Route("DELETE", "/api/api-keys/{key}", auth="session", feature="deleting API keys"),
-    Route("POST", _O + "/restore", auth="session", feature="restoring organizations"),
-    Route("GET", _O + "/members", auth="session", feature="organization members"),
-    Route("GET", _O + "/settings", permissions=("organizations:read",)),
-    Route("PATCH", _O + "/settings", permissions=("organizations:update",)),
-    Route("GET", _O + "/usage", auth="session", feature="usage"),
-    Route("GET", _O + "/subscription", auth="session", feature="subscriptions"),
-    Route("POST", _D + "/restore", auth="session", feature="restoring documents"),
+    Route("POST", _ORG + "/restore", auth="session", feature="restoring organizations"),
+    Route("GET", _ORG + "/members", auth="session", feature="organization members"),
+    Route("GET", _ORG + "/settings", permissions=("organizations:read",)),
+    Route("PATCH", _ORG + "/settings", permissions=("organizations:update",)),
+    Route("GET", _ORG + "/usage", auth="session", feature="usage"),
+    Route("GET", _ORG + "/subscription", auth="session", feature="subscriptions"),
+    Route("POST", _DOC + "/restore", auth="session", feature="restoring documents"),
     Route(
         "DELETE",
-        _O + "/documents/trash/{doc}",
+        _ORG + "/documents/trash/{doc}",
         auth="session",
         feature="deleting documents permanently",
     ),
-    Route("DELETE", _O + "/documents/trash", auth="session", feature="emptying the trash"),
-    Route("POST", _O + "/tagging-rules", auth="session", feature=_TR),
+    Route("DELETE", _ORG + "/documents/trash", auth="session", feature="emptying the trash"),
+    Route("POST", _ORG + "/tagging-rules", auth="session", feature=_RULES_FEATURE),
     Route(
         "GET",
-        _O + "/tagging-rules/{rule}",
+        _ORG + "/tagging-rules/{rule}",
         auth="session",
-        feature=_TR,
+        feature=_RULES_FEATURE,
         parse=_one("taggingRule", m.TaggingRule),
     ),
-    Route("PUT", _O + "/tagging-rules/{rule}", auth="session", feature=_TR),
-    Route("DELETE", _O + "/tagging-rules/{rule}", auth="session", feature=_TR),
+    Route("PUT", _ORG + "/tagging-rules/{rule}", auth="session", feature=_RULES_FEATURE),
+    Route("DELETE", _ORG + "/tagging-rules/{rule}", auth="session", feature=_RULES_FEATURE),
 )
 
 

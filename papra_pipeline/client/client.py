@@ -4,6 +4,10 @@ Built for a sync engine that must be correct against a real server: it retries w
 to retry, pages with explicit stop rules and guards, checks inputs Papra would mishandle, and
 never lets the API key, the password or the session cookie reach a log line or an exception.
 Behaviour follows the recorded responses in ``tests/fixtures/papra-samples``.
+
+The sync only reads (and applies tagging rules). The write endpoints (create, update, delete,
+upload, tag) are public API for users scripting Papra with the same guarantees, tested in
+``tests/client`` against the recorded samples: they stay although no sync path calls them.
 """
 
 from __future__ import annotations

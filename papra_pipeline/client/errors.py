@@ -1,8 +1,9 @@
 """Exceptions raised by the Papra client.
 
 Every failure the client reports is a ``PapraError``, so callers can catch one class. The
-subclasses follow what Papra really answers (see ``/work/shared/papra-api.md``), not the
-published docs: a missing API-key permission is a 401, an unknown org is a 403.
+subclasses follow what Papra really answers (the responses recorded in
+``tests/fixtures/papra-samples``), not the published docs: a missing API-key permission is a
+401, an unknown org is a 403.
 
     PapraError                          base; method, path, status, code, message, details
     ├── PapraAuthenticationError        401: bad/unknown key, missing permission, session-only route

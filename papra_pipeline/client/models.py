@@ -400,17 +400,16 @@ class DocumentRef:
         return cls(_get(data, "documentId", m, str), _get(data, "name", m, str, required=False))
 
 
-PROPERTY_TYPES = frozenset(
-    (
-        "text",
-        "number",
-        "date",
-        "boolean",
-        "select",
-        "multi_select",
-        "user_relation",
-        "document_relation",
-    )
+# The custom-property types Papra knows, in the order error messages list them.
+PROPERTY_TYPES = (
+    "text",
+    "number",
+    "date",
+    "boolean",
+    "select",
+    "multi_select",
+    "user_relation",
+    "document_relation",
 )
 
 

@@ -20,6 +20,7 @@ from papra_pipeline.sync.webhooks import sync_draining_webhooks
 from papra_pipeline.warehouse import TABLES, Warehouse
 from papra_pipeline.warehouse.figures import (
     OrganizationFigures,
+    count_rows,
     organization_figures,
     statistics_snapshot,
 )
@@ -132,7 +133,7 @@ def row_count(warehouse: Warehouse, table: str) -> int:
     if not warehouse.path.exists():
         return 0
     with warehouse.read() as con:
-        return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        return count_rows(con, table)
 
 
 def outcome_metadata(stats: StreamStats, mode: str) -> dict[str, object]:
@@ -262,10 +263,7 @@ def papra_sync(
             + "; ".join(f"{u.document_id} {u.field}" for u in result.untyped[:20])
         )
     with store.read() as con:
-        counts = {
-            t.table: con.execute(f"SELECT count(*) FROM {t.table}").fetchall()[0][0]
-            for t in SYNCED_TABLES
-        }
+        counts = {t.table: count_rows(con, t.table) for t in SYNCED_TABLES}
     for t in SYNCED_TABLES:
         metadata = {
             "dagster/row_count": counts[t.table],

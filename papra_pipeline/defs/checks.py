@@ -1,4 +1,5 @@
-"""Asset checks: what must hold in the warehouse after a sync, read straight from DuckDB.
+"""Asset checks: what must hold in the warehouse after a sync, read from the readers' file
+with the queries of :mod:`papra_pipeline.warehouse.health`.
 
 They only read, so they take no slot of the writer pool and can be re-run from the UI at
 any time.
@@ -11,6 +12,13 @@ import dagster as dg
 from papra_pipeline.defs.assets import SYNCED_TABLES
 from papra_pipeline.defs.resources import WarehouseResource
 from papra_pipeline.warehouse import TABLES, WarehouseMissingError
+from papra_pipeline.warehouse.health import (
+    key_health,
+    last_successful_run,
+    listed_untyped_values,
+    live_counts,
+    reference_health,
+)
 
 UNIQUE_IDS = "unique_ids"
 
@@ -40,78 +48,58 @@ def papra_unique_ids(warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResu
     try:
         with warehouse.get_warehouse().read() as con:
             for t in SYNCED_TABLES:
-                key = TABLES[t.table].key
-                columns = ", ".join(key)
-                null_filter = " OR ".join(f"{c} IS NULL" for c in key)
-                rows, distinct, nulls = con.execute(
-                    f"""SELECT count(*), count(DISTINCT ({columns})),
-                               count(*) FILTER (WHERE {null_filter})
-                        FROM {t.table}"""
-                ).fetchall()[0]
+                health = key_health(con, t.table)
                 yield dg.AssetCheckResult(
                     asset_key=t.asset,
                     check_name=UNIQUE_IDS,
-                    passed=rows == distinct and nulls == 0,
-                    metadata={"rows": rows, "duplicates": rows - distinct, "null_keys": nulls},
+                    passed=health.duplicates == 0 and health.null_keys == 0,
+                    metadata={
+                        "rows": health.rows,
+                        "duplicates": health.duplicates,
+                        "null_keys": health.null_keys,
+                    },
                 )
     except WarehouseMissingError:
         for t in SYNCED_TABLES:
             yield _missing(UNIQUE_IDS, t.asset)
 
 
-@dg.asset_check(
-    asset="papra_document_tags",
-    name="references_existing_rows",
-    description="Every document tag points at a stored document and a stored tag.",
-)
-def document_tags_reference_existing_rows(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    try:
-        with warehouse.get_warehouse().read() as con:
-            rows, no_document, no_tag = con.execute(
-                """SELECT count(*),
-                          count(*) FILTER (WHERE d.id IS NULL),
-                          count(*) FILTER (WHERE t.id IS NULL)
-                   FROM document_tags dt
-                   LEFT JOIN documents d ON d.id = dt.document_id
-                   LEFT JOIN tags t ON t.id = dt.tag_id"""
-            ).fetchall()[0]
-    except WarehouseMissingError:
-        return _missing("references_existing_rows", "papra_document_tags")
-    return dg.AssetCheckResult(
-        passed=no_document == 0 and no_tag == 0,
-        metadata={"rows": rows, "missing_documents": no_document, "missing_tags": no_tag},
-    )
+def _references_check(
+    asset: str, table: str, description: str, missing_names: dict[str, str]
+) -> dg.AssetChecksDefinition:
+    """A check that every row of ``table`` points at stored rows; ``missing_names`` names
+    the metadata entry counting the misses of each referencing column."""
+
+    @dg.asset_check(asset=asset, name="references_existing_rows", description=description)
+    def check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        try:
+            with warehouse.get_warehouse().read() as con:
+                health = reference_health(con, table)
+        except WarehouseMissingError:
+            return _missing("references_existing_rows", asset)
+        return dg.AssetCheckResult(
+            passed=not any(health.missing.values()),
+            metadata={
+                "rows": health.rows,
+                **{missing_names[c]: n for c, n in health.missing.items()},
+            },
+        )
+
+    return check
 
 
-@dg.asset_check(
-    asset="papra_document_custom_property_values",
-    name="references_existing_rows",
-    description="Every custom-property value points at a stored document and a stored "
-    "property definition.",
+document_tags_reference_existing_rows = _references_check(
+    "papra_document_tags",
+    "document_tags",
+    "Every document tag points at a stored document and a stored tag.",
+    {"document_id": "missing_documents", "tag_id": "missing_tags"},
 )
-def custom_property_values_reference_existing_rows(
-    warehouse: WarehouseResource,
-) -> dg.AssetCheckResult:
-    try:
-        with warehouse.get_warehouse().read() as con:
-            rows, no_document, no_definition = con.execute(
-                """SELECT count(*),
-                          count(*) FILTER (WHERE d.id IS NULL),
-                          count(*) FILTER (WHERE p.id IS NULL)
-                   FROM document_custom_property_values v
-                   LEFT JOIN documents d ON d.id = v.document_id
-                   LEFT JOIN custom_property_definitions p ON p.id = v.property_definition_id"""
-            ).fetchall()[0]
-    except WarehouseMissingError:
-        return _missing("references_existing_rows", "papra_document_custom_property_values")
-    return dg.AssetCheckResult(
-        passed=no_document == 0 and no_definition == 0,
-        metadata={
-            "rows": rows,
-            "missing_documents": no_document,
-            "missing_definitions": no_definition,
-        },
-    )
+custom_property_values_reference_existing_rows = _references_check(
+    "papra_document_custom_property_values",
+    "document_custom_property_values",
+    "Every custom-property value points at a stored document and a stored property definition.",
+    {"document_id": "missing_documents", "property_definition_id": "missing_definitions"},
+)
 
 
 @dg.asset_check(
@@ -123,24 +111,13 @@ def custom_property_values_reference_existing_rows(
 def live_count_matches_api(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     try:
         with warehouse.get_warehouse().read() as con:
-            last = con.execute(
-                """SELECT run_id, mode FROM _papra_sync_runs WHERE status = 'succeeded'
-                   ORDER BY finished_at DESC LIMIT 1"""
-            ).fetchall()
+            last = last_successful_run(con)
             if not last:
                 return dg.AssetCheckResult(
                     passed=False, description="No successful sync is recorded yet."
                 )
-            run_id, mode = last[0]
-            rows = con.execute(
-                """SELECT s.organization_id, s.documents_count,
-                          (SELECT count(*) FROM documents d
-                           WHERE d.organization_id = s.organization_id
-                             AND NOT d.is_deleted AND d.purged_at IS NULL)
-                   FROM organization_statistics s WHERE s.run_id = ?
-                   ORDER BY s.organization_id""",
-                [run_id],
-            ).fetchall()
+            run_id, mode = last
+            rows = live_counts(con, run_id)
     except WarehouseMissingError:
         return _missing("live_count_matches_api", "papra_documents")
     organizations = {org: {"api": api, "warehouse": live} for org, api, live in rows}
@@ -170,11 +147,7 @@ UNTYPED_SHOWN = 50
 def all_values_typed(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     try:
         with warehouse.get_warehouse().read() as con:
-            rows = con.execute(
-                """SELECT u.document_id, u.field, u.reason
-                   FROM _papra_untyped_values u JOIN documents d ON d.id = u.document_id
-                   WHERE d.purged_at IS NULL ORDER BY ALL"""
-            ).fetchall()
+            rows = listed_untyped_values(con)
     except WarehouseMissingError:
         return _missing("all_values_typed", "papra_documents")
     return dg.AssetCheckResult(

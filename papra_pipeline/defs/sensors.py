@@ -7,7 +7,6 @@ then restored) still gets its own run. Papra being briefly unavailable makes a t
 with the reason; a rejected API key or login makes it fail, visibly, until fixed.
 """
 
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -30,18 +29,15 @@ from papra_pipeline.defs.jobs import (
 from papra_pipeline.defs.resources import PapraResource, WarehouseResource
 from papra_pipeline.sync.gone import gone_message
 from papra_pipeline.sync.probe import probe
+from papra_pipeline.sync.records import short_digest
 from papra_pipeline.sync.tagging import list_rules, rule_fingerprint
 from papra_pipeline.warehouse import WarehouseLockedError, WarehouseMissingError
+from papra_pipeline.warehouse.figures import document_rows_per_organization
 from papra_pipeline.warehouse.inbox import WebhookInbox
 
 TRANSIENT_ERRORS = (PapraConnectionError, PapraRateLimitError, PapraServerError, PapraTimeoutError)
 # Sensors must finish within Dagster's tick timeout: never wait long for the DuckDB lock.
 SENSOR_LOCK_TIMEOUT = 5.0
-
-
-def _digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _load(cursor: str | None) -> dict[str, Any]:
@@ -97,13 +93,13 @@ def build_change_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
         new = bool(previous) and any(org not in previous for org in changed)
         request = (
             dg.RunRequest(
-                run_key=f"full-sync-{seq}-{_digest(states)}",
+                run_key=f"full-sync-{seq}-{short_digest(states)}",
                 job_name=full_sync_job.name,
                 tags={"papra/trigger": "change_sensor"},
             )
             if new
             else dg.RunRequest(
-                run_key=f"quick-sync-{seq}-{_digest(states)}",
+                run_key=f"quick-sync-{seq}-{short_digest(states)}",
                 job_name=quick_sync_job.name,
                 run_config=sync_run_config("quick", changed),
                 tags={"papra/trigger": "change_sensor"},
@@ -124,14 +120,11 @@ def _document_counts(warehouse: WarehouseResource) -> dict[str, int] | None:
     """
     try:
         with warehouse.get_warehouse(lock_timeout=SENSOR_LOCK_TIMEOUT).read() as con:
-            rows = con.execute(
-                "SELECT organization_id, count(*) FROM documents GROUP BY ALL"
-            ).fetchall()
+            return document_rows_per_organization(con)
     except WarehouseMissingError:
         return {}
     except WarehouseLockedError:
         return None
-    return {org: count for org, count in rows}
 
 
 def build_tagging_rules_sensor(
@@ -198,9 +191,10 @@ def build_tagging_rules_sensor(
             if changed:
                 new_cursor["seq"] += 1
                 changed_hashes = {rule_id: hashes[org][rule_id] for rule_id in changed}
+                digest = short_digest(changed_hashes)
                 requests.append(
                     dg.RunRequest(
-                        run_key=f"rules-changed-{new_cursor['seq']}-{org}-{_digest(changed_hashes)}",
+                        run_key=f"rules-changed-{new_cursor['seq']}-{org}-{digest}",
                         run_config=tagging_run_config([org], changed, "rule_changed"),
                         tags={"papra/trigger": "tagging_rules_sensor"},
                     )

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal, NamedTuple
 
@@ -49,6 +49,7 @@ from papra_pipeline.client import (
     PapraResponseError,
 )
 from papra_pipeline.sync import records
+from papra_pipeline.sync.clock import utcnow
 from papra_pipeline.sync.gone import unless_gone
 from papra_pipeline.warehouse import (
     MergeCounts,
@@ -59,6 +60,13 @@ from papra_pipeline.warehouse import (
     WarehouseLockedError,
     WarehousePublishError,
     read_state,
+)
+from papra_pipeline.warehouse.stored import (
+    active_organization_ids,
+    current_definition_ids,
+    organizations_with_documents,
+    stored_activity,
+    stored_documents,
 )
 
 log = logging.getLogger("papra_pipeline.sync")
@@ -96,10 +104,6 @@ STREAMS = (
 )
 
 ProgressCallback = Callable[[str, str, int, "int | None"], None]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -222,7 +226,7 @@ class SyncError(Exception):
     """A sync could not finish; the warehouse was left as the last good run left it."""
 
 
-class _Known(NamedTuple):
+class _StoredDocument(NamedTuple):
     """What the warehouse holds for one document before this run: a row of the snapshot query
     as it is (one per stored document, so built with no per-field Python work)."""
 
@@ -245,32 +249,32 @@ class _Snapshot:
     """What the warehouse holds before this run.
 
     The small parts are read before the first request. The documents (one entry per stored
-    document: ~0.25 s at 100,000) are read by :class:`_KnownReader` while requests are in
-    flight; :meth:`known` waits for an organization's entries when the run needs them.
+    document: ~0.25 s at 100,000) are read by :class:`_StoredDocumentReader` while requests
+    are in flight; :meth:`known` waits for an organization's entries when the run needs them.
     """
 
     organization_ids: list[str]
     definitions: dict[str, dict[str, str]]
     states: dict[str, dict[str, Any]]
-    reader: _KnownReader
+    reader: _StoredDocumentReader
 
-    def known(self, org: str) -> dict[str, _Known]:
+    def known(self, org: str) -> dict[str, _StoredDocument]:
         return self.reader.result(org)
 
 
-class _KnownReader:
+class _StoredDocumentReader:
     """Reads each organization's stored documents in a background thread, in its own read
     connection, one organization after another."""
 
     def __init__(self, warehouse: Warehouse, organization_ids: Sequence[str]) -> None:
         self._warehouse = warehouse
-        self._results: dict[str, Future[dict[str, _Known]]] = {
+        self._results: dict[str, Future[dict[str, _StoredDocument]]] = {
             org: Future() for org in organization_ids
         }
         self._thread = threading.Thread(target=self._read, name="papra-snapshot", daemon=True)
         self._thread.start()
 
-    def result(self, org: str) -> dict[str, _Known]:
+    def result(self, org: str) -> dict[str, _StoredDocument]:
         future = self._results.get(org)
         return {} if future is None else future.result()
 
@@ -283,17 +287,10 @@ class _KnownReader:
         try:
             with self._warehouse.read_private() as con:
                 for org, future in self._results.items():
-                    # Only cheap types (Python datetimes are slow to build), in the order of
-                    # _Known's fields.
-                    rows = con.execute(
-                        """SELECT _hash, is_deleted, purged_at IS NOT NULL,
-                                  content IS NULL OR content = '' AS missing,
-                                  CASE WHEN missing THEN _first_seen_at END,
-                                  epoch_us(created_at), id
-                           FROM documents WHERE organization_id = ?""",
-                        [org],
-                    ).fetchall()
-                    future.set_result({entry.id: entry for entry in map(_Known._make, rows)})
+                    rows = stored_documents(con, org)  # in the order of _StoredDocument's fields
+                    future.set_result(
+                        {entry.id: entry for entry in map(_StoredDocument._make, rows)}
+                    )
                     pending.remove(future)
         except BaseException as exc:  # handed to whoever waits; the thread has no other way
             for future in pending:
@@ -301,11 +298,11 @@ class _KnownReader:
 
 
 @dataclass
-class _Fold:
+class _OrganizationScan:
     """One organization's documents during a run: ids seen, and what changed."""
 
     org: str
-    known: dict[str, _Known]
+    known: dict[str, _StoredDocument]
     definition_ids: dict[str, str]
     seen: set[str] = field(default_factory=set)
     changed: dict[str, bool] = field(default_factory=dict)  # id -> its text came along
@@ -317,7 +314,7 @@ def _content_row(doc_id: str, content: str | None, now: datetime) -> dict[str, A
     return {"id": doc_id, "content": content, "_content_synced_at": now}
 
 
-class _Pending:
+class _StagedWrite:
     """What the run will write: small lists here, bulk rows in the staging file."""
 
     def __init__(self, staging: Staging) -> None:
@@ -404,7 +401,7 @@ class _SyncRun:
         self.staging = Staging(
             batch_rows=STAGING_BATCH_ROWS, batch_rows_by_table=STAGING_BATCH_ROWS_BY_TABLE
         )
-        self.pending = _Pending(self.staging)
+        self.pending = _StagedWrite(self.staging)
         self.api_documents_count: dict[str, int] = {}
         self.organization_ids: list[str] = []
         self.skipped_organization_ids: list[str] = []
@@ -507,29 +504,14 @@ class _SyncRun:
         )
 
     def _read_snapshot(self) -> _Snapshot:
-        definitions: dict[str, dict[str, str]] = {}
         states: dict[str, dict[str, Any]] = {}
         with self.warehouse.read_private() as con:
-            organization_ids = [
-                row[0]
-                for row in con.execute(
-                    "SELECT id FROM organizations WHERE NOT is_removed ORDER BY id"
-                ).fetchall()
-            ]
-            with_documents = [
-                row[0]
-                for row in con.execute(
-                    "SELECT DISTINCT organization_id FROM documents ORDER BY 1"
-                ).fetchall()
-            ]
-            for org, key, definition_id in con.execute(
-                "SELECT organization_id, key, id FROM custom_property_definitions "
-                "WHERE NOT is_removed"
-            ).fetchall():
-                definitions.setdefault(org, {})[key] = definition_id
+            organization_ids = active_organization_ids(con)
+            with_documents = organizations_with_documents(con)
+            definitions = current_definition_ids(con)
             for org in {*organization_ids, *with_documents}:
                 states[org] = read_state(con, DOCUMENTS_STATE, org)
-        reader = _KnownReader(self.warehouse, with_documents)
+        reader = _StoredDocumentReader(self.warehouse, with_documents)
         return _Snapshot(organization_ids, definitions, states, reader)
 
     def _organizations(self, snapshot: _Snapshot) -> list[str]:
@@ -649,7 +631,7 @@ class _SyncRun:
         self._sync_documents(org, snapshot, self._newest_pages(org, known), complete_scan=False)
         return True
 
-    def _newest_pages(self, org: str, known: dict[str, _Known]) -> Iterator[DocumentPage]:
+    def _newest_pages(self, org: str, known: dict[str, _StoredDocument]) -> Iterator[DocumentPage]:
         """Newest first, until a page holds only known documents (or is the last one)."""
         index = 0
         while True:
@@ -676,7 +658,7 @@ class _SyncRun:
             # The trash first: a document the scan lists afterwards was restored meanwhile.
             trash, whole_trash = self._read_trash(org, snapshot, complete=complete_scan)
             known = snapshot.known(org)  # read meanwhile, in full mode
-            fold = _Fold(org, known, snapshot.definitions.get(org, {}))
+            fold = _OrganizationScan(org, known, snapshot.definitions.get(org, {}))
             for page in pages:
                 for item in page.items:
                     trash.pop(item["id"], None)
@@ -708,7 +690,9 @@ class _SyncRun:
             state["documents_listed"] = len(fold.seen)
             self.pending.states[org] = state
 
-    def _observe(self, fold: _Fold, item: dict[str, Any], document: Document | None = None) -> None:
+    def _observe(
+        self, fold: _OrganizationScan, item: dict[str, Any], document: Document | None = None
+    ) -> None:
         """Stage a document seen this run if it is new or its fingerprint moved.
 
         ``item`` is the JSON Papra sent; it is parsed (unless ``document`` is given) only when
@@ -828,7 +812,9 @@ class _SyncRun:
             yield self.client.list_deleted_documents(org, page_index=index, page_size=PAGE_SIZE)
             index += 1
 
-    def _resolve_absences(self, fold: _Fold, complete_scan: bool, whole_trash: bool) -> None:
+    def _resolve_absences(
+        self, fold: _OrganizationScan, complete_scan: bool, whole_trash: bool
+    ) -> None:
         """A known document listed nowhere is looked up: Papra purges without a trace, so only
         a 404 counts as purged (offset paging under concurrent writes can skip an item).
 
@@ -844,7 +830,7 @@ class _SyncRun:
         ]
         self._observe_details(fold, unresolved)
 
-    def _observe_details(self, fold: _Fold, document_ids: list[str]) -> None:
+    def _observe_details(self, fold: _OrganizationScan, document_ids: list[str]) -> None:
         details = self.client.iter_concurrent(
             lambda d: self._get_or_none(fold.org, d), document_ids
         )
@@ -854,7 +840,7 @@ class _SyncRun:
             else:
                 self._observe(fold, detail.raw, detail)
 
-    def _reread_in_full(self, fold: _Fold) -> list[str]:
+    def _reread_in_full(self, fold: _OrganizationScan) -> list[str]:
         """Read the detail of each document named in ``reread_documents`` (a content edit, a
         trash-then-restore or a re-upload leaves the list as it was); returns those that exist.
 
@@ -888,7 +874,9 @@ class _SyncRun:
                 )
         return found
 
-    def _fetch_content(self, fold: _Fold, edited: set[str], reverify: list[str]) -> None:
+    def _fetch_content(
+        self, fold: _OrganizationScan, edited: set[str], reverify: list[str]
+    ) -> None:
         """Text only where it can have changed: new, edited (per activity), still empty while
         Papra may be extracting it, or due for re-verification."""
         now = self.now()
@@ -1015,13 +1003,7 @@ class _SyncRun:
     def _stored_activity(self, document_ids: Sequence[str]) -> dict[str, tuple[set[str], datetime]]:
         """Per document: the ids of its stored activity and the newest entry's time."""
         with self.warehouse.read_private() as con:
-            con.register("_papra_wanted", pd.DataFrame({"document_id": list(document_ids)}))
-            rows = con.execute(
-                "SELECT document_id, list(id), max(created_at) FROM document_activity "
-                "WHERE document_id IN (SELECT document_id FROM _papra_wanted) "
-                "GROUP BY document_id"
-            ).fetchall()
-        return {doc_id: (set(ids), newest) for doc_id, ids, newest in rows}
+            return stored_activity(con, document_ids)
 
     def _refresh_definitions(self) -> None:
         """Values name their property by key: list the definitions again where the ones at

@@ -8,21 +8,21 @@ requests tell a sensor whether a quick sync is worth running. Edits that change 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 import pandas as pd
 
 from papra_pipeline.client import OrganizationStatistics, PapraClient
+from papra_pipeline.sync.clock import utcnow
 from papra_pipeline.sync.gone import unless_gone
-from papra_pipeline.sync.records import statistics_row
+from papra_pipeline.sync.records import short_digest, statistics_row
 from papra_pipeline.warehouse import Warehouse
+from papra_pipeline.warehouse.stored import active_organization_ids
 
 STATISTICS_FIELDS = (
     "documents_count",
@@ -32,10 +32,6 @@ STATISTICS_FIELDS = (
     "total_documents_count",
     "total_documents_size",
 )
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -52,18 +48,13 @@ class ProbeResult:
 
     def fingerprint(self, organization_id: str) -> str:
         """A short stable hash of one organization's state, for run keys."""
-        return _digest(self.organizations[organization_id])
+        return short_digest(self.organizations[organization_id])
 
     def changed_since(self, previous: dict[str, dict[str, Any]]) -> list[str]:
         """Organizations whose state differs from ``previous`` (new ones included), sorted."""
         return sorted(
             org for org, state in self.organizations.items() if previous.get(org) != state
         )
-
-
-def _digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _statistics_dict(stats: OrganizationStatistics) -> dict[str, Any]:
@@ -106,7 +97,7 @@ def snapshot_statistics(
     organization_ids: Sequence[str] | None = None,
     *,
     run_id: str | None = None,
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
 ) -> StatisticsSnapshot:
     """Append one ``organization_statistics`` row per organization.
 
@@ -116,12 +107,7 @@ def snapshot_statistics(
     warehouse.ensure_schema()
     if organization_ids is None:
         with warehouse.read_private() as con:
-            organization_ids = [
-                row[0]
-                for row in con.execute(
-                    "SELECT id FROM organizations WHERE NOT is_removed ORDER BY id"
-                ).fetchall()
-            ]
+            organization_ids = active_organization_ids(con)
         if not organization_ids:
             organization_ids = [org.id for org in client.list_organizations()]
     snapshot_at = now()

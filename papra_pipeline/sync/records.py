@@ -86,6 +86,13 @@ def fingerprint(raw: Mapping[str, Any], *, drop: Iterable[str] = ()) -> str:
     return hashlib.blake2b(_canonical_bytes(record), digest_size=16).hexdigest()
 
 
+def short_digest(value: Any) -> str:
+    """16 hex digits of SHA-256 over ``value`` as sorted JSON: for run keys, cursors and the
+    tagging rules' stored hashes (so changing it changes every one of them)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def is_deleted(raw: Mapping[str, Any]) -> bool:
     """Whether a document as Papra sent it is in the trash (as ``Document.is_deleted``)."""
     flag = raw.get("isDeleted")

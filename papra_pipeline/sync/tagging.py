@@ -7,26 +7,23 @@ are detected by hashing what the rule does (:func:`rule_fingerprint`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 
 import pandas as pd
 
 from papra_pipeline.client import PapraClient, PapraSessionRequiredError, TaggingRule
+from papra_pipeline.sync.clock import utcnow
 from papra_pipeline.sync.gone import unless_gone
+from papra_pipeline.sync.records import short_digest
 from papra_pipeline.warehouse import Warehouse
 
 # Bookkeeping keys Papra puts on conditions and actions; they change when a rule is saved
 # even if what it does does not, so they stay out of the fingerprint.
 _VOLATILE_KEYS = frozenset({"id", "createdAt", "updatedAt", "taggingRuleId", "tag"})
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -56,8 +53,7 @@ def rule_fingerprint(rule: TaggingRule) -> str:
         "conditions": _stable(rule.conditions),
         "actions": _stable(rule.actions),
     }
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return short_digest(content)
 
 
 def list_rules(
@@ -84,7 +80,7 @@ def apply_tagging_rules(
     rule_ids: Sequence[str] | None = None,
     *,
     reason: str = "manual",
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
 ) -> list[RuleApplication]:
     """Apply the given rules (or every enabled rule) and record each task id in one write.
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from papra_pipeline.testing.common import iso
 
+# The fake imports no other layer, so it lists the types itself (a test keeps the list equal
+# to the client's PROPERTY_TYPES).
 CUSTOM_PROPERTY_TYPES = (
     "text",
     "number",

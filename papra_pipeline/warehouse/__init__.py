@@ -1,4 +1,5 @@
-"""DuckDB warehouse: schema and migrations, bulk merges, sync state and analytics views.
+"""DuckDB warehouse: schema and migrations, bulk merges, sync state and analytics views, and
+every query the other layers run (``stored``, ``health``, ``figures``): SQL lives only here.
 
 No HTTP and no Dagster here: the sync engine hands this layer frames, and this layer writes them.
 """

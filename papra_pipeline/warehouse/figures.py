@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pandas as pd
 
 from papra_pipeline.warehouse.store import Warehouse
 
@@ -63,3 +67,64 @@ def statistics_snapshot(warehouse: Warehouse, run_id: str) -> dict[str, tuple[in
             [run_id],
         ).fetchall()
     return {org: (documents, size, trashed) for org, documents, size, trashed in rows}
+
+
+# The connection-taking reads below work on whichever file the caller opened.
+
+
+def count_rows(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
+def document_rows_per_organization(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Stored document rows per organization, trashed and purged ones included."""
+    rows = con.execute("SELECT organization_id, count(*) FROM documents GROUP BY ALL").fetchall()
+    return {org: count for org, count in rows}
+
+
+def created_at_range(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[datetime | None, datetime | None]:
+    """The oldest and newest ``created_at`` of the stored documents (``None`` when none)."""
+    first, last = con.execute("SELECT min(created_at), max(created_at) FROM documents").fetchall()[
+        0
+    ]
+    return first, last
+
+
+# The analytics queries the demo prints, straight from the README.
+EXAMPLE_QUERIES = [
+    (
+        "Rows per table",
+        """SELECT 'documents' AS table_name, count(*) AS rows FROM documents
+           UNION ALL SELECT 'tags', count(*) FROM tags
+           UNION ALL SELECT 'document_tags', count(*) FROM document_tags
+           UNION ALL SELECT 'document_activity', count(*) FROM document_activity
+           UNION ALL SELECT 'document_custom_property_values', count(*)
+                     FROM document_custom_property_values
+           UNION ALL SELECT 'organization_statistics', count(*) FROM organization_statistics""",
+    ),
+    (
+        "Documents per tag (top 10)",
+        """SELECT name AS tag, live_documents FROM v_tag_usage
+           ORDER BY live_documents DESC, name LIMIT 10""",
+    ),
+    (
+        "Storage added by month",
+        """SELECT strftime(day, '%Y-%m') AS month,
+                  CAST(sum(documents_added) AS BIGINT) AS documents,
+                  round(sum(bytes_added) / 1e6, 2) AS megabytes
+           FROM v_storage_daily GROUP BY month ORDER BY month DESC LIMIT 12""",
+    ),
+    (
+        "Total of each number custom property",
+        """SELECT property_name, count(*) AS documents, round(sum(number_value), 2) AS total
+           FROM document_custom_property_values v JOIN v_documents d ON d.id = v.document_id
+           WHERE property_type = 'number' GROUP BY property_name ORDER BY property_name""",
+    ),
+]
+
+
+def example_results(con: duckdb.DuckDBPyConnection) -> list[tuple[str, pd.DataFrame]]:
+    """Each example query's title and result."""
+    return [(title, con.execute(sql).df()) for title, sql in EXAMPLE_QUERIES]

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from dagster._core.instance.ref import InstanceRef  # no public way to open a given home
 
-from papra_pipeline.defs.demo import dagster_home, demo_env, fill_instance, run_full_sync_job
+from papra_pipeline.demo import dagster_home, demo_env, fill_instance, run_full_sync_job
 from papra_pipeline.warehouse import Warehouse
 from tests.defs.conftest import DOCUMENTS
 from tests.defs.test_definitions import ASSETS

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from papra_pipeline.client import PapraError
+from papra_pipeline.client.models import PROPERTY_TYPES
 from papra_pipeline.sync import SyncOptions, sync
 from tests.sync.helpers import assert_matches_server, row_counts, table_fingerprints
 
@@ -184,19 +185,7 @@ def test_purge_keeps_the_row_with_purged_at_after_a_404(fake, client, warehouse)
     assert activity > 0  # Papra dropped its activity; we keep ours.
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "text",
-        "number",
-        "date",
-        "boolean",
-        "select",
-        "multi_select",
-        "user_relation",
-        "document_relation",
-    ],
-)
+@pytest.mark.parametrize("kind", PROPERTY_TYPES)
 def test_each_custom_property_type_set_and_cleared(fake, client, warehouse, kind):
     org = first_org(fake)
     definition = next(cp for cp in fake.list_custom_properties(org) if cp["type"] == kind)

@@ -7,7 +7,9 @@ import hashlib
 import httpx
 import pytest
 
+from papra_pipeline.client.models import PROPERTY_TYPES
 from papra_pipeline.testing import FakePapra, populate, serve
+from papra_pipeline.testing.models import CUSTOM_PROPERTY_TYPES
 from tests.testing.conftest import client_for
 
 
@@ -79,3 +81,8 @@ def test_generated_documents_are_served_consistently() -> None:
     assert len(file.content) == doc["originalSize"]
     assert hashlib.sha256(file.content).hexdigest() == doc["originalSha256Hash"]
     client.close()
+
+
+def test_the_fake_and_the_client_know_the_same_custom_property_types():
+    # The fake imports no other layer, so it keeps its own list; this keeps the two equal.
+    assert CUSTOM_PROPERTY_TYPES == PROPERTY_TYPES

@@ -24,9 +24,10 @@ from typing import TextIO
 import dagster as dg
 
 from papra_pipeline.warehouse import Warehouse
+from papra_pipeline.warehouse.figures import created_at_range
 
 MODULE = "papra_pipeline.definitions"
-DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
+DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 REPORT_ASSETS = "papra_report_daily_documents,papra_report_daily_activity"
 
 
@@ -127,9 +128,7 @@ def _dg(args: list[str], env: Mapping[str, str]) -> None:
 def _report_range(db_path: str | Path) -> str:
     """``first...last`` UTC days holding documents, capped to yesterday (the last partition)."""
     with Warehouse(db_path).read() as con:
-        first, last = con.execute(
-            "SELECT min(created_at), max(created_at) FROM documents"
-        ).fetchall()[0]
+        first, last = created_at_range(con)
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
     first_day = min(first.astimezone(UTC).date(), yesterday)
     last_day = min(last.astimezone(UTC).date(), yesterday)
