@@ -472,10 +472,12 @@ class _SyncRun:
 
     def execute(self) -> SyncResult:
         try:
-            # Documents named to re-read need no warehouse: asked for before it is opened.
+            # Documents named to re-read need no warehouse: asked for before it is opened, on
+            # all connections but one, which the run's own requests (statistics, trash, newest
+            # pages) keep: a thread waiting for a connection is not served first.
             self.read_ahead = ReadAhead(
                 self.options.reread_documents,
-                workers=self.client.max_concurrency,
+                workers=max(1, self.client.max_concurrency - 1),
                 read_detail=self._get_or_none,
             )
             self.warehouse.ensure_schema()

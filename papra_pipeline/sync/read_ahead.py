@@ -2,9 +2,9 @@
 
 Their ids are known before the first request, so there is no reason to wait for the list,
 the trash and the other organizations before asking for them: their details, then their new
-activity, are fetched in the background on the client's connections (``max_concurrency`` at
-a time, as every other fan-out of the run) while the run opens the warehouse, reads its
-snapshot, the statistics, the newest pages and the trash, and the organizations before theirs.
+activity, are fetched in the background on the client's connections while the run opens the
+warehouse, reads its snapshot, the statistics, the newest pages and the trash, and the
+organizations before theirs.
 Read one phase after another, organization after organization, a drain of 100 deliveries took
 about 3x its HTTP floor (``python -m benchmarks.webhooks``). Their requests count in the run's
 total; in the per-stream figures they fall where the run was when they were sent.
