@@ -251,6 +251,10 @@ class PapraClient(WebhookMethods):
         self._sleep = sleep
         self._random = random.Random()
         self.stats = ClientStats()
+        # At most max_concurrency requests inside httpx at once, however many threads ask:
+        # with requests queued for a connection, httpcore's pool can close a connection it has
+        # just handed to one of them (encode/httpcore#1110: ReadError, bad file descriptor).
+        self._in_flight = threading.BoundedSemaphore(max_concurrency)
         self._http = _CookielessClient(
             base_url=self.base_url,
             timeout=timeout,
@@ -353,7 +357,8 @@ class PapraClient(WebhookMethods):
                     files=files,
                     json=None if json_body is _NO_BODY else json_body,
                 )
-                response = self._http.send(request, stream=stream)
+                with self._in_flight:
+                    response = self._http.send(request, stream=stream)
             except httpx.TimeoutException as exc:
                 error: PapraError = PapraTimeoutError(
                     f"no answer within {self.timeout:g} s ({type(exc).__name__})",

@@ -51,6 +51,7 @@ from papra_pipeline.client import (
 from papra_pipeline.sync import records
 from papra_pipeline.sync.clock import utcnow
 from papra_pipeline.sync.gone import unless_gone
+from papra_pipeline.sync.read_ahead import ReadAhead
 from papra_pipeline.warehouse import (
     MergeCounts,
     Staged,
@@ -408,6 +409,7 @@ class _SyncRun:
         self.untyped: list[Untyped] = []
         self._mark_all_organizations = False
         self._requests_at_start = client.stats.snapshot()
+        self.read_ahead = ReadAhead((), workers=1, read_detail=self._get_or_none)
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -467,7 +469,18 @@ class _SyncRun:
 
     def execute(self) -> SyncResult:
         try:
+            # Documents named to re-read need no warehouse: asked for before it is opened, on
+            # all connections but one, which the run's own requests (statistics, trash, newest
+            # pages) keep: a thread waiting for a connection is not served first.
+            self.read_ahead = ReadAhead(
+                self.options.reread_documents,
+                workers=max(1, self.client.max_concurrency - 1),
+                read_detail=self._get_or_none,
+            )
             self.warehouse.ensure_schema()
+            self.read_ahead.read_activity(
+                self._stored_activity, partial(self._new_activity, complete=self.options.verify)
+            )
             snapshot = self._read_snapshot()
             with _gc_spares_what_exists():
                 try:
@@ -483,10 +496,12 @@ class _SyncRun:
                             self.skipped_organization_ids.append(organization_id)
                 finally:
                     snapshot.reader.close()
+                    self.read_ahead.close()
                 del snapshot  # one entry per stored document: freed before DuckDB needs memory
                 self._refresh_definitions()
                 self._write()
         finally:
+            self.read_ahead.close()
             self.staging.remove()
         requests, retries = self._totals()
         return SyncResult(
@@ -841,21 +856,22 @@ class _SyncRun:
                 self._observe(fold, detail.raw, detail)
 
     def _reread_in_full(self, fold: _OrganizationScan) -> list[str]:
-        """Read the detail of each document named in ``reread_documents`` (a content edit, a
-        trash-then-restore or a re-upload leaves the list as it was); returns those that exist.
+        """Use the detail of each document named in ``reread_documents`` (a content edit, a
+        trash-then-restore or a re-upload leaves the list as it was), read ahead since the run
+        started; returns those that exist.
 
-        A 404 is the usual purge confirmation. The detail's text is staged here, so only
-        activity is left to fetch; a detail already read this run is not read again.
+        A 404 is the usual purge confirmation. The detail's text is staged here, and their
+        activity was read ahead too; a detail already read this run is not used again.
         """
         wanted = sorted(
             doc_id
             for org, doc_id in self.options.reread_documents
             if org == fold.org and not fold.changed.get(doc_id)
         )
-        details = self.client.iter_concurrent(lambda d: self._get_or_none(fold.org, d), wanted)
         now = self.now()
         found = []
-        for doc_id, detail in zip(wanted, details, strict=True):
+        for doc_id in wanted:
+            detail = self.read_ahead.detail(fold.org, doc_id)
             if detail is None:
                 entry = fold.known.get(doc_id)
                 if entry is not None and not entry.purged and doc_id not in self.pending.purged:
@@ -974,20 +990,16 @@ class _SyncRun:
         Returns the documents whose new activity shows an edit of their text.
         """
         edited: set[str] = set()
+        read_ahead = self.read_ahead.activity_of(org)
 
         def fetch(stored: dict[str, tuple[set[str], datetime]], doc_id: str) -> list[Activity]:
-            known_ids, newest = stored.get(doc_id, (set(), None))
-            fresh: dict[str, Activity] = {}  # by id: offset pages shift when entries arrive
-            for activity in self.client.iter_document_activity(org, doc_id):
-                when = activity.created_at
-                if not complete and newest is not None and when is not None and when < newest:
-                    break
-                if activity.id not in known_ids:
-                    fresh.setdefault(activity.id, activity)
-            return list(fresh.values())
+            if doc_id in read_ahead:
+                return read_ahead[doc_id].result()
+            return self._new_activity(org, stored, doc_id, complete=complete)
 
         with self._measure("document_activity"):
-            stored = self._stored_activity(document_ids) if document_ids else {}
+            rest = [doc_id for doc_id in document_ids if doc_id not in read_ahead]
+            stored = self._stored_activity(rest) if rest else {}
             results = self.client.iter_concurrent(partial(fetch, stored), document_ids)
             for doc_id, activities in zip(document_ids, results, strict=True):
                 if records.shows_content_update(activities):
@@ -999,6 +1011,24 @@ class _SyncRun:
                 )
         self.progress("document_activity", org, len(document_ids), len(document_ids))
         return edited
+
+    def _new_activity(
+        self,
+        org: str,
+        stored: dict[str, tuple[set[str], datetime]],
+        doc_id: str,
+        *,
+        complete: bool,
+    ) -> list[Activity]:
+        known_ids, newest = stored.get(doc_id, (set(), None))
+        fresh: dict[str, Activity] = {}  # by id: offset pages shift when entries arrive
+        for activity in self.client.iter_document_activity(org, doc_id):
+            when = activity.created_at
+            if not complete and newest is not None and when is not None and when < newest:
+                break
+            if activity.id not in known_ids:
+                fresh.setdefault(activity.id, activity)
+        return list(fresh.values())
 
     def _stored_activity(self, document_ids: Sequence[str]) -> dict[str, tuple[set[str], datetime]]:
         """Per document: the ids of its stored activity and the newest entry's time."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx
 import pytest
@@ -92,3 +93,27 @@ def test_concurrent_pages_share_client_and_count_requests(make_client):
     assert snapshot["by_endpoint"] == {"GET /api/organizations/{org}/documents": 40}
     client.reset_stats()
     assert client.stats.snapshot() == {"requests": 0, "retries": 0, "by_endpoint": {}}
+
+
+def test_threads_beyond_max_concurrency_wait_before_the_connection_pool(make_client):
+    """A sync's read-ahead and its own fan-outs together ask with more threads than there are
+    connections; httpcore's pool, with requests queued in it, can close a connection it has
+    just handed out (encode/httpcore#1110), so the extra threads wait before httpx."""
+    lock = threading.Lock()
+    in_flight = {"now": 0, "max": 0}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        with lock:
+            in_flight["now"] += 1
+            in_flight["max"] = max(in_flight["max"], in_flight["now"])
+        time.sleep(0.005)  # long enough for the other threads to arrive
+        with lock:
+            in_flight["now"] -= 1
+        return json_response(200, {"documents": [], "documentsCount": 0})
+
+    client = make_client(handle, max_concurrency=2)
+    pages = client.map_concurrent(
+        lambda i: client.list_documents(ORG, page_index=i), range(24), max_workers=8
+    )
+    assert len(pages) == 24
+    assert in_flight["max"] == 2

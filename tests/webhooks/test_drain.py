@@ -6,6 +6,7 @@ inbox, the sync re-reads what the deliveries name."""
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
@@ -186,3 +187,35 @@ def test_the_sync_command_drains_the_inbox(
     assert main(["sync", "--quick"]) == 0
     assert stored(warehouse, edited)[0] == "edited text"
     assert pending(inbox_file) == []
+
+
+def test_a_failing_run_stops_reading_ahead_before_it_returns(fake, client, warehouse, inbox_file):
+    """The named documents are read in the background from the run's start; a run that fails
+    meanwhile stops that before it raises, and leaves every delivery pending."""
+    sync(client, warehouse)
+    named = [
+        (org["id"], doc)
+        for org in fake.list_organizations()
+        for doc in oldest(fake, org["id"], 260)
+    ]
+    with WebhookInbox(inbox_file) as inbox:
+        inbox.add(
+            [
+                InboxDelivery(f"msg_{i}", "document:updated", org, doc, 0)
+                for i, (org, doc) in enumerate(named)
+            ]
+        )
+    # Activity answers slowly, so most of it is still to read when the run fails.
+    fake.faults.add("slow", route="GET /api/organizations/{org}/documents/{doc}/activity",
+                    delay=0.05)
+    fake.faults.add("500", route="GET /api/organizations/{org}/documents/statistics", times=1)
+    before = fake.request_count()
+
+    with pytest.raises(PapraServerError):
+        sync_draining_webhooks(client, warehouse, QUICK)
+    sent = fake.request_count() - before
+    time.sleep(0.3)
+
+    assert fake.request_count() - before == sent
+    assert sent < 2 * len(named)  # it stopped before reading them all
+    assert len(pending(inbox_file)) == len(named)
