@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from papra_pipeline.warehouse.connections import open_duckdb
 from papra_pipeline.warehouse.schema import TABLES, Table
 
 log = logging.getLogger("papra_pipeline.warehouse")
@@ -293,7 +294,7 @@ class Staging:
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            self._con = duckdb.connect(str(self.path))
+            self._con = open_duckdb(self.path)
             self._con.execute(f"SET memory_limit = '{self._memory_limit}'").fetchall()
             self._con.execute("SET preserve_insertion_order = false").fetchall()
         return self._con

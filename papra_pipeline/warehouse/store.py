@@ -30,6 +30,7 @@ import pandas as pd
 
 from papra_pipeline import __version__
 from papra_pipeline.settings import MEMORY_SIZE, Settings
+from papra_pipeline.warehouse.connections import open_duckdb
 from papra_pipeline.warehouse.migrations import MIGRATIONS, SCHEMA_VERSION
 from papra_pipeline.warehouse.publish import (
     Publication,
@@ -324,7 +325,7 @@ class Warehouse:
         """Whether the readers' file has a newer schema than the sync's file, or records a
         successful sync the sync's file does not."""
         try:
-            readers = duckdb.connect(str(self.path), read_only=True)
+            readers = open_duckdb(self.path, read_only=True)
         except duckdb.Error:  # held for writing by someone: cannot tell, keep the sync's
             return False
         try:
@@ -351,7 +352,7 @@ class Warehouse:
         if wal.exists():
             # Committed by an older version killed before it checkpointed: fold it in.
             copy_file(wal, Path(f"{copy}.wal"))
-            con = duckdb.connect(str(copy))
+            con = open_duckdb(copy)
             con.execute("CHECKPOINT").fetchall()
             con.close()
         if install_adopted(copy, files.private, replace=replace):
@@ -427,7 +428,7 @@ class Warehouse:
         delay = 0.05
         while True:
             try:
-                return duckdb.connect(str(path), read_only=read_only)
+                return open_duckdb(path, read_only=read_only)
             except duckdb.Error as exc:
                 message = str(exc)
                 if not (isinstance(exc, duckdb.IOException) and _LOCK_MESSAGE.search(message)):
