@@ -34,4 +34,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:
-	rm -rf $(VENV) papra-demo.duckdb* .pytest_cache
+	rm -rf $(VENV) papra-demo.duckdb* .papra-demo.duckdb.* papra-demo.webhooks.sqlite* .pytest_cache
