@@ -7,14 +7,7 @@ import httpx
 from papra_pipeline.testing import validation as v
 from papra_pipeline.testing.common import iso
 from papra_pipeline.testing.models import PERMISSIONS
-from papra_pipeline.testing.routing import (
-    KEY_ONLY,
-    SESSION,
-    Ctx,
-    json_response,
-    no_content,
-    route,
-)
+from papra_pipeline.testing.routing import KEY_ONLY, SESSION, Ctx, json_response, no_content, route
 
 _ADMIN_PERMISSIONS = [
     "users:view",

@@ -8,12 +8,7 @@ import httpx
 
 from papra_pipeline.testing import validation as v
 from papra_pipeline.testing.models import CUSTOM_PROPERTY_TYPES
-from papra_pipeline.testing.routing import (
-    Ctx,
-    json_response,
-    no_content,
-    route,
-)
+from papra_pipeline.testing.routing import Ctx, json_response, no_content, route
 
 _OPTION = v.obj({"name": (v.string(1, 255, trim=True), True)}, strict=False)
 

@@ -12,6 +12,7 @@ import httpx
 
 from papra_pipeline.testing import validation as v
 from papra_pipeline.testing.common import PapraError, parse_js_date
+from papra_pipeline.testing.document_state import SORT_FIELDS
 from papra_pipeline.testing.routing import (
     MAX_FILE_SIZE,
     SESSION,
@@ -21,7 +22,6 @@ from papra_pipeline.testing.routing import (
     no_content,
     route,
 )
-from papra_pipeline.testing.state import SORT_FIELDS
 
 
 def _paging(ctx: Ctx, extra: dict[str, Callable[[Any, str, v.Issues], Any]]) -> dict[str, Any]:

@@ -5,13 +5,7 @@ from __future__ import annotations
 import httpx
 
 from papra_pipeline.testing.common import PapraError, iso
-from papra_pipeline.testing.routing import (
-    PUBLIC,
-    SESSION_COOKIE,
-    Ctx,
-    json_response,
-    route,
-)
+from papra_pipeline.testing.routing import PUBLIC, SESSION_COOKIE, Ctx, json_response, route
 
 PAPRA_VERSION = "26.6.1"
 

@@ -2,8 +2,8 @@
 
 Mirrors Papra's middleware order (API-key header parsing -> route match -> route auth ->
 URL params -> query/body -> org membership -> use case) so error precedence matches the
-recorded samples. Business rules live in ``state.py``; the handlers, one ``*_routes`` module
-per resource, only translate.
+recorded samples. Business rules live in the ``*_state`` mixins; the handlers, one
+``*_routes`` module per resource, only translate.
 """
 
 from __future__ import annotations

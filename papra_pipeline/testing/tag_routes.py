@@ -5,13 +5,7 @@ from __future__ import annotations
 import httpx
 
 from papra_pipeline.testing import validation as v
-from papra_pipeline.testing.routing import (
-    Ctx,
-    id_pattern,
-    json_response,
-    no_content,
-    route,
-)
+from papra_pipeline.testing.routing import Ctx, id_pattern, json_response, no_content, route
 
 _COLOR = r"^#[0-9a-fA-F]{6}$"
 _COLOR_MESSAGE = "Invalid Color format, must be a hex color code like #000000"

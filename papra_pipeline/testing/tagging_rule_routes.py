@@ -13,7 +13,7 @@ from papra_pipeline.testing.routing import (
     no_content,
     route,
 )
-from papra_pipeline.testing.state import RULE_OPERATORS
+from papra_pipeline.testing.tagging_rule_state import RULE_OPERATORS
 
 _RULE_BODY = v.obj(
     {
