@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from papra_pipeline.testing import validation as v
-from papra_pipeline.testing.app import SESSION, Ctx, json_response, no_content, route
+from papra_pipeline.testing.routing import SESSION, Ctx, json_response, no_content, route
 from papra_pipeline.testing.webhooks import EVENTS
 
 
