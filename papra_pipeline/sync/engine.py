@@ -26,16 +26,14 @@ import gc
 import json
 import logging
 import math
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 import pandas as pd
 
@@ -61,6 +59,7 @@ from papra_pipeline.sync.results import (
     SyncResult,
     Untyped,
 )
+from papra_pipeline.sync.snapshot import DOCUMENTS_STATE, _Snapshot, _StoredDocument, read_snapshot
 from papra_pipeline.warehouse import (
     Staged,
     Staging,
@@ -68,15 +67,8 @@ from papra_pipeline.warehouse import (
     WarehouseError,
     WarehouseLockedError,
     WarehousePublishError,
-    read_state,
 )
-from papra_pipeline.warehouse.stored import (
-    active_organization_ids,
-    current_definition_ids,
-    organizations_with_documents,
-    stored_activity,
-    stored_documents,
-)
+from papra_pipeline.warehouse.stored import stored_activity
 
 log = logging.getLogger("papra_pipeline.sync")
 
@@ -91,83 +83,11 @@ STAGING_BATCH_ROWS_BY_TABLE = {
     "document_tags": 10_000,
     "document_custom_property_values": 10_000,
 }
-DOCUMENTS_STATE = "documents"
 LONE_SURROGATE_REASON = (
     "holds a lone UTF-16 surrogate (half of a character pair), which neither UTF-8 nor "
     "DuckDB's JSON can store: stored with U+FFFD in its place; the value shows it escaped"
 )
 _PURGED = object()  # a text fetch answered 404: the document is gone, nothing to store
-
-
-class _StoredDocument(NamedTuple):
-    """What the warehouse holds for one document before this run: a row of the snapshot query
-    as it is (one per stored document, so built with no per-field Python work)."""
-
-    hash: str
-    is_deleted: bool
-    purged: bool
-    content_missing: bool
-    first_seen_at: datetime | None  # read only where the text is still missing
-    created_us: int  # createdAt in epoch microseconds
-    id: str
-
-    @property
-    def order_key(self) -> tuple[int, str]:
-        """The re-verification slice's order: oldest first, ties by id."""
-        return (self.created_us, self.id)
-
-
-@dataclass
-class _Snapshot:
-    """What the warehouse holds before this run.
-
-    The small parts are read before the first request. The documents (one entry per stored
-    document: ~0.25 s at 100,000) are read by :class:`_StoredDocumentReader` while requests
-    are in flight; :meth:`known` waits for an organization's entries when the run needs them.
-    """
-
-    organization_ids: list[str]
-    definitions: dict[str, dict[str, str]]
-    states: dict[str, dict[str, Any]]
-    reader: _StoredDocumentReader
-
-    def known(self, org: str) -> dict[str, _StoredDocument]:
-        return self.reader.result(org)
-
-
-class _StoredDocumentReader:
-    """Reads each organization's stored documents in a background thread, in its own read
-    connection, one organization after another."""
-
-    def __init__(self, warehouse: Warehouse, organization_ids: Sequence[str]) -> None:
-        self._warehouse = warehouse
-        self._results: dict[str, Future[dict[str, _StoredDocument]]] = {
-            org: Future() for org in organization_ids
-        }
-        self._thread = threading.Thread(target=self._read, name="papra-snapshot", daemon=True)
-        self._thread.start()
-
-    def result(self, org: str) -> dict[str, _StoredDocument]:
-        future = self._results.get(org)
-        return {} if future is None else future.result()
-
-    def close(self) -> None:
-        """Wait for the thread, so its connection is closed before the file is written."""
-        self._thread.join()
-
-    def _read(self) -> None:
-        pending = list(self._results.values())
-        try:
-            with self._warehouse.read_private() as con:
-                for org, future in self._results.items():
-                    rows = stored_documents(con, org)  # in the order of _StoredDocument's fields
-                    future.set_result(
-                        {entry.id: entry for entry in map(_StoredDocument._make, rows)}
-                    )
-                    pending.remove(future)
-        except BaseException as exc:  # handed to whoever waits; the thread has no other way
-            for future in pending:
-                future.set_exception(exc)
 
 
 @dataclass
@@ -353,7 +273,7 @@ class _SyncRun:
             self.read_ahead.read_activity(
                 self._stored_activity, partial(self._new_activity, complete=self.options.verify)
             )
-            snapshot = self._read_snapshot()
+            snapshot = read_snapshot(self.warehouse)
             with _gc_spares_what_exists():
                 try:
                     self.organization_ids = self._organizations(snapshot)
@@ -389,17 +309,6 @@ class _SyncRun:
             skipped_organization_ids=self.skipped_organization_ids,
             untyped=self.untyped,
         )
-
-    def _read_snapshot(self) -> _Snapshot:
-        states: dict[str, dict[str, Any]] = {}
-        with self.warehouse.read_private() as con:
-            organization_ids = active_organization_ids(con)
-            with_documents = organizations_with_documents(con)
-            definitions = current_definition_ids(con)
-            for org in {*organization_ids, *with_documents}:
-                states[org] = read_state(con, DOCUMENTS_STATE, org)
-        reader = _StoredDocumentReader(self.warehouse, with_documents)
-        return _Snapshot(organization_ids, definitions, states, reader)
 
     def _organizations(self, snapshot: _Snapshot) -> list[str]:
         """The organizations to sync; full mode and first runs list them from Papra."""
