@@ -49,6 +49,7 @@ from papra_pipeline.client import (
 from papra_pipeline.sync import records
 from papra_pipeline.sync.clock import utcnow
 from papra_pipeline.sync.gone import unless_gone
+from papra_pipeline.sync.pages import newest_pages, read_trash, scan_all_pages
 from papra_pipeline.sync.read_ahead import ReadAhead
 from papra_pipeline.sync.results import (
     STREAMS,
@@ -72,8 +73,6 @@ from papra_pipeline.warehouse.stored import stored_activity
 
 log = logging.getLogger("papra_pipeline.sync")
 
-PAGE_SIZE = 100
-PROGRESS_EVERY_PAGES = 20
 STAGING_BATCH_ROWS = 2000  # rows buffered in Python before they go to the staging file
 # A flush costs ~5 ms whatever its size, so rows smaller than a document or its text (~2 KB
 # each) are buffered in larger batches: activity (~300 bytes), tag links and custom-property
@@ -345,7 +344,9 @@ class _SyncRun:
             definitions = self.client.list_custom_property_definitions(org)
         self._stage_definitions(org, definitions)
         snapshot.definitions[org] = {d.key: d.id for d in definitions}
-        self._sync_documents(org, snapshot, self._scan_all_pages(org), complete_scan=True)
+        self._sync_documents(
+            org, snapshot, scan_all_pages(self.client, org, self.progress), complete_scan=True
+        )
         return True
 
     def _stage_definitions(self, org: str, definitions: Sequence[CustomPropertyDefinition]) -> None:
@@ -355,55 +356,6 @@ class _SyncRun:
             row, option_rows = records.definition_rows(definition)
             self.pending.definitions[org].append(row)
             self.pending.options[org].extend(option_rows)
-
-    def _scan_all_pages(self, org: str) -> Iterator[DocumentPage]:
-        """Every page in ascending creation order; pages after the first fetched concurrently.
-
-        New uploads append at the end, so pages keep coming until a short page, however many
-        ``documentsCount`` announced at the start, but only for ten pages more: a bulk import
-        (Papra's ingestion folder uploads thousands) can outrun the scan. The scan then ends
-        with what it saw, which is complete for every document the warehouse already knew
-        (they come first in this order); the next run reads the rest.
-        """
-        first = self._list_page(org, 0, "asc")
-        yield first
-        total_pages = max(1, math.ceil(first.documents_count / PAGE_SIZE))
-        self.progress("documents", org, 1, total_pages)
-        last, index = first, total_pages
-        rest = self.client.iter_concurrent(
-            lambda i: self._list_page(org, i, "asc"), range(1, total_pages)
-        )
-        for done, page in enumerate(rest, start=2):
-            yield page
-            last = page
-            if done % PROGRESS_EVERY_PAGES == 0 or done == total_pages:
-                self.progress("documents", org, done, total_pages)
-        guard = total_pages + 10
-        while len(last.items) == PAGE_SIZE:
-            if index > guard:
-                log.warning(
-                    "documents of %s kept arriving during the scan (%d announced at its start, "
-                    "%d now): this run stops at page %d, the next one reads the rest",
-                    org,
-                    first.documents_count,
-                    last.documents_count,
-                    index,
-                )
-                return
-            page = self._list_page(org, index, "asc")
-            if page.ids == last.ids:
-                raise PapraResponseError(
-                    f"document page {index} of {org} repeats page {index - 1}: the server "
-                    "ignores pageIndex, so paging would never end"
-                )
-            yield page
-            last = page
-            index += 1
-
-    def _list_page(self, org: str, index: int, order: str) -> DocumentPage:
-        return self.client.list_documents(
-            org, page_index=index, page_size=PAGE_SIZE, sort_field="createdAt", sort_order=order
-        )
 
     def _statistics(self, org: str) -> bool:
         """Stage the organization's counters; False when it is gone."""
@@ -424,19 +376,10 @@ class _SyncRun:
         if not self._statistics(org):
             return False
         known = snapshot.known(org)
-        self._sync_documents(org, snapshot, self._newest_pages(org, known), complete_scan=False)
+        self._sync_documents(
+            org, snapshot, newest_pages(self.client, org, known, self.progress), complete_scan=False
+        )
         return True
-
-    def _newest_pages(self, org: str, known: dict[str, _StoredDocument]) -> Iterator[DocumentPage]:
-        """Newest first, until a page holds only known documents (or is the last one)."""
-        index = 0
-        while True:
-            page = self._list_page(org, index, "desc")
-            yield page
-            self.progress("documents", org, index + 1, None)
-            if len(page.items) < PAGE_SIZE or all(doc_id in known for doc_id in page.ids):
-                return
-            index += 1
 
     # -- shared by both modes ----------------------------------------------------------------
 
@@ -452,7 +395,7 @@ class _SyncRun:
         activity and text for what changed. Only ids are kept in memory; rows are staged."""
         with self._measure("documents"):
             # The trash first: a document the scan lists afterwards was restored meanwhile.
-            trash, whole_trash = self._read_trash(org, snapshot, complete=complete_scan)
+            trash, whole_trash = read_trash(self.client, org, snapshot, complete=complete_scan)
             known = snapshot.known(org)  # read meanwhile, in full mode
             fold = _OrganizationScan(org, known, snapshot.definitions.get(org, {}))
             for page in pages:
@@ -562,51 +505,6 @@ class _SyncRun:
             raise PapraResponseError(
                 f"document {item['id']} listed in organization {org}: {exc.message}"
             ) from None
-
-    def _read_trash(
-        self, org: str, snapshot: _Snapshot, *, complete: bool
-    ) -> tuple[dict[str, dict[str, Any]], bool]:
-        """The trash, newest deletion first; quick mode stops at a page it already knows.
-
-        Returns the documents and whether the whole trash was read.
-        """
-        known = {} if complete else snapshot.known(org)
-        trash: dict[str, dict[str, Any]] = {}
-        pages = self._trash_pages(org, concurrent=complete)  # ends only by raising
-        while True:
-            page = next(pages)
-            trash.update(zip(page.ids, page.items, strict=True))
-            if len(page.items) < PAGE_SIZE or len(trash) >= page.documents_count:
-                return trash, True
-            if not complete and all(
-                doc_id in known and known[doc_id].is_deleted for doc_id in page.ids
-            ):
-                return trash, False
-
-    def _trash_pages(self, org: str, *, concurrent: bool) -> Iterator[DocumentPage]:
-        """Trash pages in order; with ``concurrent`` the pages the first one announces are
-        fetched together, as the scan does. Pages keep coming until the reader stops."""
-        first = self.client.list_deleted_documents(org, page_index=0, page_size=PAGE_SIZE)
-        yield first
-        index = 1
-        if concurrent:
-            announced = math.ceil(first.documents_count / PAGE_SIZE)
-            yield from self.client.iter_concurrent(
-                lambda i: self.client.list_deleted_documents(
-                    org, page_index=i, page_size=PAGE_SIZE
-                ),
-                range(1, announced),
-            )
-            index = max(index, announced)
-        guard = first.documents_count // PAGE_SIZE + 10
-        while True:
-            if index > guard:
-                raise PapraResponseError(
-                    f"Papra kept returning full trash pages past page {guard} for {org} "
-                    f"although it announced {first.documents_count} trashed documents; stopping."
-                )
-            yield self.client.list_deleted_documents(org, page_index=index, page_size=PAGE_SIZE)
-            index += 1
 
     def _resolve_absences(
         self, fold: _OrganizationScan, complete_scan: bool, whole_trash: bool
