@@ -23,19 +23,16 @@ exactly as the last good run left it.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
-
-import pandas as pd
 
 from papra_pipeline.client import (
     Activity,
@@ -60,9 +57,15 @@ from papra_pipeline.sync.results import (
     SyncResult,
     Untyped,
 )
-from papra_pipeline.sync.snapshot import DOCUMENTS_STATE, _Snapshot, _StoredDocument, read_snapshot
+from papra_pipeline.sync.snapshot import _Snapshot, _StoredDocument, read_snapshot
+from papra_pipeline.sync.staged_write import (
+    STAGING_BATCH_ROWS,
+    STAGING_BATCH_ROWS_BY_TABLE,
+    _content_row,
+    _StagedWrite,
+    write_staged,
+)
 from papra_pipeline.warehouse import (
-    Staged,
     Staging,
     Warehouse,
     WarehouseError,
@@ -73,15 +76,6 @@ from papra_pipeline.warehouse.stored import stored_activity
 
 log = logging.getLogger("papra_pipeline.sync")
 
-STAGING_BATCH_ROWS = 2000  # rows buffered in Python before they go to the staging file
-# A flush costs ~5 ms whatever its size, so rows smaller than a document or its text (~2 KB
-# each) are buffered in larger batches: activity (~300 bytes), tag links and custom-property
-# values (under 100 bytes of strings).
-STAGING_BATCH_ROWS_BY_TABLE = {
-    "document_activity": 5_000,
-    "document_tags": 10_000,
-    "document_custom_property_values": 10_000,
-}
 LONE_SURROGATE_REASON = (
     "holds a lone UTF-16 surrogate (half of a character pair), which neither UTF-8 nor "
     "DuckDB's JSON can store: stored with U+FFFD in its place; the value shows it escaped"
@@ -100,35 +94,6 @@ class _OrganizationScan:
     changed: dict[str, bool] = field(default_factory=dict)  # id -> its text came along
     partial: list[str] = field(default_factory=list)  # trash items to read in detail
     tags_staged: set[str] = field(default_factory=set)  # tags seen inside documents
-
-
-def _content_row(doc_id: str, content: str | None, now: datetime) -> dict[str, Any]:
-    return {"id": doc_id, "content": content, "_content_synced_at": now}
-
-
-class _StagedWrite:
-    """What the run will write: small lists here, bulk rows in the staging file."""
-
-    def __init__(self, staging: Staging) -> None:
-        self.staging = staging
-        self.organizations: list[dict] = []
-        self.tags: dict[str, list[dict]] = {}
-        self.definitions: dict[str, list[dict]] = {}
-        self.options: dict[str, list[dict]] = {}
-        self.statistics: list[dict] = []
-        self.states: dict[str, dict[str, Any]] = {}
-        self.purged: list[str] = []
-        self.children_of: list[str] = []
-        self.relist_definitions: set[str] = set()  # organizations whose values need them
-        self.untyped: dict[tuple[str, str], Untyped] = {}  # (document id, field) -> value
-        self.trashed = 0
-        self.restored = 0
-
-    def stage(self, name: str, table: str, rows: Iterable[dict]) -> None:
-        self.staging.add(name, table, rows)
-
-    def staged(self, name: str) -> Staged | None:
-        return self.staging.staged(name)
 
 
 def sync(
@@ -725,77 +690,18 @@ class _SyncRun:
     # -- the write ---------------------------------------------------------------------------
 
     def _write(self) -> None:
-        pending = self.pending
         now = self.now()
-        frame = pd.DataFrame
         stats = self.stats
         with self.warehouse.write(self.staging) as session:
-            stats["organizations"].add_counts(
-                session.upsert("organizations", frame(pending.organizations), now)
+            self.untyped = write_staged(
+                session,
+                self.pending,
+                stats,
+                now,
+                mark_all_organizations=self._mark_all_organizations,
+                organization_ids=self.organization_ids,
+                run_id=self.run_id,
             )
-            if self._mark_all_organizations:
-                stats["organizations"].removed += session.mark_removed(
-                    "organizations", None, None, [o["id"] for o in pending.organizations], now
-                )
-            for org, rows in pending.tags.items():
-                stats["tags"].add_counts(session.upsert("tags", frame(rows), now))
-                stats["tags"].removed += session.mark_removed(
-                    "tags", "organization_id", org, [r["id"] for r in rows], now
-                )
-            # Tags seen only inside documents (quick mode, or created mid-run): new ones only,
-            # so the full list, which also carries documentsCount, stays the reference.
-            stats["tags"].inserted += session.upsert(
-                "tags", pending.staged("embedded_tags"), now, update=False
-            ).inserted
-            for org, rows in pending.definitions.items():
-                options = pending.options.get(org, [])
-                for table, table_rows in (
-                    ("custom_property_definitions", rows),
-                    ("custom_property_options", options),
-                ):
-                    stats[table].add_counts(session.upsert(table, frame(table_rows), now))
-                    stats[table].removed += session.mark_removed(
-                        table, "organization_id", org, [r["id"] for r in table_rows], now
-                    )
-            documents = stats["documents"]
-            merged, texts = session.upsert_documents(
-                pending.staged("documents"), pending.staged("document_content"), now
-            )
-            stats["document_content"].updated += texts
-            documents.inserted += merged.inserted
-            documents.updated += merged.updated
-            documents.trashed += pending.trashed
-            documents.restored += pending.restored
-            documents.purged += session.mark_purged(pending.purged, now)
-            for table in ("document_tags", "document_custom_property_values"):
-                stats[table].add_counts(
-                    session.replace_children(
-                        table, "document_id", pending.children_of, pending.staged(table), now
-                    )
-                )
-            links, values = session.drop_cascaded_links(pending.children_of)
-            stats["document_tags"].removed += links
-            stats["document_custom_property_values"].removed += values
-            session.link_values_to_current_definitions()
-            stats["document_activity"].add_counts(
-                session.insert_new("document_activity", pending.staged("document_activity"))
-            )
-            stats["organization_statistics"].inserted += session.append(
-                "organization_statistics", frame(pending.statistics)
-            )
-            session.replace_untyped_values(
-                pending.children_of, [self._untyped_row(u, now) for u in pending.untyped.values()]
-            )
-            # Listed and counted on every run until Papra sends values the client can type,
-            # not only on the run that read them (an unchanged document is not parsed again).
-            self.untyped = [
-                Untyped(org, doc_id, name, json.loads(raw), reason)
-                for org, doc_id, name, raw, reason in session.untyped_values(self.organization_ids)
-            ]
-            for untyped in self.untyped:
-                stats[untyped.stream].untyped += 1
-            for org, state in pending.states.items():
-                session.write_state(DOCUMENTS_STATE, org, state)
             requests, retries = self._totals()
             session.record_run(
                 self._run_row("succeeded", requests, retries, error=None),
@@ -806,14 +712,3 @@ class _SyncRun:
             session.publish = any(
                 s.written for name, s in stats.items() if name != "organization_statistics"
             )
-
-    def _untyped_row(self, untyped: Untyped, now: datetime) -> dict[str, Any]:
-        return {
-            "document_id": untyped.document_id,
-            "organization_id": untyped.organization_id,
-            "field": untyped.field,
-            "raw_value": records.canonical_json(untyped.value),
-            "reason": untyped.reason,
-            "run_id": self.run_id,
-            "found_at": now,
-        }
