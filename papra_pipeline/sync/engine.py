@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -57,6 +56,7 @@ from papra_pipeline.sync.results import (
     SyncResult,
     Untyped,
 )
+from papra_pipeline.sync.reverify import reverify_slice
 from papra_pipeline.sync.snapshot import _Snapshot, _StoredDocument, read_snapshot
 from papra_pipeline.sync.staged_write import (
     STAGING_BATCH_ROWS,
@@ -379,7 +379,13 @@ class _SyncRun:
             reverify = [doc_id for doc_id in fold.seen if doc_id not in purged]
             reverify_state = {"reverify_at": self.started_at.isoformat(), "reverify_credit": 0.0}
         elif complete_scan:
-            reverify, reverify_state = self._reverify_slice(org, snapshot, set(fold.changed))
+            reverify, reverify_state = reverify_slice(
+                org,
+                snapshot,
+                set(fold.changed),
+                period=self.options.reverify_period,
+                started_at=self.started_at,
+            )
         activity_for = [doc_id for doc_id in fold.changed if doc_id not in purged] + reverify
         activity_for += sorted(set(reread) - set(activity_for))
         edited = self._fetch_activity(
@@ -582,44 +588,6 @@ class _SyncRun:
             return self.client.get_document_content(org, doc_id)
         except PapraNotFoundError:
             return _PURGED
-
-    def _reverify_slice(
-        self, org: str, snapshot: _Snapshot, changed: set[str]
-    ) -> tuple[list[str], dict[str, Any]]:
-        """The next live, unchanged documents after the cursor, wrapping around, and the state
-        to store with it.
-
-        The slice holds the share of live documents that the time since the previous slice is
-        of ``reverify_period`` (the fraction left over carries to the next run), so every
-        document is re-read within the period whether full syncs run hourly or every minute,
-        at the same total cost. A first run (no previous slice) only starts the clock.
-        """
-        period = self.options.reverify_period
-        state = snapshot.states.get(org, {})
-        progress: dict[str, Any] = {"reverify_at": self.started_at.isoformat()}
-        known = snapshot.known(org)
-        if period <= timedelta(0) or not known:
-            return [], progress
-        live = sorted(
-            (entry.order_key, doc_id)
-            for doc_id, entry in known.items()
-            if not entry.is_deleted and not entry.purged and doc_id not in changed
-        )
-        previous = state.get("reverify_at")
-        elapsed = self.started_at - datetime.fromisoformat(previous) if previous else timedelta(0)
-        due = float(state.get("reverify_credit") or 0.0) + len(live) * max(elapsed / period, 0.0)
-        size = min(len(live), math.floor(due))
-        progress["reverify_credit"] = due - size if size < len(live) else 0.0
-        if not size:
-            return [], progress
-        cursor = tuple(state.get("reverify_cursor") or ())
-        if len(cursor) != 2 or not isinstance(cursor[0], int):  # none yet, or an older format
-            cursor = (-1, "")
-        after = [doc_id for key, doc_id in live if key > cursor]
-        before = [doc_id for key, doc_id in live if key <= cursor]
-        chosen = (after + before)[:size]
-        progress["reverify_cursor"] = list(known[chosen[-1]].order_key)
-        return chosen, progress
 
     def _fetch_activity(
         self, org: str, document_ids: Sequence[str], *, complete: bool = False
