@@ -18,6 +18,12 @@ arrive and changed rows are staged in a scratch DuckDB file, so memory does not 
 archive. Nothing touches the warehouse until everything is fetched; the write is one DuckDB
 transaction holding rows, sync state and the run log, so a failed run leaves the warehouse
 exactly as the last good run left it.
+
+This module runs a sync: it compares what Papra lists with what the warehouse holds and
+re-reads text and activity where they can have changed. Its parts sit beside it: ``results``
+(what a run is asked and what it reports), ``snapshot`` (what the warehouse holds before the
+run), ``pages`` (the document and trash pages), ``reverify`` (the rolling slice) and
+``staged_write`` (what the run will write, and the write).
 """
 
 from __future__ import annotations
