@@ -164,7 +164,7 @@ class _SyncRun:
         self.staging = Staging(
             batch_rows=STAGING_BATCH_ROWS, batch_rows_by_table=STAGING_BATCH_ROWS_BY_TABLE
         )
-        self.pending = _StagedWrite(self.staging)
+        self.to_write = _StagedWrite(self.staging)
         self.api_documents_count: dict[str, int] = {}
         self.organization_ids: list[str] = []
         self.skipped_organization_ids: list[str] = []
@@ -297,7 +297,7 @@ class _SyncRun:
                 f"{', '.join(sorted(visible)) or 'none'}."
             )
         chosen = [org for org in organizations if wanted is None or org.id in wanted]
-        self.pending.organizations = [records.organization_row(org) for org in chosen]
+        self.to_write.organizations = [records.organization_row(org) for org in chosen]
         self._mark_all_organizations = wanted is None
         self.progress("organizations", "*", len(chosen), len(chosen))
         return [org.id for org in chosen]
@@ -310,7 +310,7 @@ class _SyncRun:
             return False
         with self._measure("tags"):
             tags = self.client.list_tags(org)
-        self.pending.tags[org] = [records.tag_row(tag, organization_id=org) for tag in tags]
+        self.to_write.tags[org] = [records.tag_row(tag, organization_id=org) for tag in tags]
         with self._measure("custom_property_definitions"):
             definitions = self.client.list_custom_property_definitions(org)
         self._stage_definitions(org, definitions)
@@ -321,12 +321,12 @@ class _SyncRun:
         return True
 
     def _stage_definitions(self, org: str, definitions: Sequence[CustomPropertyDefinition]) -> None:
-        self.pending.definitions[org] = []
-        self.pending.options[org] = []
+        self.to_write.definitions[org] = []
+        self.to_write.options[org] = []
         for definition in definitions:
             row, option_rows = records.definition_rows(definition)
-            self.pending.definitions[org].append(row)
-            self.pending.options[org].extend(option_rows)
+            self.to_write.definitions[org].append(row)
+            self.to_write.options[org].extend(option_rows)
 
     def _statistics(self, org: str) -> bool:
         """Stage the organization's counters; False when it is gone."""
@@ -335,7 +335,7 @@ class _SyncRun:
         if stats is None:
             return False
         self.api_documents_count[org] = stats.documents_count
-        self.pending.statistics.append(
+        self.to_write.statistics.append(
             records.statistics_row(org, stats, self.started_at, self.run_id)
         )
         return True
@@ -368,46 +368,46 @@ class _SyncRun:
             # The trash first: a document the scan lists afterwards was restored meanwhile.
             trash, whole_trash = read_trash(self.client, org, snapshot, complete=complete_scan)
             known = snapshot.known(org)  # read meanwhile, in full mode
-            fold = _OrganizationScan(org, known, snapshot.definitions.get(org, {}))
+            scan = _OrganizationScan(org, known, snapshot.definitions.get(org, {}))
             for page in pages:
                 for item in page.items:
                     trash.pop(item["id"], None)
-                    self._observe(fold, item)
+                    self._observe(scan, item)
             for item in trash.values():
-                self._observe(fold, item)
-            self._resolve_absences(fold, complete_scan, whole_trash)
-            self._observe_details(fold, fold.partial)
-            reread = self._reread_in_full(fold)
+                self._observe(scan, item)
+            self._resolve_absences(scan, complete_scan, whole_trash)
+            self._observe_details(scan, scan.partial)
+            reread = self._reread_in_full(scan)
 
-        purged = set(self.pending.purged)
+        purged = set(self.to_write.purged)
         reverify, reverify_state = [], {}
         if complete_scan and self.options.verify:
-            reverify = [doc_id for doc_id in fold.seen if doc_id not in purged]
+            reverify = [doc_id for doc_id in scan.seen if doc_id not in purged]
             reverify_state = {"reverify_at": self.started_at.isoformat(), "reverify_credit": 0.0}
         elif complete_scan:
             reverify, reverify_state = reverify_slice(
                 org,
                 snapshot,
-                set(fold.changed),
+                set(scan.changed),
                 period=self.options.reverify_period,
                 started_at=self.started_at,
             )
-        activity_for = [doc_id for doc_id in fold.changed if doc_id not in purged] + reverify
+        activity_for = [doc_id for doc_id in scan.changed if doc_id not in purged] + reverify
         activity_for += sorted(set(reread) - set(activity_for))
         edited = self._fetch_activity(
             org, list(dict.fromkeys(activity_for)), complete=self.options.verify
         )
         if self.options.content:
-            self._fetch_content(fold, edited, reverify)
+            self._fetch_content(scan, edited, reverify)
 
         if complete_scan:
             state = {**snapshot.states.get(org, {}), **reverify_state}
             state["last_full_scan_at"] = self.started_at.isoformat()
-            state["documents_listed"] = len(fold.seen)
-            self.pending.states[org] = state
+            state["documents_listed"] = len(scan.seen)
+            self.to_write.states[org] = state
 
     def _observe(
-        self, fold: _OrganizationScan, item: dict[str, Any], document: Document | None = None
+        self, scan: _OrganizationScan, item: dict[str, Any], document: Document | None = None
     ) -> None:
         """Stage a document seen this run if it is new or its fingerprint moved.
 
@@ -415,8 +415,8 @@ class _SyncRun:
         the fingerprint moved, so an unchanged archive costs a hash per document.
         """
         doc_id = item["id"]
-        fold.seen.add(doc_id)
-        entry = fold.known.get(doc_id)
+        scan.seen.add(doc_id)
+        entry = scan.known.get(doc_id)
         current = entry is not None and not entry.purged
         fingerprint = records.document_fingerprint(item)
         if current and entry.hash == fingerprint:
@@ -424,38 +424,38 @@ class _SyncRun:
             return
         if item.get("tags") is None:
             # A trash item: the list omits tags and custom properties; the detail brings them.
-            fold.partial.append(doc_id)
+            scan.partial.append(doc_id)
             return
         if document is None:
-            document = self._parse(fold.org, item)
+            document = self._parse(scan.org, item)
         for untyped in document.untyped:
-            self.pending.untyped[document.id, untyped.field] = Untyped(
-                fold.org, document.id, untyped.field, untyped.value, untyped.reason
+            self.to_write.untyped[document.id, untyped.field] = Untyped(
+                scan.org, document.id, untyped.field, untyped.value, untyped.reason
             )
         if current and document.is_deleted and not entry.is_deleted:
-            self.pending.trashed += 1
+            self.to_write.trashed += 1
         elif current and entry.is_deleted and not document.is_deleted:
-            self.pending.restored += 1
+            self.to_write.restored += 1
         elif not current and document.is_deleted:
-            self.pending.trashed += 1
-        fold.changed[document.id] = document.content is not None
-        pending = self.pending
+            self.to_write.trashed += 1
+        scan.changed[document.id] = document.content is not None
+        to_write = self.to_write
         row = records.document_row(document, fingerprint=fingerprint)
         if records.REPLACEMENT in row["_raw"]:  # rare: only then is the record searched
             for path, text in records.lone_surrogates(document.raw):
-                pending.untyped[document.id, path] = Untyped(
-                    fold.org, document.id, path, text, LONE_SURROGATE_REASON
+                to_write.untyped[document.id, path] = Untyped(
+                    scan.org, document.id, path, text, LONE_SURROGATE_REASON
                 )
-        pending.stage("documents", "documents", [row])
+        to_write.stage("documents", "documents", [row])
         if document.content is not None and self.options.content:
-            pending.stage(
+            to_write.stage(
                 "document_content",
                 "documents",
                 [_content_row(document.id, document.content, self.now())],
             )
-        pending.children_of.append(document.id)
-        pending.stage("document_tags", "document_tags", records.document_tag_rows(document))
-        values = records.custom_property_value_rows(document, fold.definition_ids)
+        to_write.children_of.append(document.id)
+        to_write.stage("document_tags", "document_tags", records.document_tag_rows(document))
+        values = records.custom_property_value_rows(document, scan.definition_ids)
         # Full mode listed the definitions before the scan; a key unknown to them was created
         # meanwhile. Quick mode has only the stored ones, which may be stale (deleted and
         # re-created under the same name: same key, new id).
@@ -463,14 +463,14 @@ class _SyncRun:
             self.options.mode == "quick"
             or any(row["property_definition_id"] is None for row in values)
         ):
-            pending.relist_definitions.add(fold.org)
-        pending.stage("document_custom_property_values", "document_custom_property_values", values)
-        new_tags = [tag for tag in document.tags or () if tag.id not in fold.tags_staged]
-        fold.tags_staged.update(tag.id for tag in new_tags)
-        pending.stage(
+            to_write.relist_definitions.add(scan.org)
+        to_write.stage("document_custom_property_values", "document_custom_property_values", values)
+        new_tags = [tag for tag in document.tags or () if tag.id not in scan.tags_staged]
+        scan.tags_staged.update(tag.id for tag in new_tags)
+        to_write.stage(
             "embedded_tags",
             "tags",
-            (records.tag_row(t, organization_id=fold.org) for t in new_tags),
+            (records.tag_row(t, organization_id=scan.org) for t in new_tags),
         )
 
     def _parse(self, org: str, item: dict[str, Any]) -> Document:
@@ -484,7 +484,7 @@ class _SyncRun:
             ) from None
 
     def _resolve_absences(
-        self, fold: _OrganizationScan, complete_scan: bool, whole_trash: bool
+        self, scan: _OrganizationScan, complete_scan: bool, whole_trash: bool
     ) -> None:
         """A known document listed nowhere is looked up: Papra purges without a trace, so only
         a 404 counts as purged (offset paging under concurrent writes can skip an item).
@@ -494,24 +494,24 @@ class _SyncRun:
         """
         unresolved = [
             doc_id
-            for doc_id, entry in fold.known.items()
+            for doc_id, entry in scan.known.items()
             if not entry.purged
-            and doc_id not in fold.seen
+            and doc_id not in scan.seen
             and (complete_scan or (whole_trash and entry.is_deleted))
         ]
-        self._observe_details(fold, unresolved)
+        self._observe_details(scan, unresolved)
 
-    def _observe_details(self, fold: _OrganizationScan, document_ids: list[str]) -> None:
+    def _observe_details(self, scan: _OrganizationScan, document_ids: list[str]) -> None:
         details = self.client.iter_concurrent(
-            lambda d: self._get_or_none(fold.org, d), document_ids
+            lambda d: self._get_or_none(scan.org, d), document_ids
         )
         for doc_id, detail in zip(document_ids, details, strict=True):
             if detail is None:
-                self.pending.purged.append(doc_id)
+                self.to_write.purged.append(doc_id)
             else:
-                self._observe(fold, detail.raw, detail)
+                self._observe(scan, detail.raw, detail)
 
-    def _reread_in_full(self, fold: _OrganizationScan) -> list[str]:
+    def _reread_in_full(self, scan: _OrganizationScan) -> list[str]:
         """Use the detail of each document named in ``reread_documents`` (a content edit, a
         trash-then-restore or a re-upload leaves the list as it was), read ahead since the run
         started; returns those that exist.
@@ -522,47 +522,47 @@ class _SyncRun:
         wanted = sorted(
             doc_id
             for org, doc_id in self.options.reread_documents
-            if org == fold.org and not fold.changed.get(doc_id)
+            if org == scan.org and not scan.changed.get(doc_id)
         )
         now = self.now()
         found = []
         for doc_id in wanted:
-            detail = self.read_ahead.detail(fold.org, doc_id)
+            detail = self.read_ahead.detail(scan.org, doc_id)
             if detail is None:
-                entry = fold.known.get(doc_id)
-                if entry is not None and not entry.purged and doc_id not in self.pending.purged:
-                    self.pending.purged.append(doc_id)
+                entry = scan.known.get(doc_id)
+                if entry is not None and not entry.purged and doc_id not in self.to_write.purged:
+                    self.to_write.purged.append(doc_id)
                 continue
             found.append(doc_id)
-            if doc_id not in fold.seen:
-                self._observe(fold, detail.raw, detail)  # stages it, text included, if it moved
-            if doc_id in fold.changed:
-                if fold.changed[doc_id]:
+            if doc_id not in scan.seen:
+                self._observe(scan, detail.raw, detail)  # stages it, text included, if it moved
+            if doc_id in scan.changed:
+                if scan.changed[doc_id]:
                     continue
-                fold.changed[doc_id] = True  # listed as changed, without its text: here it is
+                scan.changed[doc_id] = True  # listed as changed, without its text: here it is
             if self.options.content:
-                self.pending.stage(
+                self.to_write.stage(
                     "document_content", "documents", [_content_row(doc_id, detail.content, now)]
                 )
         return found
 
     def _fetch_content(
-        self, fold: _OrganizationScan, edited: set[str], reverify: list[str]
+        self, scan: _OrganizationScan, edited: set[str], reverify: list[str]
     ) -> None:
         """Text only where it can have changed: new, edited (per activity), still empty while
         Papra may be extracting it, or due for re-verification."""
         now = self.now()
         wanted: list[str] = []
-        for doc_id, has_content in fold.changed.items():
-            entry = fold.known.get(doc_id)
+        for doc_id, has_content in scan.changed.items():
+            entry = scan.known.get(doc_id)
             if not has_content and (
                 entry is None or entry.purged or entry.content_missing or doc_id in edited
             ):
                 wanted.append(doc_id)
-        for doc_id, entry in fold.known.items():
+        for doc_id, entry in scan.known.items():
             if (
-                doc_id not in fold.changed
-                and doc_id in fold.seen
+                doc_id not in scan.changed
+                and doc_id in scan.seen
                 and entry.content_missing
                 and not entry.is_deleted
                 and now - entry.first_seen_at <= self.options.empty_content_retry
@@ -570,8 +570,8 @@ class _SyncRun:
                 wanted.append(doc_id)
         wanted = list(dict.fromkeys(wanted + reverify))
         with self._measure("document_content"):
-            texts = self.client.iter_concurrent(lambda d: self._text_or_none(fold.org, d), wanted)
-            self.pending.stage(
+            texts = self.client.iter_concurrent(lambda d: self._text_or_none(scan.org, d), wanted)
+            self.to_write.stage(
                 "document_content",
                 "documents",
                 (
@@ -580,7 +580,7 @@ class _SyncRun:
                     if text is not _PURGED
                 ),
             )
-        self.progress("document_content", fold.org, len(wanted), len(wanted))
+        self.progress("document_content", scan.org, len(wanted), len(wanted))
 
     def _get_or_none(self, org: str, doc_id: str) -> Document | None:
         try:
@@ -622,7 +622,7 @@ class _SyncRun:
             for doc_id, activities in zip(document_ids, results, strict=True):
                 if records.shows_content_update(activities):
                     edited.add(doc_id)
-                self.pending.stage(
+                self.to_write.stage(
                     "document_activity",
                     "document_activity",
                     (records.activity_row(org, a) for a in activities),
@@ -656,7 +656,7 @@ class _SyncRun:
     def _refresh_definitions(self) -> None:
         """Values name their property by key: list the definitions again where the ones at
         hand may not hold a value's key (created mid-run) or its current id (quick mode)."""
-        for org in sorted(self.pending.relist_definitions):
+        for org in sorted(self.to_write.relist_definitions):
             with self._measure("custom_property_definitions"):
                 definitions = self.client.list_custom_property_definitions(org)
             self._stage_definitions(org, definitions)
@@ -669,7 +669,7 @@ class _SyncRun:
         with self.warehouse.write(self.staging) as session:
             self.untyped = write_staged(
                 session,
-                self.pending,
+                self.to_write,
                 stats,
                 now,
                 mark_all_organizations=self._mark_all_organizations,

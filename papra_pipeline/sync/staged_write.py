@@ -57,7 +57,7 @@ class _StagedWrite:
 
 def write_staged(
     session: WriteSession,
-    pending: _StagedWrite,
+    to_write: _StagedWrite,
     stats: dict[str, StreamStats],
     now: datetime,
     *,
@@ -69,13 +69,13 @@ def write_staged(
     values the warehouse still holds untyped for ``organization_ids``."""
     frame = pd.DataFrame
     stats["organizations"].add_counts(
-        session.upsert("organizations", frame(pending.organizations), now)
+        session.upsert("organizations", frame(to_write.organizations), now)
     )
     if mark_all_organizations:
         stats["organizations"].removed += session.mark_removed(
-            "organizations", None, None, [o["id"] for o in pending.organizations], now
+            "organizations", None, None, [o["id"] for o in to_write.organizations], now
         )
-    for org, rows in pending.tags.items():
+    for org, rows in to_write.tags.items():
         stats["tags"].add_counts(session.upsert("tags", frame(rows), now))
         stats["tags"].removed += session.mark_removed(
             "tags", "organization_id", org, [r["id"] for r in rows], now
@@ -83,10 +83,10 @@ def write_staged(
     # Tags seen only inside documents (quick mode, or created mid-run): new ones only,
     # so the full list, which also carries documentsCount, stays the reference.
     stats["tags"].inserted += session.upsert(
-        "tags", pending.staged("embedded_tags"), now, update=False
+        "tags", to_write.staged("embedded_tags"), now, update=False
     ).inserted
-    for org, rows in pending.definitions.items():
-        options = pending.options.get(org, [])
+    for org, rows in to_write.definitions.items():
+        options = to_write.options.get(org, [])
         for table, table_rows in (
             ("custom_property_definitions", rows),
             ("custom_property_options", options),
@@ -97,32 +97,32 @@ def write_staged(
             )
     documents = stats["documents"]
     merged, texts = session.upsert_documents(
-        pending.staged("documents"), pending.staged("document_content"), now
+        to_write.staged("documents"), to_write.staged("document_content"), now
     )
     stats["document_content"].updated += texts
     documents.inserted += merged.inserted
     documents.updated += merged.updated
-    documents.trashed += pending.trashed
-    documents.restored += pending.restored
-    documents.purged += session.mark_purged(pending.purged, now)
+    documents.trashed += to_write.trashed
+    documents.restored += to_write.restored
+    documents.purged += session.mark_purged(to_write.purged, now)
     for table in ("document_tags", "document_custom_property_values"):
         stats[table].add_counts(
             session.replace_children(
-                table, "document_id", pending.children_of, pending.staged(table), now
+                table, "document_id", to_write.children_of, to_write.staged(table), now
             )
         )
-    links, values = session.drop_cascaded_links(pending.children_of)
+    links, values = session.drop_cascaded_links(to_write.children_of)
     stats["document_tags"].removed += links
     stats["document_custom_property_values"].removed += values
     session.link_values_to_current_definitions()
     stats["document_activity"].add_counts(
-        session.insert_new("document_activity", pending.staged("document_activity"))
+        session.insert_new("document_activity", to_write.staged("document_activity"))
     )
     stats["organization_statistics"].inserted += session.append(
-        "organization_statistics", frame(pending.statistics)
+        "organization_statistics", frame(to_write.statistics)
     )
     session.replace_untyped_values(
-        pending.children_of, [_untyped_row(u, run_id, now) for u in pending.untyped.values()]
+        to_write.children_of, [_untyped_row(u, run_id, now) for u in to_write.untyped.values()]
     )
     # Listed and counted on every run until Papra sends values the client can type,
     # not only on the run that read them (an unchanged document is not parsed again).
@@ -132,7 +132,7 @@ def write_staged(
     ]
     for untyped in untyped_values:
         stats[untyped.stream].untyped += 1
-    for org, state in pending.states.items():
+    for org, state in to_write.states.items():
         session.write_state(DOCUMENTS_STATE, org, state)
     return untyped_values
 
