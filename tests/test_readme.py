@@ -3,9 +3,11 @@ and every public table and view is documented."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,11 +21,16 @@ from papra_pipeline.warehouse.reports import REPORT_TABLES, refresh_daily_report
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 EXAMPLES = re.findall(r"```sql\n(.*?)```", README, flags=re.DOTALL)
-# The Python examples that read the warehouse (the Dagster one is tested in test_component).
+# The Python examples that read the warehouse, and the one that adds Papra to a Dagster project.
 PYTHON_EXAMPLES = [
     code
     for code in re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
     if "duckdb.connect" in code
+]
+DAGSTER_EXAMPLES = [
+    code
+    for code in re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+    if "build_definitions" in code
 ]
 
 
@@ -90,3 +97,27 @@ def test_every_dagster_name_in_the_readme_exists():
     real |= {"papra_duckdb", "papra_sync"}  # the pool and the multi-asset's op name
     assert documented - real == set()
     assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} <= documented
+
+
+@pytest.mark.slow
+def test_the_python_dagster_example_loads_as_a_projects_definitions(tmp_path):
+    """Pasted as the ``definitions.py`` of a fresh ``dg`` project, it loads the project's own
+    definitions and Papra's, as ``dg`` sees them."""
+    from tests.defs.test_component import PROJECT_FILES, dg_command
+
+    [code] = DAGSTER_EXAMPLES
+    project = tmp_path / "my-project"
+    for name, text in PROJECT_FILES.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(textwrap.dedent(text))
+    (project / "src/my_project/definitions.py").write_text(code)
+    (project / "src/my_project/defs/mine.py").write_text(
+        "import dagster as dg\n\n\n@dg.asset\ndef my_table() -> None: ...\n"
+    )
+
+    listed = dg_command(project, "list", "defs", "--json", PAPRA_API_KEY="ppapi_from_the_env")
+    assert listed.returncode == 0, listed.stderr
+    defined = json.loads(listed.stdout)
+    assets = {asset["asset_key"] for asset in defined["assets"]}
+    assert {"my_table", "papra_documents"} <= assets
+    assert "papra_full_sync_job" in {job["name"] for job in defined["jobs"]}
