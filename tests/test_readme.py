@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -121,3 +122,31 @@ def test_the_python_dagster_example_loads_as_a_projects_definitions(tmp_path):
     assets = {asset["asset_key"] for asset in defined["assets"]}
     assert {"my_table", "papra_documents"} <= assets
     assert "papra_full_sync_job" in {job["name"] for job in defined["jobs"]}
+
+
+def test_the_compose_example_runs_real_commands_with_real_variables():
+    import yaml
+
+    from papra_pipeline.cli import build_parser
+    from papra_pipeline.settings import Settings
+
+    [example] = [y for y in re.findall(r"```yaml\n(.*?)```", README, re.S) if "services:" in y]
+    services = yaml.safe_load(example)["services"]
+    assert set(services) == {"dagster", "webhooks"}
+    known = {variable.name for variable in Settings.variables()}
+    for service in services.values():
+        assert service["env_file"] == ".env"
+        assert set(service["environment"]) <= known
+        shell, flag, script = shlex.split(service["command"])
+        assert (shell, flag) == ("sh", "-c")
+        install, run = script.split(" && ")
+        assert install == "pip install -q -e ."
+        service["run"] = shlex.split(run)
+    # Dagster's current command (dagster dev is superseded), and the receiver on the port
+    # Papra is told to call.
+    assert services["dagster"]["run"][:2] == ["dg", "dev"]
+    serve = services["webhooks"]["run"]
+    assert serve[0] == "papra-pipeline"
+    assert build_parser().parse_args(serve[1:]).port == 8787
+    assert "8787:8787" in services["webhooks"]["ports"]
+    assert "http://webhooks:8787/webhooks/papra" in README
