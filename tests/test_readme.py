@@ -150,3 +150,33 @@ def test_the_compose_example_runs_real_commands_with_real_variables():
     assert build_parser().parse_args(serve[1:]).port == 8787
     assert "8787:8787" in services["webhooks"]["ports"]
     assert "http://webhooks:8787/webhooks/papra" in README
+
+
+def _papra_pipeline_lines() -> list[list[str]]:
+    """Each ``papra-pipeline`` command of the README's shell blocks, as its words."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README, flags=re.DOTALL):
+        for line in block.splitlines():
+            if "papra-pipeline" not in line:
+                continue
+            words = shlex.split(line.split(" #", 1)[0])
+            programs = [i for i, word in enumerate(words) if word.endswith("papra-pipeline")]
+            if programs:
+                commands.append(words[programs[0] :])
+    return commands
+
+
+@pytest.mark.parametrize("words", _papra_pipeline_lines(), ids=lambda w: " ".join(w[1:3]))
+def test_each_papra_pipeline_command_parses(words):
+    from papra_pipeline.cli import build_parser
+
+    build_parser().parse_args(words[1:])
+
+
+def test_the_sync_usage_line_names_every_option():
+    from papra_pipeline.cli import build_parser
+
+    [usage] = re.findall(r"`papra-pipeline sync \[.*?`", README, flags=re.DOTALL)
+    sync_parser = build_parser()._subparsers._group_actions[0].choices["sync"]
+    options = {o for a in sync_parser._actions for o in a.option_strings if o.startswith("--")}
+    assert {o for o in options if o != "--help"} <= set(re.findall(r"--[a-z-]+", usage))
