@@ -264,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # The client logs each request itself; httpcore's debug lines add nothing to that but
+    # every response's headers, among them the session cookie a login receives.
+    logging.getLogger("httpcore").setLevel(logging.INFO)
     try:
         return args.func(args)
     except (PapraError, WarehouseError, SyncError, ValueError) as exc:

@@ -78,6 +78,14 @@ def test_a_key_without_a_permission_names_the_permission(fake, papra, monkeypatc
     assert "documents:read" in one_error_line(capsys.readouterr().err)
 
 
+def test_a_refused_key_points_at_the_command_that_shows_its_permissions(
+    papra, monkeypatch, capsys
+):
+    monkeypatch.setenv("PAPRA_API_KEY", "ppapi_" + "Z" * 64)
+    assert main(["sync"]) == 1
+    assert "papra-pipeline doctor" in one_error_line(capsys.readouterr().err)
+
+
 def test_an_unreachable_server_is_one_clear_line(papra, monkeypatch, capsys):
     monkeypatch.setenv("PAPRA_API_URL", "http://127.0.0.1:9")  # discard port: nothing listens
     assert main(["sync"]) == 1

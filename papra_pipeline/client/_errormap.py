@@ -149,7 +149,8 @@ def _auth_hint(method: str, path: str, auth: str, code: str | None) -> tuple[typ
         return PapraAuthenticationError, (
             f"{route.endpoint} needs an API key with {' and '.join(route.permissions)} "
             "(Papra answers 401 when a permission is missing, and also for an unknown, deleted "
-            "or expired key); get_current_api_key() shows what the key may do"
+            "or expired key); `papra-pipeline doctor` (in Python, get_current_api_key()) tells "
+            "which it is"
         )
     return PapraAuthenticationError, (
         "Papra did not accept the API key (unknown, deleted, expired or malformed); "

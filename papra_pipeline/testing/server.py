@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shlex
 import threading
 import time
 from collections.abc import Iterator
@@ -96,6 +97,15 @@ def run_fake_server(
     fake.webhooks.allowed_hostnames = {"127.0.0.1", "localhost"}
     populate(fake, organizations=organizations, documents=documents, seed=seed)
     with serve(fake, host, port) as url:
-        print(f"Fake Papra serving at {url} with API key {fake.api_key}", flush=True)
+        # The fake's own generated credentials, printed so every command (the session-only
+        # webhook ones too) can be pointed at it by pasting one line.
+        print(
+            f"Fake Papra serving at {url}; webhooks may call 127.0.0.1 and localhost. "
+            "In another shell:",
+            f"export PAPRA_API_URL={url} PAPRA_API_KEY={fake.api_key} "
+            f"PAPRA_EMAIL={shlex.quote(fake.email)} PAPRA_PASSWORD={shlex.quote(fake.password)}",
+            sep="\n",
+            flush=True,
+        )
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()

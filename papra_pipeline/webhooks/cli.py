@@ -76,6 +76,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         state = "enabled" if hook.enabled else "disabled"
         events = ",".join(sorted(hook.events or ()))
         print(f"{hook.organization_id}  {hook.id}  {state:<8}  {hook.url}  {events}")
+    if not hooks:
+        print("no webhooks (`papra-pipeline webhooks register --url URL` creates them)")
     return 0
 
 

@@ -187,7 +187,8 @@ def serve(secret: str, inbox_file: Path, *, host: str = "127.0.0.1", port: int =
     import uvicorn
 
     app = build_app(secret, inbox_file)
-    log.warning(
+    # Info, not a warning: nothing is wrong, and the command prints the same line itself.
+    log.info(
         "receiving Papra webhooks at http://%s:%d%s into %s", host, port, DELIVERY_PATH, inbox_file
     )
     uvicorn.run(app, host=host, port=port, access_log=False, server_header=False, log_level="info")

@@ -91,6 +91,11 @@ def test_list_and_unregister(fake, papra, capsys):
     assert hooks(fake) == []
 
 
+def test_list_says_so_when_there_is_no_webhook(fake, papra, capsys):
+    assert main(["webhooks", "list"]) == 0
+    assert capsys.readouterr().out.startswith("no webhooks (`papra-pipeline webhooks register")
+
+
 def test_changes_on_papra_reach_the_inbox(fake, papra, tmp_path, capsys):
     inbox = tmp_path / "papra.webhooks.sqlite"
     org = fake.list_organizations()[0]["id"]
