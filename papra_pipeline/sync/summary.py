@@ -14,8 +14,9 @@ UNTYPED_SHOWN = 20
 def describe_progress(stream: str, organization_id: str, done: int, total: int | None) -> str:
     """One progress line, e.g. ``documents    org_1: 20/40 pages``."""
     of = f"/{total}" if total else ""
-    unit = {"documents": "pages", "organizations": "organizations"}.get(stream, "documents")
-    return f"{stream:<12} {organization_id}: {done}{of} {unit}"
+    unit = {"documents": "page", "organizations": "organization"}.get(stream, "document")
+    plural = "" if (total or done) == 1 else "s"
+    return f"{stream:<12} {organization_id}: {done}{of} {unit}{plural}"
 
 
 def format_summary(result: SyncResult) -> str:
