@@ -14,7 +14,6 @@ from papra_pipeline.client import (
     DocumentPage,
     PagesKeptComing,
     PapraClient,
-    PapraResponseError,
     walk_pages,
 )
 from papra_pipeline.sync.results import ProgressCallback
@@ -109,7 +108,9 @@ def read_trash(
 ) -> tuple[dict[str, dict[str, Any]], bool]:
     """The trash, newest deletion first; quick mode stops at a page it already knows.
 
-    Returns the documents and whether the whole trash was read.
+    Returns the documents and whether the whole trash was read. A bulk trash during the read
+    pushes full pages past the guard: the read then keeps what it saw, and counts as not
+    whole, so no absence is concluded from it; the next run reads the rest.
     """
     known = {} if complete else snapshot.known(org)
     trash: dict[str, dict[str, Any]] = {}
@@ -123,10 +124,15 @@ def read_trash(
             ):
                 return trash, False
     except PagesKeptComing as runaway:
-        raise PapraResponseError(
-            f"Papra kept returning full trash pages past page {runaway.pages_read} for {org} "
-            f"although it announced {runaway.announced} trashed documents; stopping."
-        ) from None
+        log.warning(
+            "the trash of %s kept growing while it was read (%d trashed documents announced "
+            "at the start, %d now): this run stops at page %d, the next one reads the rest",
+            org,
+            runaway.announced,
+            runaway.latest,
+            runaway.pages_read,
+        )
+        return trash, False
     return trash, True
 
 
