@@ -89,6 +89,35 @@ def test_a_bulk_trash_while_the_trash_is_read_is_read_by_the_next_run(
     assert_matches_server(fake, warehouse)
 
 
+def test_a_page_of_uploads_between_two_newest_pages_is_no_repeated_page_error(
+    fake, client, warehouse
+):
+    """Newest first, exactly one page of uploads between two requests makes the second page
+    repeat the first: Papra answering honestly, so the quick read goes on."""
+    org = fake.list_organizations()[0]["id"]
+    sync(client, warehouse, FULL)
+    for n in range(150):
+        fake.upload_document(org, f"new-{n:03d}.txt", f"new {n}", extract=True)
+    list_requests = itertools.count(1)
+    pages = []
+
+    def a_page_of_uploads(record) -> None:
+        if record.route == LIST_ROUTE and org in record.path:
+            pages.append(record.query["pageIndex"])
+            if next(list_requests) == 2:
+                for n in range(100):
+                    fake.upload_document(org, f"late-{n:03d}.txt", f"late {n}", extract=True)
+
+    fake.add_hook(a_page_of_uploads)
+    result = sync(client, warehouse, QUICK)
+    fake.clear_hooks()
+
+    assert pages == ["0", "1", "2", "3"]  # page 1 repeated page 0; 2 and 3 held the rest
+    assert result.streams["documents"].inserted == 150  # the late ones: next run
+    sync(client, warehouse, QUICK)
+    assert_matches_server(fake, warehouse)
+
+
 def test_a_server_that_ignores_the_page_index_still_fails_the_run(fake, warehouse):
     """Every page is page 0: paging would never end, and this is not how Papra answers."""
 
