@@ -61,7 +61,8 @@ def walk_pages(
     - ``until_count``: also end once ``documentsCount`` documents were seen. Off where the
       list grows at its end during the walk (creation order, ascending).
     - ``check_repeats``: off where a page may honestly repeat the one before: newest first,
-      exactly one page of new documents arriving between two requests shifts the rest by one.
+      exactly one page of new documents arriving between two requests shifts the list by a
+      page, so the next request answers the previous page again.
     """
     seen = 0
     limit = max_pages
