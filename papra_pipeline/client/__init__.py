@@ -47,6 +47,7 @@ from .models import (
     UntypedValue,
     UserRef,
 )
+from .paging import PagesKeptComing, walk_pages
 from .webhooks import (
     WEBHOOK_EVENTS,
     Delivery,
@@ -73,6 +74,7 @@ __all__ = [
     "InvalidDeliveryError",
     "Organization",
     "OrganizationStatistics",
+    "PagesKeptComing",
     "PapraAuthenticationError",
     "PapraClient",
     "PapraConflictError",
@@ -100,4 +102,5 @@ __all__ = [
     "Webhook",
     "parse_delivery",
     "signature",
+    "walk_pages",
 ]

@@ -52,6 +52,7 @@ from .models import (
     TaggingRule,
     TaskId,
 )
+from .paging import walk_pages
 from .transport import ClientStats, PapraTransport
 from .webhooks import WebhookMethods
 
@@ -270,35 +271,10 @@ class PapraClient(PapraTransport, WebhookMethods, ConcurrencyMethods):
 
         Guards against a server that never ends: more than ``max_pages`` pages (default
         ``ceil(documentsCount / page_size) + 10``) or a page repeating the previous page's ids
-        raise ``PapraResponseError``.
+        raise ``PapraResponseError`` (see ``paging.py``).
         """
-        seen = 0
-        previous: tuple[str, ...] | None = None
-        limit = max_pages
-        index = 0
-        while True:
-            if limit is not None and index >= limit:
-                raise PapraResponseError(
-                    f"server keeps returning full pages after {index} pages of {page_size} "
-                    f"({seen} documents); stopping instead of looping forever"
-                )
-            result = fetch(index)
-            ids = result.ids
-            if not ids:
-                return
-            if ids == previous:
-                raise PapraResponseError(
-                    f"page {index} repeats the document ids of page {index - 1}; the server "
-                    "ignores pageIndex, so paging would never end"
-                )
-            yield from result.documents
-            seen += len(ids)
-            if len(ids) < page_size or seen >= result.documents_count:
-                return
-            if limit is None:
-                limit = -(-result.documents_count // page_size) + 10
-            previous = ids
-            index += 1
+        for page in walk_pages(fetch, page_size, max_pages=max_pages):
+            yield from page.documents
 
     def get_document(self, org_id: str, doc_id: str, *, lenient: bool = False) -> Document:
         """One document with ``content``, tags and custom properties (trashed ones too).

@@ -50,7 +50,7 @@ from papra_pipeline.client import (
 )
 from papra_pipeline.sync import records
 from papra_pipeline.sync.clock import utcnow
-from papra_pipeline.sync.gone import unless_gone
+from papra_pipeline.sync.gone import gone_message, unless_gone
 from papra_pipeline.sync.pages import newest_pages, read_trash, scan_all_pages
 from papra_pipeline.sync.read_ahead import ReadAhead
 from papra_pipeline.sync.results import (
@@ -290,12 +290,19 @@ class _SyncRun:
             organizations = self.client.list_organizations()
         visible = {org.id for org in organizations}
         missing = [org for org in wanted or () if org not in visible]
-        if missing:
+        # One the warehouse holds was deleted or left since: skipped like one that goes
+        # during a run. One it never knew is more likely a typo.
+        held = {*known, *snapshot.states}
+        unknown = [org for org in missing if org not in held]
+        if unknown:
             raise SyncError(
-                f"Organization {', '.join(missing)} is not visible to this API key (wrong id, "
+                f"Organization {', '.join(unknown)} is not visible to this API key (wrong id, "
                 "deleted organization, or the key's user is not a member). Visible: "
                 f"{', '.join(sorted(visible)) or 'none'}."
             )
+        for org in missing:
+            log.warning(gone_message(org))
+            self.skipped_organization_ids.append(org)
         chosen = [org for org in organizations if wanted is None or org.id in wanted]
         self.to_write.organizations = [records.organization_row(org) for org in chosen]
         self._mark_all_organizations = wanted is None

@@ -1,5 +1,7 @@
 """The document pages a run reads: every page in creation order (full mode), the newest
-pages until one holds only known documents (quick mode), and the trash."""
+pages until one holds only known documents (quick mode), and the trash. How a list is walked
+(end rules, guards) is the client's ``walk_pages``; what to do when a walk runs away is
+decided here."""
 
 from __future__ import annotations
 
@@ -8,7 +10,12 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from papra_pipeline.client import DocumentPage, PapraClient, PapraResponseError
+from papra_pipeline.client import (
+    DocumentPage,
+    PagesKeptComing,
+    PapraClient,
+    walk_pages,
+)
 from papra_pipeline.sync.results import ProgressCallback
 from papra_pipeline.sync.snapshot import _Snapshot, _StoredDocument
 
@@ -29,40 +36,31 @@ def scan_all_pages(
     with what it saw, which is complete for every document the warehouse already knew
     (they come first in this order); the next run reads the rest.
     """
-    first = _list_page(client, org, 0, "asc")
-    yield first
-    total_pages = max(1, math.ceil(first.documents_count / PAGE_SIZE))
-    progress("documents", org, 1, total_pages)
-    last, index = first, total_pages
-    rest = client.iter_concurrent(
-        lambda i: _list_page(client, org, i, "asc"), range(1, total_pages)
+    pages = walk_pages(
+        lambda index: _list_page(client, org, index, "asc"),
+        PAGE_SIZE,
+        fetch_announced=client.iter_concurrent,
+        until_count=False,
     )
-    for done, page in enumerate(rest, start=2):
-        yield page
-        last = page
-        if done % PROGRESS_EVERY_PAGES == 0 or done == total_pages:
-            progress("documents", org, done, total_pages)
-    guard = total_pages + 10
-    while len(last.items) == PAGE_SIZE:
-        if index > guard:
-            log.warning(
-                "documents of %s kept arriving during the scan (%d announced at its start, "
-                "%d now): this run stops at page %d, the next one reads the rest",
-                org,
-                first.documents_count,
-                last.documents_count,
-                index,
-            )
-            return
-        page = _list_page(client, org, index, "asc")
-        if page.ids == last.ids:
-            raise PapraResponseError(
-                f"document page {index} of {org} repeats page {index - 1}: the server "
-                "ignores pageIndex, so paging would never end"
-            )
-        yield page
-        last = page
-        index += 1
+    total_pages = 1
+    try:
+        for done, page in enumerate(pages, start=1):
+            if done == 1:
+                total_pages = max(1, math.ceil(page.documents_count / PAGE_SIZE))
+            yield page
+            if done == 1 or (
+                done <= total_pages and (done % PROGRESS_EVERY_PAGES == 0 or done == total_pages)
+            ):
+                progress("documents", org, done, total_pages)
+    except PagesKeptComing as runaway:
+        log.warning(
+            "documents of %s kept arriving during the scan (%d announced at its start, "
+            "%d now): this run stops at page %d, the next one reads the rest",
+            org,
+            runaway.announced,
+            runaway.latest,
+            runaway.pages_read,
+        )
 
 
 def _list_page(client: PapraClient, org: str, index: int, order: str) -> DocumentPage:
@@ -77,15 +75,32 @@ def newest_pages(
     known: dict[str, _StoredDocument],
     progress: ProgressCallback,
 ) -> Iterator[DocumentPage]:
-    """Newest first, until a page holds only known documents (or is the last one)."""
-    index = 0
-    while True:
-        page = _list_page(client, org, index, "desc")
-        yield page
-        progress("documents", org, index + 1, None)
-        if len(page.items) < PAGE_SIZE or all(doc_id in known for doc_id in page.ids):
-            return
-        index += 1
+    """Newest first, until a page holds only known documents (or is the last one).
+
+    Uploads during the read shift later pages, so a page may repeat the one before; past
+    the guard the read stops like the scan, and the next run goes on.
+    """
+    pages = walk_pages(
+        lambda index: _list_page(client, org, index, "desc"),
+        PAGE_SIZE,
+        until_count=False,
+        check_repeats=False,
+    )
+    try:
+        for done, page in enumerate(pages, start=1):
+            yield page
+            progress("documents", org, done, None)
+            if all(doc_id in known for doc_id in page.ids):
+                return
+    except PagesKeptComing as runaway:
+        log.warning(
+            "documents of %s kept arriving while the newest were read (%d at the start, "
+            "%d now): this run stops at page %d, the next one goes on",
+            org,
+            runaway.announced,
+            runaway.latest,
+            runaway.pages_read,
+        )
 
 
 def read_trash(
@@ -93,41 +108,42 @@ def read_trash(
 ) -> tuple[dict[str, dict[str, Any]], bool]:
     """The trash, newest deletion first; quick mode stops at a page it already knows.
 
-    Returns the documents and whether the whole trash was read.
+    Returns the documents and whether the whole trash was read. A bulk trash during the read
+    pushes full pages past the guard: the read then keeps what it saw, and counts as not
+    whole, so no absence is concluded from it; the next run reads the rest.
     """
     known = {} if complete else snapshot.known(org)
     trash: dict[str, dict[str, Any]] = {}
-    pages = _trash_pages(client, org, concurrent=complete)  # ends only by raising
-    while True:
-        page = next(pages)
-        trash.update(zip(page.ids, page.items, strict=True))
-        if len(page.items) < PAGE_SIZE or len(trash) >= page.documents_count:
-            return trash, True
-        if not complete and all(
-            doc_id in known and known[doc_id].is_deleted for doc_id in page.ids
-        ):
-            return trash, False
+    try:
+        for page in _trash_pages(client, org, concurrent=complete):
+            trash.update(zip(page.ids, page.items, strict=True))
+            if len(page.items) < PAGE_SIZE or len(trash) >= page.documents_count:
+                break
+            if not complete and all(
+                doc_id in known and known[doc_id].is_deleted for doc_id in page.ids
+            ):
+                return trash, False
+    except PagesKeptComing as runaway:
+        log.warning(
+            "the trash of %s kept growing while it was read (%d trashed documents announced "
+            "at the start, %d now): this run stops at page %d, the next one reads the rest",
+            org,
+            runaway.announced,
+            runaway.latest,
+            runaway.pages_read,
+        )
+        return trash, False
+    return trash, True
 
 
 def _trash_pages(client: PapraClient, org: str, *, concurrent: bool) -> Iterator[DocumentPage]:
     """Trash pages in order; with ``concurrent`` the pages the first one announces are
-    fetched together, as the scan does. Pages keep coming until the reader stops."""
-    first = client.list_deleted_documents(org, page_index=0, page_size=PAGE_SIZE)
-    yield first
-    index = 1
-    if concurrent:
-        announced = math.ceil(first.documents_count / PAGE_SIZE)
-        yield from client.iter_concurrent(
-            lambda i: client.list_deleted_documents(org, page_index=i, page_size=PAGE_SIZE),
-            range(1, announced),
-        )
-        index = max(index, announced)
-    guard = first.documents_count // PAGE_SIZE + 10
-    while True:
-        if index > guard:
-            raise PapraResponseError(
-                f"Papra kept returning full trash pages past page {guard} for {org} "
-                f"although it announced {first.documents_count} trashed documents; stopping."
-            )
-        yield client.list_deleted_documents(org, page_index=index, page_size=PAGE_SIZE)
-        index += 1
+    fetched together, as the scan does. Trashes during the read shift later pages, so a
+    page may repeat the one before."""
+    return walk_pages(
+        lambda index: client.list_deleted_documents(org, page_index=index, page_size=PAGE_SIZE),
+        PAGE_SIZE,
+        fetch_announced=client.iter_concurrent if concurrent else None,
+        until_count=False,
+        check_repeats=False,
+    )

@@ -85,16 +85,21 @@ def write_staged(
     stats["tags"].inserted += session.upsert(
         "tags", to_write.staged("embedded_tags"), now, update=False
     ).inserted
+    redefined = []  # organizations with a definition or option renamed or removed
     for org, rows in to_write.definitions.items():
         options = to_write.options.get(org, [])
         for table, table_rows in (
             ("custom_property_definitions", rows),
             ("custom_property_options", options),
         ):
-            stats[table].add_counts(session.upsert(table, frame(table_rows), now))
-            stats[table].removed += session.mark_removed(
+            merged = session.upsert(table, frame(table_rows), now)
+            removed = session.mark_removed(
                 table, "organization_id", org, [r["id"] for r in table_rows], now
             )
+            stats[table].add_counts(merged)
+            stats[table].removed += removed
+            if merged.updated or removed:
+                redefined.append(org)
     documents = stats["documents"]
     merged, texts = session.upsert_documents(
         to_write.staged("documents"), to_write.staged("document_content"), now
@@ -115,6 +120,12 @@ def write_staged(
     stats["document_tags"].removed += links
     stats["document_custom_property_values"].removed += values
     session.link_values_to_current_definitions()
+    if redefined:  # trashed documents' values follow, as Papra shows them
+        renamed, dropped = session.follow_current_definitions(
+            sorted(set(redefined)), to_write.children_of
+        )
+        stats["document_custom_property_values"].updated += renamed
+        stats["document_custom_property_values"].removed += dropped
     stats["document_activity"].add_counts(
         session.insert_new("document_activity", to_write.staged("document_activity"))
     )

@@ -308,6 +308,10 @@ _V5_UNTYPED_VALUES = (
     "ALTER TABLE _papra_sync_run_streams ADD COLUMN untyped BIGINT NOT NULL DEFAULT 0",
 )
 
+# Version 6: views only. A date value's display_value is written as Papra writes it for years
+# outside 0..9999 (a sign and six digits), not as strftime's bare five-digit or negative year.
+_V6_VIEWS_ONLY: tuple[str, ...] = ()
+
 # Version N is MIGRATIONS[N - 1]; append new versions at the end.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V1_INITIAL,
@@ -315,5 +319,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V3_REPORT_TABLES,
     _V4_VIEWS_ONLY,
     _V5_UNTYPED_VALUES,
+    _V6_VIEWS_ONLY,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -282,6 +282,18 @@ def _utc_day(column: str) -> str:
     return f"CAST(timezone('UTC', {column}) AS DATE)"
 
 
+def _papra_iso(column: str) -> str:
+    """A TIMESTAMPTZ as Papra writes it (JavaScript's ``toISOString``), in UTC: four year digits
+    for years 0 to 9999, else a sign and six digits (``+033658-09-27T01:46:40.000Z``)."""
+    utc = f"timezone('UTC', {column})"
+    return f"""CASE WHEN year({utc}) BETWEEN 0 AND 9999
+                   THEN strftime({utc}, '%Y-%m-%dT%H:%M:%S.%gZ')
+                   ELSE CASE WHEN year({utc}) < 0 THEN '-' ELSE '+' END
+                        || lpad(CAST(abs(year({utc})) AS VARCHAR), 6, '0')
+                        || strftime({utc}, '-%m-%dT%H:%M:%S.%gZ')
+               END"""
+
+
 def _organization_present(alias: str) -> str:
     """Whether the row's organization is still there: rows of one that is gone from Papra
     (deleted, or the key's user left it) stay in the tables but leave every live view."""
@@ -353,8 +365,7 @@ VIEWS = {
                CASE v.property_type
                    WHEN 'text' THEN v.text_value
                    WHEN 'number' THEN CAST(v.number_value AS VARCHAR)
-                   WHEN 'date'
-                       THEN strftime(timezone('UTC', v.date_value), '%Y-%m-%dT%H:%M:%S.%gZ')
+                   WHEN 'date' THEN {_papra_iso("v.date_value")}
                    WHEN 'boolean' THEN CAST(v.boolean_value AS VARCHAR)
                    WHEN 'select' THEN v.option_names[1]
                    WHEN 'multi_select' THEN array_to_string(v.option_names, ', ')

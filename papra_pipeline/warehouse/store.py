@@ -1001,6 +1001,86 @@ class WriteSession:
             )[0]
         return links, values
 
+    def follow_current_definitions(
+        self, organization_ids: Sequence[str], rebuilt_document_ids: Sequence[str]
+    ) -> tuple[int, int]:
+        """Make stored values read as Papra reads them now; returns the values updated and
+        the values dropped.
+
+        Papra joins a document's values to the current definition (its name, and its key,
+        which a rename regenerates) and option (its name), and deletes the values of a
+        removed option. The trash list carries no values, so trashed documents keep what they
+        had when last read: call this once the definitions and options of
+        ``organization_ids`` are written. Documents rebuilt in this run hold what Papra sent;
+        purged ones are left as they were last seen.
+        """
+        scope = self._register(
+            pd.DataFrame({"id": pd.Series(list(organization_ids), dtype=object)})
+        )
+        rebuilt = self._register(
+            pd.DataFrame({"id": pd.Series(list(dict.fromkeys(rebuilt_document_ids)), dtype=object)})
+        )
+        # Live documents need none of this: their list items carry the values as Papra reads
+        # them, so a rename or a removed option changes their fingerprint and rebuilds them.
+        stale = f"""v.document_id IN (
+                        SELECT id FROM documents WHERE is_deleted AND purged_at IS NULL
+                          AND organization_id IN (SELECT id FROM {scope})
+                          AND id NOT IN (SELECT id FROM {rebuilt}))"""
+        renamed = self._run(
+            f"""UPDATE document_custom_property_values v
+                SET property_name = d.name, property_key = d.key
+                FROM custom_property_definitions d
+                WHERE d.id = v.property_definition_id AND NOT d.is_removed AND {stale}
+                  AND (v.property_name IS DISTINCT FROM d.name
+                       OR v.property_key IS DISTINCT FROM d.key)"""
+        )[0]
+        options = self._name()
+        self._run(
+            f"""CREATE TEMP TABLE {options} AS
+                WITH stored AS (
+                    SELECT v.document_id, v.property_definition_id, v.option_ids,
+                           v.option_names, unnest(v.option_ids) AS option_id,
+                           generate_subscripts(v.option_ids, 1) AS position
+                    FROM document_custom_property_values v
+                    WHERE v.property_type IN ('select', 'multi_select') AND {stale}
+                )
+                SELECT s.document_id, s.property_definition_id,
+                       coalesce(list(o.id ORDER BY s.position)
+                                FILTER (WHERE o.id IS NOT NULL), []) AS ids,
+                       coalesce(list(o.name ORDER BY s.position)
+                                FILTER (WHERE o.id IS NOT NULL), []) AS names
+                FROM stored s
+                LEFT JOIN custom_property_options o
+                  ON o.id = s.option_id AND NOT o.is_removed
+                 AND o.property_definition_id = s.property_definition_id
+                GROUP BY s.document_id, s.property_definition_id, s.option_ids, s.option_names
+                HAVING ids IS DISTINCT FROM s.option_ids OR names IS DISTINCT FROM s.option_names"""
+        )
+        try:
+            dropped = self._run(
+                f"""DELETE FROM document_custom_property_values v USING {options} c
+                    WHERE c.document_id = v.document_id
+                      AND c.property_definition_id = v.property_definition_id
+                      AND len(c.ids) = 0"""
+            )[0]
+            renamed_options = self._run(
+                f"""UPDATE document_custom_property_values v
+                    SET option_ids = c.ids, option_names = c.names,
+                        raw_value = CASE v.property_type
+                            WHEN 'select'
+                                THEN json_object('name', c.names[1], 'optionId', c.ids[1])
+                            ELSE to_json(list_transform(
+                                generate_series(1, len(c.ids)),
+                                lambda i: json_object('name', c.names[i], 'optionId', c.ids[i])))
+                        END
+                    FROM {options} c
+                    WHERE c.document_id = v.document_id
+                      AND c.property_definition_id = v.property_definition_id"""
+            )[0]
+        finally:
+            self._run(f"DROP TABLE {options}")
+        return renamed + renamed_options, dropped
+
     def link_values_to_current_definitions(self) -> int:
         """Values name their property by key only. Link those with no definition yet, or a
         removed one, to the organization's current definition of that key: a definition

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from papra_pipeline.client import PapraResponseError
+from papra_pipeline.client import DocumentPage, PagesKeptComing, PapraResponseError, walk_pages
 
 from .conftest import DOC, ORG, Recorder, json_response, no_request
 
@@ -175,3 +175,39 @@ def test_activity_repeated_page_and_max_pages(make_client):
                 ORG, DOC, page_size=10, max_pages=3
             )
         )
+
+
+def _page(index: int, ids: range, count: int) -> DocumentPage:
+    items = tuple({"id": f"doc_{i}"} for i in ids)
+    return DocumentPage(items=items, documents_count=count, page_index=index, page_size=2)
+
+
+def test_walk_fetches_the_announced_pages_together_then_one_by_one():
+    """Pages 1 and 2 of the three announced go to ``fetch_announced`` at once; the list grew
+    meanwhile (``until_count`` off), so pages 3 and 4 follow one by one up to a short one."""
+    fetched, together = [], []
+
+    def fetch(index: int) -> DocumentPage:
+        fetched.append(index)
+        return _page(index, range(index * 2, min(9, index * 2 + 2)), 6 if index == 0 else 9)
+
+    def fetch_announced(fetch_one, indexes):
+        together.append(list(indexes))
+        return iter([fetch_one(i) for i in indexes])
+
+    pages = list(walk_pages(fetch, 2, fetch_announced=fetch_announced, until_count=False))
+
+    assert [p.page_index for p in pages] == [0, 1, 2, 3, 4]
+    assert together == [[1, 2]] and fetched == [0, 1, 2, 3, 4]
+
+
+def test_walk_without_repeat_check_allows_a_repeated_page_but_not_a_runaway():
+    """Newest first, one page of arrivals between two requests repeats a page honestly; a
+    list that never ends still stops, with what the caller needs to say so."""
+    pages = walk_pages(
+        lambda index: _page(index, range(2), 4), 2, until_count=False, check_repeats=False
+    )
+    with pytest.raises(PagesKeptComing) as raised:
+        list(pages)
+    assert (raised.value.pages_read, raised.value.announced, raised.value.latest) == (12, 4, 4)
+    assert isinstance(raised.value, PapraResponseError)  # raises like any bad answer

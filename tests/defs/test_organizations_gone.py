@@ -82,3 +82,19 @@ def test_tagging_rules_sensor_skips_an_organization_deleted_while_it_lists_rules
     [request] = result.run_requests
     config = request.run_config["ops"]["papra_tagging_rule_applications"]["config"]
     assert (config["organization_ids"], config["rule_ids"]) == ([kept], [rule])
+
+
+def test_a_full_sync_of_a_named_organization_that_is_gone_skips_it(defs, instance, fake):
+    gone, kept = org_ids(fake)
+    run_job(defs, "papra_full_sync_job", instance)
+    fake.delete_organization(gone)
+    fake.upload_document(kept, "after.txt", "uploaded after the delete", extract=True)
+
+    config = {"ops": {"papra_sync": {"config": {"mode": "full", "organization_ids": [gone, kept]}}}}
+    result = run_job(defs, "papra_full_sync_job", instance, run_config=config)
+
+    assert result.success
+    documents = materializations(result)["papra_documents"]
+    assert (documents["inserted"], documents["skipped_organizations"]) == (1, [gone])
+    warnings = [e.message for e in instance.all_logs(result.run_id) if e.level == 30]
+    assert any(f"Organization {gone} is gone" in message for message in warnings), warnings

@@ -8,11 +8,12 @@ but the trash list carries neither tags nor values.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 
-from papra_pipeline.sync import SyncOptions, sync
+from papra_pipeline.sync import SyncOptions, records, sync
 from papra_pipeline.testing import FakePapra
 
 FULL = SyncOptions(mode="full", reverify_period=timedelta(0))
@@ -97,9 +98,7 @@ def test_a_value_links_to_the_recreated_definition_in_quick_mode(fake, client, w
         ).fetchall() == [(recreated, False), (amount, True)]
 
 
-def test_trashed_documents_lose_the_links_of_a_deleted_tag_or_definition(
-    fake, client, warehouse
-):
+def test_trashed_documents_lose_the_links_of_a_deleted_tag_or_definition(fake, client, warehouse):
     org, documents, tag, amount = ids(fake)
     trashed = documents["trashed.txt"]
     fake.trash_document(org, trashed)
@@ -124,3 +123,63 @@ def test_trashed_documents_lose_the_links_of_a_deleted_tag_or_definition(
     assert trashed not in stored_values(warehouse)
     assert result.streams["document_tags"].removed == 2
     assert result.streams["document_custom_property_values"].removed == 2
+
+
+VALUE_COLUMNS = "property_key, property_name, option_ids, option_names, raw_value"
+
+
+def test_trashed_documents_show_renamed_definitions_and_lose_removed_options(
+    fake, client, warehouse
+):
+    """Papra reads a document's values through the current definitions and options, and
+    deletes the values of a removed option; the trash list carries no values, so the
+    warehouse applies the same rules to trashed documents when it reads the definitions."""
+    org, documents, _, amount = ids(fake)
+    trashed = documents["trashed.txt"]
+    status = fake.create_custom_property(org, "Status", "select", ["Open", "Closed"])
+    labels = fake.create_custom_property(org, "Labels", "multi_select", ["Red", "Blue", "Green"])
+    red, blue, green = (option["id"] for option in labels["options"])
+    fake.set_custom_property_value(org, trashed, status["id"], status["options"][1]["id"])
+    fake.set_custom_property_value(org, trashed, labels["id"], [red, blue])
+    fake.trash_document(org, trashed)
+    sync(client, warehouse, FULL)
+
+    fake.update_custom_property(org, amount, name="Total")  # a new name, and so a new key
+    fake.update_custom_property(
+        org,
+        status["id"],
+        name="Status",
+        options=[{"id": status["options"][0]["id"], "name": "Open"}],
+    )  # Closed, the trashed document's value, is removed
+    fake.update_custom_property(
+        org,
+        labels["id"],
+        name="Labels",
+        options=[{"id": red, "name": "Crimson"}, {"id": green, "name": "Green"}],
+    )  # Red renamed, Blue removed
+    now_in_papra = records.custom_property_value_rows(client.get_document(org, trashed), {})
+    assert {row["property_key"] for row in now_in_papra} == {"total", "labels"}
+
+    sync(client, warehouse, FULL)
+
+    with warehouse.read() as con:
+        stored = con.execute(
+            f"SELECT {VALUE_COLUMNS} FROM document_custom_property_values "
+            "WHERE document_id = ? ORDER BY property_key",
+            [trashed],
+        ).fetchall()
+    expected = sorted(
+        (
+            row["property_key"],
+            row["property_name"],
+            row["option_ids"],
+            row["option_names"],
+            row["raw_value"],
+        )
+        for row in now_in_papra
+    )
+    assert [(*row[:4], json.loads(row[4])) for row in stored] == [
+        (*row[:4], json.loads(row[4])) for row in expected
+    ]
+    assert stored[1][1:4] == ("Total", None, None)
+    assert stored[0][2:4] == ([red], ["Crimson"])

@@ -4,6 +4,7 @@ and shapes a later Papra may send. None of them may stop a sync; each is stored 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -264,3 +265,48 @@ def test_lone_surrogates_are_stored_replaced_and_named(fake, client, warehouse):
         (doc_id, f"customProperties.{text['key']}.value"): "ref \\ud800",
     }
     assert f"{doc_id} name" in format_summary(result)
+
+
+def _recorded(name: str) -> dict:
+    path = Path(__file__).resolve().parent.parent / "fixtures" / "papra-samples" / name
+    return json.loads(path.read_text())["body"]["document"]
+
+
+def test_display_value_writes_dates_as_papra_does_outside_years_0_to_9999(
+    fake, client, warehouse
+):
+    """JavaScript's toISOString: four digits for years 0 to 9999, else a sign and six."""
+    year_zero = _recorded("302_documents_get_extended_year_dates.json")
+    far_and_negative = _recorded("306_documents_get_negative_year_and_numeric_date.json")
+
+    def date_value(document: dict) -> str:
+        return next(p["value"] for p in document["customProperties"] if p["type"] == "date")
+
+    papra_wrote = {  # what a user typed (samples 301, 305, 304) -> what Papra answered
+        "0000-01-01": date_value(year_zero),
+        1e15: date_value(far_and_negative),
+        "-000500-06-15": far_and_negative["documentDate"],  # the same form for any date
+    }
+    assert list(papra_wrote.values()) == [
+        "0000-01-01T00:00:00.000Z",
+        "+033658-09-27T01:46:40.000Z",
+        "-000500-06-15T00:00:00.000Z",
+    ]
+    org = fake.list_organizations()[0]["id"]
+    due = _date_property(fake, org)
+    docs = [d["id"] for d in fake.documents(org, include_deleted=False)[:3]]
+    for doc_id, typed in zip(docs, papra_wrote, strict=True):
+        fake.set_custom_property_value(org, doc_id, due["id"], typed)
+
+    sync(client, warehouse, FULL)
+
+    with warehouse.read() as con:
+        con.execute("SET TimeZone = 'America/Los_Angeles'")  # the reader's zone changes nothing
+        shown = dict(
+            con.execute(
+                """SELECT document_id, display_value FROM v_document_custom_property_values
+                   WHERE property_key = ? AND document_id IN (SELECT unnest(?))""",
+                [due["key"], docs],
+            ).fetchall()
+        )
+    assert shown == dict(zip(docs, papra_wrote.values(), strict=True))

@@ -250,3 +250,33 @@ def test_an_upgraded_file_has_the_same_tables_as_a_new_one(warehouse, tmp_path, 
         assert [name for (name,) in upgraded.execute(tables).fetchall()] == names
         for name in names:
             assert _columns(upgraded, name) == _columns(new, name), name
+
+
+def test_a_version_5_file_shows_far_dates_as_papra_writes_them_once_upgraded(warehouse):
+    """Version 6 changes a view only: a file still at version 5 holds the old view (a bare
+    five-digit year) until the upgrade recreates it."""
+    warehouse.ensure_schema()
+    con = duckdb.connect(str(warehouse.private_path))
+    con.execute("DELETE FROM _papra_schema_version WHERE version = 6")
+    con.execute(
+        """CREATE OR REPLACE VIEW v_document_custom_property_values AS
+           SELECT document_id, strftime(timezone('UTC', date_value), '%Y-%m-%dT%H:%M:%S.%gZ')
+                  AS display_value
+           FROM document_custom_property_values"""
+    )
+    con.execute("INSERT INTO documents (id, organization_id, is_deleted) VALUES ('d', 'o', false)")
+    con.execute(
+        """INSERT INTO document_custom_property_values
+               (document_id, property_key, organization_id, property_type, date_value)
+           VALUES ('d', 'due', 'o', 'date', make_timestamptz(1000000000000000000))"""
+    )
+    assert con.execute("SELECT display_value FROM v_document_custom_property_values").fetchall(
+    ) == [("33658-09-27T01:46:40.000Z",)]
+    con.close()
+
+    warehouse.ensure_schema()
+
+    with warehouse.read() as con:
+        assert con.execute("SELECT max(version) FROM _papra_schema_version").fetchall() == [(6,)]
+        assert con.execute("SELECT display_value FROM v_document_custom_property_values").fetchall(
+        ) == [("+033658-09-27T01:46:40.000Z",)]
