@@ -40,7 +40,7 @@ def one_error_line(err: str) -> str:
 def test_sync_prints_progress_and_a_summary_then_a_no_op(papra, capsys, tmp_path):
     assert main(["sync"]) == 0
     out, err = capsys.readouterr()
-    assert "documents" in err and "pages" in err  # progress lines
+    assert "documents" in err and " page" in err  # progress lines
     assert "full sync of 2 organization(s)" in out
     assert main(["sync", "--full"]) == 0
     assert " 0 rows written" in capsys.readouterr().out
@@ -153,7 +153,7 @@ def test_demo_syncs_and_prints_analytics(tmp_path, capsys):
     assert main(["demo", "--db", str(db), "--documents", "150"]) == 0
     out, err = capsys.readouterr()
     # A story, not Dagster's event log: progress, the sync's table, a summary.
-    assert "documents" in err and "pages" in err
+    assert "documents" in err and " page" in err
     assert "full sync of 2 organization(s)" in err
     passed = re.search(r"(\d+) of (\d+) checks passed", err)
     assert passed and passed[1] == passed[2], err
