@@ -45,7 +45,6 @@ from papra_pipeline.warehouse.publish import (
 )
 from papra_pipeline.warehouse.schema import TABLES, Table, view_ddl
 from papra_pipeline.warehouse.staging import (
-    STAGING_ALIAS,
     Staged,
     Staging,
     replace_lone_surrogates,
@@ -202,7 +201,7 @@ class Warehouse:
         """One transaction on the sync's file: everything written inside commits together or
         not at all. Then readers get it, unless the session's ``publish`` was cleared.
 
-        ``staging`` (closed) is attached read-only so its sets can be merged by name.
+        ``staging``'s sets are attached (see :meth:`Staging.attach`) to be merged by name.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con, owed = self._open_private()
@@ -215,11 +214,7 @@ class Warehouse:
             con.execute("SET enable_progress_bar = false").fetchall()
             owed = self._migrate(con, owed)
             if staging is not None:
-                staging.close()
-                if not staging.empty:
-                    con.execute(
-                        f"ATTACH '{staging.path}' AS {STAGING_ALIAS} (READ_ONLY)"
-                    ).fetchall()
+                staging.attach(con)
             con.execute("BEGIN TRANSACTION")
             try:
                 session = WriteSession(con)
