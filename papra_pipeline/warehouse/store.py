@@ -184,6 +184,48 @@ class Warehouse:
             yield con
 
     @contextmanager
+    def prepared_for_sync(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """:meth:`ensure_schema`, then a read-only connection to the sync's file (as from
+        :meth:`read_private`), opening the file once when there is nothing to create, upgrade,
+        recover or publish, as on most runs, instead of twice. An open costs ~15 ms of CPU,
+        a tenth of what a quick sync with nothing to do costs.
+        """
+        con = self._open_current_private() if self._nothing_owed() else None
+        if con is None:
+            self.ensure_schema()
+            con = self._connect(self.private_path, read_only=True)
+        try:
+            check_schema_version(con, self.path)
+            yield con
+        finally:
+            con.close()
+
+    def _nothing_owed(self) -> bool:
+        """Whether :meth:`ensure_schema` would find nothing to recover or publish, short of
+        reading the schema version (see :meth:`_open_private`)."""
+        files = self.files
+        if not files.private.exists():
+            return False
+        state = read_publish_state(files)
+        return state is not None and not state.pending and state.describes(files.readers)
+
+    def _open_current_private(self) -> duckdb.DuckDBPyConnection | None:
+        """The sync's file, read-only, if it holds the current schema; ``None`` when
+        :meth:`ensure_schema` has something to do (an upgrade, a damaged file)."""
+        try:
+            con = self._connect(self.private_path, read_only=True)
+        except WarehouseUnreadableError:
+            return None
+        try:
+            if check_schema_version(con, self.path) == SCHEMA_VERSION:
+                return con
+        except BaseException:
+            con.close()
+            raise
+        con.close()
+        return None
+
+    @contextmanager
     def _read(self, source: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         if not source.exists():
             raise WarehouseMissingError(
