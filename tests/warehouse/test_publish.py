@@ -134,7 +134,7 @@ def test_an_older_versions_file_is_adopted_without_losing_anything(tmp_path):
 
 def prepare_and_read(warehouse):
     """What a sync does first, through the one open that also gives its snapshot."""
-    with warehouse.prepared_for_sync() as con:
+    with warehouse.open_for_sync() as con:
         return tag_names(con)
 
 
