@@ -18,26 +18,26 @@ arrive and changed rows are staged in a scratch DuckDB file, so memory does not 
 archive. Nothing touches the warehouse until everything is fetched; the write is one DuckDB
 transaction holding rows, sync state and the run log, so a failed run leaves the warehouse
 exactly as the last good run left it.
+
+This module runs a sync: it compares what Papra lists with what the warehouse holds and
+re-reads text and activity where they can have changed. Its parts sit beside it: ``results``
+(what a run is asked and what it reports), ``snapshot`` (what the warehouse holds before the
+run), ``pages`` (the document and trash pages), ``reverify`` (the rolling slice) and
+``staged_write`` (what the run will write, and the write).
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import logging
-import math
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
-from typing import Any, Literal, NamedTuple
-
-import pandas as pd
+from typing import Any
 
 from papra_pipeline.client import (
     Activity,
@@ -51,251 +51,42 @@ from papra_pipeline.client import (
 from papra_pipeline.sync import records
 from papra_pipeline.sync.clock import utcnow
 from papra_pipeline.sync.gone import unless_gone
+from papra_pipeline.sync.pages import newest_pages, read_trash, scan_all_pages
 from papra_pipeline.sync.read_ahead import ReadAhead
+from papra_pipeline.sync.results import (
+    STREAMS,
+    ProgressCallback,
+    StreamStats,
+    SyncError,
+    SyncOptions,
+    SyncResult,
+    Untyped,
+)
+from papra_pipeline.sync.reverify import reverify_slice
+from papra_pipeline.sync.snapshot import _Snapshot, _StoredDocument, read_snapshot
+from papra_pipeline.sync.staged_write import (
+    STAGING_BATCH_ROWS,
+    STAGING_BATCH_ROWS_BY_TABLE,
+    _content_row,
+    _StagedWrite,
+    write_staged,
+)
 from papra_pipeline.warehouse import (
-    MergeCounts,
-    Staged,
     Staging,
     Warehouse,
     WarehouseError,
     WarehouseLockedError,
     WarehousePublishError,
-    read_state,
 )
-from papra_pipeline.warehouse.stored import (
-    active_organization_ids,
-    current_definition_ids,
-    organizations_with_documents,
-    stored_activity,
-    stored_documents,
-)
+from papra_pipeline.warehouse.stored import stored_activity
 
 log = logging.getLogger("papra_pipeline.sync")
 
-Mode = Literal["full", "quick"]
-PAGE_SIZE = 100
-PROGRESS_EVERY_PAGES = 20
-STAGING_BATCH_ROWS = 2000  # rows buffered in Python before they go to the staging file
-# A flush costs ~5 ms whatever its size, so rows smaller than a document or its text (~2 KB
-# each) are buffered in larger batches: activity (~300 bytes), tag links and custom-property
-# values (under 100 bytes of strings).
-STAGING_BATCH_ROWS_BY_TABLE = {
-    "document_activity": 5_000,
-    "document_tags": 10_000,
-    "document_custom_property_values": 10_000,
-}
-DOCUMENTS_STATE = "documents"
 LONE_SURROGATE_REASON = (
     "holds a lone UTF-16 surrogate (half of a character pair), which neither UTF-8 nor "
     "DuckDB's JSON can store: stored with U+FFFD in its place; the value shows it escaped"
 )
 _PURGED = object()  # a text fetch answered 404: the document is gone, nothing to store
-
-STREAMS = (
-    "organizations",
-    "tags",
-    "custom_property_definitions",
-    "custom_property_options",
-    "organization_statistics",
-    "documents",
-    "document_tags",
-    "document_custom_property_values",
-    "document_activity",
-    "document_content",
-)
-
-ProgressCallback = Callable[[str, str, int, "int | None"], None]
-
-
-@dataclass(frozen=True)
-class SyncOptions:
-    """What a sync run does.
-
-    Attributes:
-        mode: ``full`` (authoritative scan) or ``quick`` (newest pages, trash, statistics).
-        organization_ids: only these organizations; ``None`` means every one the key sees.
-        content: fetch and store extracted text (it can be large).
-        reverify_period: every live document's content and activity are re-read at least once
-            within this period, by full runs each taking a slice in proportion to the time since
-            the previous one (so more frequent runs do not cost more); zero disables the slice.
-            The CLI and Dagster pass ``PAPRA_REVERIFY_DAYS``.
-        verify: (full mode) re-read the text and the whole activity of every document, so the
-            warehouse equals the server at that moment, changes the document list cannot show
-            included (a text edit, a trash-then-restore, a re-upload of a trashed file).
-        empty_content_retry: documents whose text is still empty are re-read on every run
-            for this long after we first saw them (Papra extracts text asynchronously).
-        reread_documents: ``(organization_id, document_id)`` pairs to re-read in full this run
-            whatever the scan shows (detail with text, tags, custom properties and trash
-            state, then new activity): what webhook deliveries named.
-    """
-
-    mode: Mode = "full"
-    organization_ids: tuple[str, ...] | None = None
-    content: bool = True
-    reverify_period: timedelta = timedelta(days=7)
-    verify: bool = False
-    empty_content_retry: timedelta = timedelta(days=1)
-    reread_documents: frozenset[tuple[str, str]] = frozenset()
-
-    def __post_init__(self) -> None:
-        if self.verify and self.mode != "full":
-            raise SyncError("verify re-reads every document: it needs a full sync, not quick.")
-
-
-@dataclass
-class StreamStats:
-    """What one stream did in a run: rows by outcome, requests and time."""
-
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    trashed: int = 0
-    restored: int = 0
-    purged: int = 0
-    removed: int = 0
-    requests: int = 0
-    retries: int = 0
-    duration_seconds: float = 0.0
-    untyped: int = 0  # values kept only as Papra sent them (see Untyped)
-
-    def add_counts(self, counts: MergeCounts) -> None:
-        self.inserted += counts.inserted
-        self.updated += counts.updated
-        self.unchanged += counts.unchanged
-        self.removed += counts.removed
-
-    @property
-    def written(self) -> int:
-        return (
-            self.inserted + self.updated + self.trashed + self.restored + self.purged + self.removed
-        )
-
-
-@dataclass(frozen=True)
-class Untyped:
-    """A value Papra sent that the run could not type (a shape a later Papra may send).
-
-    The document is stored all the same: the typed column stays empty and ``_raw`` (or
-    ``raw_value``) holds the value exactly; ``_papra_untyped_values`` lists it until a run
-    reads the document again and can type it.
-    """
-
-    organization_id: str
-    document_id: str
-    field: str  # where in the record: documentDate, customProperties.amount, tags.<id>.color
-    value: Any
-    reason: str
-
-    @property
-    def stream(self) -> str:
-        """The stream whose table has the empty typed column."""
-        if self.field.startswith("customProperties"):
-            return "document_custom_property_values"
-        return "document_tags" if self.field.startswith("tags") else "documents"
-
-
-@dataclass
-class SyncResult:
-    """What a run did, returned to the caller and recorded in ``_papra_sync_runs``."""
-
-    run_id: str
-    mode: Mode
-    started_at: datetime
-    finished_at: datetime
-    organization_ids: list[str]
-    streams: dict[str, StreamStats]
-    requests: int
-    retries: int
-    api_documents_count: dict[str, int] = field(default_factory=dict)
-    # Organizations the run meant to sync but Papra no longer shows to the key (see sync.gone).
-    skipped_organization_ids: list[str] = field(default_factory=list)
-    untyped: list[Untyped] = field(default_factory=list)
-
-    @property
-    def rows_written(self) -> int:
-        """Rows inserted, changed, flagged or purged (statistics snapshots excluded)."""
-        return sum(
-            s.written for name, s in self.streams.items() if name != "organization_statistics"
-        )
-
-    @property
-    def duration_seconds(self) -> float:
-        return (self.finished_at - self.started_at).total_seconds()
-
-
-class SyncError(Exception):
-    """A sync could not finish; the warehouse was left as the last good run left it."""
-
-
-class _StoredDocument(NamedTuple):
-    """What the warehouse holds for one document before this run: a row of the snapshot query
-    as it is (one per stored document, so built with no per-field Python work)."""
-
-    hash: str
-    is_deleted: bool
-    purged: bool
-    content_missing: bool
-    first_seen_at: datetime | None  # read only where the text is still missing
-    created_us: int  # createdAt in epoch microseconds
-    id: str
-
-    @property
-    def order_key(self) -> tuple[int, str]:
-        """The re-verification slice's order: oldest first, ties by id."""
-        return (self.created_us, self.id)
-
-
-@dataclass
-class _Snapshot:
-    """What the warehouse holds before this run.
-
-    The small parts are read before the first request. The documents (one entry per stored
-    document: ~0.25 s at 100,000) are read by :class:`_StoredDocumentReader` while requests
-    are in flight; :meth:`known` waits for an organization's entries when the run needs them.
-    """
-
-    organization_ids: list[str]
-    definitions: dict[str, dict[str, str]]
-    states: dict[str, dict[str, Any]]
-    reader: _StoredDocumentReader
-
-    def known(self, org: str) -> dict[str, _StoredDocument]:
-        return self.reader.result(org)
-
-
-class _StoredDocumentReader:
-    """Reads each organization's stored documents in a background thread, in its own read
-    connection, one organization after another."""
-
-    def __init__(self, warehouse: Warehouse, organization_ids: Sequence[str]) -> None:
-        self._warehouse = warehouse
-        self._results: dict[str, Future[dict[str, _StoredDocument]]] = {
-            org: Future() for org in organization_ids
-        }
-        self._thread = threading.Thread(target=self._read, name="papra-snapshot", daemon=True)
-        self._thread.start()
-
-    def result(self, org: str) -> dict[str, _StoredDocument]:
-        future = self._results.get(org)
-        return {} if future is None else future.result()
-
-    def close(self) -> None:
-        """Wait for the thread, so its connection is closed before the file is written."""
-        self._thread.join()
-
-    def _read(self) -> None:
-        pending = list(self._results.values())
-        try:
-            with self._warehouse.read_private() as con:
-                for org, future in self._results.items():
-                    rows = stored_documents(con, org)  # in the order of _StoredDocument's fields
-                    future.set_result(
-                        {entry.id: entry for entry in map(_StoredDocument._make, rows)}
-                    )
-                    pending.remove(future)
-        except BaseException as exc:  # handed to whoever waits; the thread has no other way
-            for future in pending:
-                future.set_exception(exc)
 
 
 @dataclass
@@ -309,35 +100,6 @@ class _OrganizationScan:
     changed: dict[str, bool] = field(default_factory=dict)  # id -> its text came along
     partial: list[str] = field(default_factory=list)  # trash items to read in detail
     tags_staged: set[str] = field(default_factory=set)  # tags seen inside documents
-
-
-def _content_row(doc_id: str, content: str | None, now: datetime) -> dict[str, Any]:
-    return {"id": doc_id, "content": content, "_content_synced_at": now}
-
-
-class _StagedWrite:
-    """What the run will write: small lists here, bulk rows in the staging file."""
-
-    def __init__(self, staging: Staging) -> None:
-        self.staging = staging
-        self.organizations: list[dict] = []
-        self.tags: dict[str, list[dict]] = {}
-        self.definitions: dict[str, list[dict]] = {}
-        self.options: dict[str, list[dict]] = {}
-        self.statistics: list[dict] = []
-        self.states: dict[str, dict[str, Any]] = {}
-        self.purged: list[str] = []
-        self.children_of: list[str] = []
-        self.relist_definitions: set[str] = set()  # organizations whose values need them
-        self.untyped: dict[tuple[str, str], Untyped] = {}  # (document id, field) -> value
-        self.trashed = 0
-        self.restored = 0
-
-    def stage(self, name: str, table: str, rows: Iterable[dict]) -> None:
-        self.staging.add(name, table, rows)
-
-    def staged(self, name: str) -> Staged | None:
-        return self.staging.staged(name)
 
 
 def sync(
@@ -402,7 +164,7 @@ class _SyncRun:
         self.staging = Staging(
             batch_rows=STAGING_BATCH_ROWS, batch_rows_by_table=STAGING_BATCH_ROWS_BY_TABLE
         )
-        self.pending = _StagedWrite(self.staging)
+        self.to_write = _StagedWrite(self.staging)
         self.api_documents_count: dict[str, int] = {}
         self.organization_ids: list[str] = []
         self.skipped_organization_ids: list[str] = []
@@ -481,7 +243,7 @@ class _SyncRun:
             self.read_ahead.read_activity(
                 self._stored_activity, partial(self._new_activity, complete=self.options.verify)
             )
-            snapshot = self._read_snapshot()
+            snapshot = read_snapshot(self.warehouse)
             with _gc_spares_what_exists():
                 try:
                     self.organization_ids = self._organizations(snapshot)
@@ -518,17 +280,6 @@ class _SyncRun:
             untyped=self.untyped,
         )
 
-    def _read_snapshot(self) -> _Snapshot:
-        states: dict[str, dict[str, Any]] = {}
-        with self.warehouse.read_private() as con:
-            organization_ids = active_organization_ids(con)
-            with_documents = organizations_with_documents(con)
-            definitions = current_definition_ids(con)
-            for org in {*organization_ids, *with_documents}:
-                states[org] = read_state(con, DOCUMENTS_STATE, org)
-        reader = _StoredDocumentReader(self.warehouse, with_documents)
-        return _Snapshot(organization_ids, definitions, states, reader)
-
     def _organizations(self, snapshot: _Snapshot) -> list[str]:
         """The organizations to sync; full mode and first runs list them from Papra."""
         wanted = self.options.organization_ids
@@ -546,7 +297,7 @@ class _SyncRun:
                 f"{', '.join(sorted(visible)) or 'none'}."
             )
         chosen = [org for org in organizations if wanted is None or org.id in wanted]
-        self.pending.organizations = [records.organization_row(org) for org in chosen]
+        self.to_write.organizations = [records.organization_row(org) for org in chosen]
         self._mark_all_organizations = wanted is None
         self.progress("organizations", "*", len(chosen), len(chosen))
         return [org.id for org in chosen]
@@ -559,70 +310,23 @@ class _SyncRun:
             return False
         with self._measure("tags"):
             tags = self.client.list_tags(org)
-        self.pending.tags[org] = [records.tag_row(tag, organization_id=org) for tag in tags]
+        self.to_write.tags[org] = [records.tag_row(tag, organization_id=org) for tag in tags]
         with self._measure("custom_property_definitions"):
             definitions = self.client.list_custom_property_definitions(org)
         self._stage_definitions(org, definitions)
         snapshot.definitions[org] = {d.key: d.id for d in definitions}
-        self._sync_documents(org, snapshot, self._scan_all_pages(org), complete_scan=True)
+        self._sync_documents(
+            org, snapshot, scan_all_pages(self.client, org, self.progress), complete_scan=True
+        )
         return True
 
     def _stage_definitions(self, org: str, definitions: Sequence[CustomPropertyDefinition]) -> None:
-        self.pending.definitions[org] = []
-        self.pending.options[org] = []
+        self.to_write.definitions[org] = []
+        self.to_write.options[org] = []
         for definition in definitions:
             row, option_rows = records.definition_rows(definition)
-            self.pending.definitions[org].append(row)
-            self.pending.options[org].extend(option_rows)
-
-    def _scan_all_pages(self, org: str) -> Iterator[DocumentPage]:
-        """Every page in ascending creation order; pages after the first fetched concurrently.
-
-        New uploads append at the end, so pages keep coming until a short page, however many
-        ``documentsCount`` announced at the start, but only for ten pages more: a bulk import
-        (Papra's ingestion folder uploads thousands) can outrun the scan. The scan then ends
-        with what it saw, which is complete for every document the warehouse already knew
-        (they come first in this order); the next run reads the rest.
-        """
-        first = self._list_page(org, 0, "asc")
-        yield first
-        total_pages = max(1, math.ceil(first.documents_count / PAGE_SIZE))
-        self.progress("documents", org, 1, total_pages)
-        last, index = first, total_pages
-        rest = self.client.iter_concurrent(
-            lambda i: self._list_page(org, i, "asc"), range(1, total_pages)
-        )
-        for done, page in enumerate(rest, start=2):
-            yield page
-            last = page
-            if done % PROGRESS_EVERY_PAGES == 0 or done == total_pages:
-                self.progress("documents", org, done, total_pages)
-        guard = total_pages + 10
-        while len(last.items) == PAGE_SIZE:
-            if index > guard:
-                log.warning(
-                    "documents of %s kept arriving during the scan (%d announced at its start, "
-                    "%d now): this run stops at page %d, the next one reads the rest",
-                    org,
-                    first.documents_count,
-                    last.documents_count,
-                    index,
-                )
-                return
-            page = self._list_page(org, index, "asc")
-            if page.ids == last.ids:
-                raise PapraResponseError(
-                    f"document page {index} of {org} repeats page {index - 1}: the server "
-                    "ignores pageIndex, so paging would never end"
-                )
-            yield page
-            last = page
-            index += 1
-
-    def _list_page(self, org: str, index: int, order: str) -> DocumentPage:
-        return self.client.list_documents(
-            org, page_index=index, page_size=PAGE_SIZE, sort_field="createdAt", sort_order=order
-        )
+            self.to_write.definitions[org].append(row)
+            self.to_write.options[org].extend(option_rows)
 
     def _statistics(self, org: str) -> bool:
         """Stage the organization's counters; False when it is gone."""
@@ -631,7 +335,7 @@ class _SyncRun:
         if stats is None:
             return False
         self.api_documents_count[org] = stats.documents_count
-        self.pending.statistics.append(
+        self.to_write.statistics.append(
             records.statistics_row(org, stats, self.started_at, self.run_id)
         )
         return True
@@ -643,19 +347,10 @@ class _SyncRun:
         if not self._statistics(org):
             return False
         known = snapshot.known(org)
-        self._sync_documents(org, snapshot, self._newest_pages(org, known), complete_scan=False)
+        self._sync_documents(
+            org, snapshot, newest_pages(self.client, org, known, self.progress), complete_scan=False
+        )
         return True
-
-    def _newest_pages(self, org: str, known: dict[str, _StoredDocument]) -> Iterator[DocumentPage]:
-        """Newest first, until a page holds only known documents (or is the last one)."""
-        index = 0
-        while True:
-            page = self._list_page(org, index, "desc")
-            yield page
-            self.progress("documents", org, index + 1, None)
-            if len(page.items) < PAGE_SIZE or all(doc_id in known for doc_id in page.ids):
-                return
-            index += 1
 
     # -- shared by both modes ----------------------------------------------------------------
 
@@ -671,42 +366,48 @@ class _SyncRun:
         activity and text for what changed. Only ids are kept in memory; rows are staged."""
         with self._measure("documents"):
             # The trash first: a document the scan lists afterwards was restored meanwhile.
-            trash, whole_trash = self._read_trash(org, snapshot, complete=complete_scan)
+            trash, whole_trash = read_trash(self.client, org, snapshot, complete=complete_scan)
             known = snapshot.known(org)  # read meanwhile, in full mode
-            fold = _OrganizationScan(org, known, snapshot.definitions.get(org, {}))
+            scan = _OrganizationScan(org, known, snapshot.definitions.get(org, {}))
             for page in pages:
                 for item in page.items:
                     trash.pop(item["id"], None)
-                    self._observe(fold, item)
+                    self._observe(scan, item)
             for item in trash.values():
-                self._observe(fold, item)
-            self._resolve_absences(fold, complete_scan, whole_trash)
-            self._observe_details(fold, fold.partial)
-            reread = self._reread_in_full(fold)
+                self._observe(scan, item)
+            self._resolve_absences(scan, complete_scan, whole_trash)
+            self._observe_details(scan, scan.partial)
+            reread = self._reread_in_full(scan)
 
-        purged = set(self.pending.purged)
+        purged = set(self.to_write.purged)
         reverify, reverify_state = [], {}
         if complete_scan and self.options.verify:
-            reverify = [doc_id for doc_id in fold.seen if doc_id not in purged]
+            reverify = [doc_id for doc_id in scan.seen if doc_id not in purged]
             reverify_state = {"reverify_at": self.started_at.isoformat(), "reverify_credit": 0.0}
         elif complete_scan:
-            reverify, reverify_state = self._reverify_slice(org, snapshot, set(fold.changed))
-        activity_for = [doc_id for doc_id in fold.changed if doc_id not in purged] + reverify
+            reverify, reverify_state = reverify_slice(
+                org,
+                snapshot,
+                set(scan.changed),
+                period=self.options.reverify_period,
+                started_at=self.started_at,
+            )
+        activity_for = [doc_id for doc_id in scan.changed if doc_id not in purged] + reverify
         activity_for += sorted(set(reread) - set(activity_for))
         edited = self._fetch_activity(
             org, list(dict.fromkeys(activity_for)), complete=self.options.verify
         )
         if self.options.content:
-            self._fetch_content(fold, edited, reverify)
+            self._fetch_content(scan, edited, reverify)
 
         if complete_scan:
             state = {**snapshot.states.get(org, {}), **reverify_state}
             state["last_full_scan_at"] = self.started_at.isoformat()
-            state["documents_listed"] = len(fold.seen)
-            self.pending.states[org] = state
+            state["documents_listed"] = len(scan.seen)
+            self.to_write.states[org] = state
 
     def _observe(
-        self, fold: _OrganizationScan, item: dict[str, Any], document: Document | None = None
+        self, scan: _OrganizationScan, item: dict[str, Any], document: Document | None = None
     ) -> None:
         """Stage a document seen this run if it is new or its fingerprint moved.
 
@@ -714,8 +415,8 @@ class _SyncRun:
         the fingerprint moved, so an unchanged archive costs a hash per document.
         """
         doc_id = item["id"]
-        fold.seen.add(doc_id)
-        entry = fold.known.get(doc_id)
+        scan.seen.add(doc_id)
+        entry = scan.known.get(doc_id)
         current = entry is not None and not entry.purged
         fingerprint = records.document_fingerprint(item)
         if current and entry.hash == fingerprint:
@@ -723,38 +424,38 @@ class _SyncRun:
             return
         if item.get("tags") is None:
             # A trash item: the list omits tags and custom properties; the detail brings them.
-            fold.partial.append(doc_id)
+            scan.partial.append(doc_id)
             return
         if document is None:
-            document = self._parse(fold.org, item)
+            document = self._parse(scan.org, item)
         for untyped in document.untyped:
-            self.pending.untyped[document.id, untyped.field] = Untyped(
-                fold.org, document.id, untyped.field, untyped.value, untyped.reason
+            self.to_write.untyped[document.id, untyped.field] = Untyped(
+                scan.org, document.id, untyped.field, untyped.value, untyped.reason
             )
         if current and document.is_deleted and not entry.is_deleted:
-            self.pending.trashed += 1
+            self.to_write.trashed += 1
         elif current and entry.is_deleted and not document.is_deleted:
-            self.pending.restored += 1
+            self.to_write.restored += 1
         elif not current and document.is_deleted:
-            self.pending.trashed += 1
-        fold.changed[document.id] = document.content is not None
-        pending = self.pending
+            self.to_write.trashed += 1
+        scan.changed[document.id] = document.content is not None
+        to_write = self.to_write
         row = records.document_row(document, fingerprint=fingerprint)
         if records.REPLACEMENT in row["_raw"]:  # rare: only then is the record searched
             for path, text in records.lone_surrogates(document.raw):
-                pending.untyped[document.id, path] = Untyped(
-                    fold.org, document.id, path, text, LONE_SURROGATE_REASON
+                to_write.untyped[document.id, path] = Untyped(
+                    scan.org, document.id, path, text, LONE_SURROGATE_REASON
                 )
-        pending.stage("documents", "documents", [row])
+        to_write.stage("documents", "documents", [row])
         if document.content is not None and self.options.content:
-            pending.stage(
+            to_write.stage(
                 "document_content",
                 "documents",
                 [_content_row(document.id, document.content, self.now())],
             )
-        pending.children_of.append(document.id)
-        pending.stage("document_tags", "document_tags", records.document_tag_rows(document))
-        values = records.custom_property_value_rows(document, fold.definition_ids)
+        to_write.children_of.append(document.id)
+        to_write.stage("document_tags", "document_tags", records.document_tag_rows(document))
+        values = records.custom_property_value_rows(document, scan.definition_ids)
         # Full mode listed the definitions before the scan; a key unknown to them was created
         # meanwhile. Quick mode has only the stored ones, which may be stale (deleted and
         # re-created under the same name: same key, new id).
@@ -762,14 +463,14 @@ class _SyncRun:
             self.options.mode == "quick"
             or any(row["property_definition_id"] is None for row in values)
         ):
-            pending.relist_definitions.add(fold.org)
-        pending.stage("document_custom_property_values", "document_custom_property_values", values)
-        new_tags = [tag for tag in document.tags or () if tag.id not in fold.tags_staged]
-        fold.tags_staged.update(tag.id for tag in new_tags)
-        pending.stage(
+            to_write.relist_definitions.add(scan.org)
+        to_write.stage("document_custom_property_values", "document_custom_property_values", values)
+        new_tags = [tag for tag in document.tags or () if tag.id not in scan.tags_staged]
+        scan.tags_staged.update(tag.id for tag in new_tags)
+        to_write.stage(
             "embedded_tags",
             "tags",
-            (records.tag_row(t, organization_id=fold.org) for t in new_tags),
+            (records.tag_row(t, organization_id=scan.org) for t in new_tags),
         )
 
     def _parse(self, org: str, item: dict[str, Any]) -> Document:
@@ -782,53 +483,8 @@ class _SyncRun:
                 f"document {item['id']} listed in organization {org}: {exc.message}"
             ) from None
 
-    def _read_trash(
-        self, org: str, snapshot: _Snapshot, *, complete: bool
-    ) -> tuple[dict[str, dict[str, Any]], bool]:
-        """The trash, newest deletion first; quick mode stops at a page it already knows.
-
-        Returns the documents and whether the whole trash was read.
-        """
-        known = {} if complete else snapshot.known(org)
-        trash: dict[str, dict[str, Any]] = {}
-        pages = self._trash_pages(org, concurrent=complete)  # ends only by raising
-        while True:
-            page = next(pages)
-            trash.update(zip(page.ids, page.items, strict=True))
-            if len(page.items) < PAGE_SIZE or len(trash) >= page.documents_count:
-                return trash, True
-            if not complete and all(
-                doc_id in known and known[doc_id].is_deleted for doc_id in page.ids
-            ):
-                return trash, False
-
-    def _trash_pages(self, org: str, *, concurrent: bool) -> Iterator[DocumentPage]:
-        """Trash pages in order; with ``concurrent`` the pages the first one announces are
-        fetched together, as the scan does. Pages keep coming until the reader stops."""
-        first = self.client.list_deleted_documents(org, page_index=0, page_size=PAGE_SIZE)
-        yield first
-        index = 1
-        if concurrent:
-            announced = math.ceil(first.documents_count / PAGE_SIZE)
-            yield from self.client.iter_concurrent(
-                lambda i: self.client.list_deleted_documents(
-                    org, page_index=i, page_size=PAGE_SIZE
-                ),
-                range(1, announced),
-            )
-            index = max(index, announced)
-        guard = first.documents_count // PAGE_SIZE + 10
-        while True:
-            if index > guard:
-                raise PapraResponseError(
-                    f"Papra kept returning full trash pages past page {guard} for {org} "
-                    f"although it announced {first.documents_count} trashed documents; stopping."
-                )
-            yield self.client.list_deleted_documents(org, page_index=index, page_size=PAGE_SIZE)
-            index += 1
-
     def _resolve_absences(
-        self, fold: _OrganizationScan, complete_scan: bool, whole_trash: bool
+        self, scan: _OrganizationScan, complete_scan: bool, whole_trash: bool
     ) -> None:
         """A known document listed nowhere is looked up: Papra purges without a trace, so only
         a 404 counts as purged (offset paging under concurrent writes can skip an item).
@@ -838,24 +494,24 @@ class _SyncRun:
         """
         unresolved = [
             doc_id
-            for doc_id, entry in fold.known.items()
+            for doc_id, entry in scan.known.items()
             if not entry.purged
-            and doc_id not in fold.seen
+            and doc_id not in scan.seen
             and (complete_scan or (whole_trash and entry.is_deleted))
         ]
-        self._observe_details(fold, unresolved)
+        self._observe_details(scan, unresolved)
 
-    def _observe_details(self, fold: _OrganizationScan, document_ids: list[str]) -> None:
+    def _observe_details(self, scan: _OrganizationScan, document_ids: list[str]) -> None:
         details = self.client.iter_concurrent(
-            lambda d: self._get_or_none(fold.org, d), document_ids
+            lambda d: self._get_or_none(scan.org, d), document_ids
         )
         for doc_id, detail in zip(document_ids, details, strict=True):
             if detail is None:
-                self.pending.purged.append(doc_id)
+                self.to_write.purged.append(doc_id)
             else:
-                self._observe(fold, detail.raw, detail)
+                self._observe(scan, detail.raw, detail)
 
-    def _reread_in_full(self, fold: _OrganizationScan) -> list[str]:
+    def _reread_in_full(self, scan: _OrganizationScan) -> list[str]:
         """Use the detail of each document named in ``reread_documents`` (a content edit, a
         trash-then-restore or a re-upload leaves the list as it was), read ahead since the run
         started; returns those that exist.
@@ -866,47 +522,47 @@ class _SyncRun:
         wanted = sorted(
             doc_id
             for org, doc_id in self.options.reread_documents
-            if org == fold.org and not fold.changed.get(doc_id)
+            if org == scan.org and not scan.changed.get(doc_id)
         )
         now = self.now()
         found = []
         for doc_id in wanted:
-            detail = self.read_ahead.detail(fold.org, doc_id)
+            detail = self.read_ahead.detail(scan.org, doc_id)
             if detail is None:
-                entry = fold.known.get(doc_id)
-                if entry is not None and not entry.purged and doc_id not in self.pending.purged:
-                    self.pending.purged.append(doc_id)
+                entry = scan.known.get(doc_id)
+                if entry is not None and not entry.purged and doc_id not in self.to_write.purged:
+                    self.to_write.purged.append(doc_id)
                 continue
             found.append(doc_id)
-            if doc_id not in fold.seen:
-                self._observe(fold, detail.raw, detail)  # stages it, text included, if it moved
-            if doc_id in fold.changed:
-                if fold.changed[doc_id]:
+            if doc_id not in scan.seen:
+                self._observe(scan, detail.raw, detail)  # stages it, text included, if it moved
+            if doc_id in scan.changed:
+                if scan.changed[doc_id]:
                     continue
-                fold.changed[doc_id] = True  # listed as changed, without its text: here it is
+                scan.changed[doc_id] = True  # listed as changed, without its text: here it is
             if self.options.content:
-                self.pending.stage(
+                self.to_write.stage(
                     "document_content", "documents", [_content_row(doc_id, detail.content, now)]
                 )
         return found
 
     def _fetch_content(
-        self, fold: _OrganizationScan, edited: set[str], reverify: list[str]
+        self, scan: _OrganizationScan, edited: set[str], reverify: list[str]
     ) -> None:
         """Text only where it can have changed: new, edited (per activity), still empty while
         Papra may be extracting it, or due for re-verification."""
         now = self.now()
         wanted: list[str] = []
-        for doc_id, has_content in fold.changed.items():
-            entry = fold.known.get(doc_id)
+        for doc_id, has_content in scan.changed.items():
+            entry = scan.known.get(doc_id)
             if not has_content and (
                 entry is None or entry.purged or entry.content_missing or doc_id in edited
             ):
                 wanted.append(doc_id)
-        for doc_id, entry in fold.known.items():
+        for doc_id, entry in scan.known.items():
             if (
-                doc_id not in fold.changed
-                and doc_id in fold.seen
+                doc_id not in scan.changed
+                and doc_id in scan.seen
                 and entry.content_missing
                 and not entry.is_deleted
                 and now - entry.first_seen_at <= self.options.empty_content_retry
@@ -914,8 +570,8 @@ class _SyncRun:
                 wanted.append(doc_id)
         wanted = list(dict.fromkeys(wanted + reverify))
         with self._measure("document_content"):
-            texts = self.client.iter_concurrent(lambda d: self._text_or_none(fold.org, d), wanted)
-            self.pending.stage(
+            texts = self.client.iter_concurrent(lambda d: self._text_or_none(scan.org, d), wanted)
+            self.to_write.stage(
                 "document_content",
                 "documents",
                 (
@@ -924,7 +580,7 @@ class _SyncRun:
                     if text is not _PURGED
                 ),
             )
-        self.progress("document_content", fold.org, len(wanted), len(wanted))
+        self.progress("document_content", scan.org, len(wanted), len(wanted))
 
     def _get_or_none(self, org: str, doc_id: str) -> Document | None:
         try:
@@ -938,44 +594,6 @@ class _SyncRun:
             return self.client.get_document_content(org, doc_id)
         except PapraNotFoundError:
             return _PURGED
-
-    def _reverify_slice(
-        self, org: str, snapshot: _Snapshot, changed: set[str]
-    ) -> tuple[list[str], dict[str, Any]]:
-        """The next live, unchanged documents after the cursor, wrapping around, and the state
-        to store with it.
-
-        The slice holds the share of live documents that the time since the previous slice is
-        of ``reverify_period`` (the fraction left over carries to the next run), so every
-        document is re-read within the period whether full syncs run hourly or every minute,
-        at the same total cost. A first run (no previous slice) only starts the clock.
-        """
-        period = self.options.reverify_period
-        state = snapshot.states.get(org, {})
-        progress: dict[str, Any] = {"reverify_at": self.started_at.isoformat()}
-        known = snapshot.known(org)
-        if period <= timedelta(0) or not known:
-            return [], progress
-        live = sorted(
-            (entry.order_key, doc_id)
-            for doc_id, entry in known.items()
-            if not entry.is_deleted and not entry.purged and doc_id not in changed
-        )
-        previous = state.get("reverify_at")
-        elapsed = self.started_at - datetime.fromisoformat(previous) if previous else timedelta(0)
-        due = float(state.get("reverify_credit") or 0.0) + len(live) * max(elapsed / period, 0.0)
-        size = min(len(live), math.floor(due))
-        progress["reverify_credit"] = due - size if size < len(live) else 0.0
-        if not size:
-            return [], progress
-        cursor = tuple(state.get("reverify_cursor") or ())
-        if len(cursor) != 2 or not isinstance(cursor[0], int):  # none yet, or an older format
-            cursor = (-1, "")
-        after = [doc_id for key, doc_id in live if key > cursor]
-        before = [doc_id for key, doc_id in live if key <= cursor]
-        chosen = (after + before)[:size]
-        progress["reverify_cursor"] = list(known[chosen[-1]].order_key)
-        return chosen, progress
 
     def _fetch_activity(
         self, org: str, document_ids: Sequence[str], *, complete: bool = False
@@ -1004,7 +622,7 @@ class _SyncRun:
             for doc_id, activities in zip(document_ids, results, strict=True):
                 if records.shows_content_update(activities):
                     edited.add(doc_id)
-                self.pending.stage(
+                self.to_write.stage(
                     "document_activity",
                     "document_activity",
                     (records.activity_row(org, a) for a in activities),
@@ -1038,7 +656,7 @@ class _SyncRun:
     def _refresh_definitions(self) -> None:
         """Values name their property by key: list the definitions again where the ones at
         hand may not hold a value's key (created mid-run) or its current id (quick mode)."""
-        for org in sorted(self.pending.relist_definitions):
+        for org in sorted(self.to_write.relist_definitions):
             with self._measure("custom_property_definitions"):
                 definitions = self.client.list_custom_property_definitions(org)
             self._stage_definitions(org, definitions)
@@ -1046,77 +664,18 @@ class _SyncRun:
     # -- the write ---------------------------------------------------------------------------
 
     def _write(self) -> None:
-        pending = self.pending
         now = self.now()
-        frame = pd.DataFrame
         stats = self.stats
         with self.warehouse.write(self.staging) as session:
-            stats["organizations"].add_counts(
-                session.upsert("organizations", frame(pending.organizations), now)
+            self.untyped = write_staged(
+                session,
+                self.to_write,
+                stats,
+                now,
+                mark_all_organizations=self._mark_all_organizations,
+                organization_ids=self.organization_ids,
+                run_id=self.run_id,
             )
-            if self._mark_all_organizations:
-                stats["organizations"].removed += session.mark_removed(
-                    "organizations", None, None, [o["id"] for o in pending.organizations], now
-                )
-            for org, rows in pending.tags.items():
-                stats["tags"].add_counts(session.upsert("tags", frame(rows), now))
-                stats["tags"].removed += session.mark_removed(
-                    "tags", "organization_id", org, [r["id"] for r in rows], now
-                )
-            # Tags seen only inside documents (quick mode, or created mid-run): new ones only,
-            # so the full list, which also carries documentsCount, stays the reference.
-            stats["tags"].inserted += session.upsert(
-                "tags", pending.staged("embedded_tags"), now, update=False
-            ).inserted
-            for org, rows in pending.definitions.items():
-                options = pending.options.get(org, [])
-                for table, table_rows in (
-                    ("custom_property_definitions", rows),
-                    ("custom_property_options", options),
-                ):
-                    stats[table].add_counts(session.upsert(table, frame(table_rows), now))
-                    stats[table].removed += session.mark_removed(
-                        table, "organization_id", org, [r["id"] for r in table_rows], now
-                    )
-            documents = stats["documents"]
-            merged, texts = session.upsert_documents(
-                pending.staged("documents"), pending.staged("document_content"), now
-            )
-            stats["document_content"].updated += texts
-            documents.inserted += merged.inserted
-            documents.updated += merged.updated
-            documents.trashed += pending.trashed
-            documents.restored += pending.restored
-            documents.purged += session.mark_purged(pending.purged, now)
-            for table in ("document_tags", "document_custom_property_values"):
-                stats[table].add_counts(
-                    session.replace_children(
-                        table, "document_id", pending.children_of, pending.staged(table), now
-                    )
-                )
-            links, values = session.drop_cascaded_links(pending.children_of)
-            stats["document_tags"].removed += links
-            stats["document_custom_property_values"].removed += values
-            session.link_values_to_current_definitions()
-            stats["document_activity"].add_counts(
-                session.insert_new("document_activity", pending.staged("document_activity"))
-            )
-            stats["organization_statistics"].inserted += session.append(
-                "organization_statistics", frame(pending.statistics)
-            )
-            session.replace_untyped_values(
-                pending.children_of, [self._untyped_row(u, now) for u in pending.untyped.values()]
-            )
-            # Listed and counted on every run until Papra sends values the client can type,
-            # not only on the run that read them (an unchanged document is not parsed again).
-            self.untyped = [
-                Untyped(org, doc_id, name, json.loads(raw), reason)
-                for org, doc_id, name, raw, reason in session.untyped_values(self.organization_ids)
-            ]
-            for untyped in self.untyped:
-                stats[untyped.stream].untyped += 1
-            for org, state in pending.states.items():
-                session.write_state(DOCUMENTS_STATE, org, state)
             requests, retries = self._totals()
             session.record_run(
                 self._run_row("succeeded", requests, retries, error=None),
@@ -1127,14 +686,3 @@ class _SyncRun:
             session.publish = any(
                 s.written for name, s in stats.items() if name != "organization_statistics"
             )
-
-    def _untyped_row(self, untyped: Untyped, now: datetime) -> dict[str, Any]:
-        return {
-            "document_id": untyped.document_id,
-            "organization_id": untyped.organization_id,
-            "field": untyped.field,
-            "raw_value": records.canonical_json(untyped.value),
-            "reason": untyped.reason,
-            "run_id": self.run_id,
-            "found_at": now,
-        }

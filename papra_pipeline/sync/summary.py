@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from papra_pipeline.sync.engine import STREAMS, SyncResult
 from papra_pipeline.sync.gone import gone_message
+from papra_pipeline.sync.results import STREAMS, SyncResult
 
 UNTYPED_SHOWN = 20
 

@@ -14,7 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from papra_pipeline.client import PapraClient
-from papra_pipeline.sync.engine import ProgressCallback, SyncOptions, SyncResult, sync
+from papra_pipeline.sync.engine import sync
+from papra_pipeline.sync.results import ProgressCallback, SyncOptions, SyncResult
 from papra_pipeline.warehouse import Warehouse
 from papra_pipeline.warehouse.inbox import WebhookInbox, inbox_path
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from papra_pipeline.sync.engine import _StoredDocumentReader
+from papra_pipeline.sync.snapshot import _StoredDocumentReader
 from papra_pipeline.warehouse import Warehouse
 
 
