@@ -52,31 +52,22 @@ class _Reply(NamedTuple):
 
 
 class ClientStats:
-    """Thread-safe request counters: total attempts, retries, attempts per route template;
-    and per thread, so work sent side by side can be told apart (:meth:`of_this_thread`)."""
+    """Thread-safe request counters: total attempts, retries, attempts per route template."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.requests = 0
         self.retries = 0
         self.by_endpoint: dict[str, int] = {}
-        self._thread = threading.local()
 
     def _record(self, endpoint: str) -> None:
         with self._lock:
             self.requests += 1
             self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
-        self._thread.requests = getattr(self._thread, "requests", 0) + 1
 
     def _record_retry(self) -> None:
         with self._lock:
             self.retries += 1
-        self._thread.retries = getattr(self._thread, "retries", 0) + 1
-
-    def of_this_thread(self) -> tuple[int, int]:
-        """Attempts and retries the calling thread has sent so far (never reset): what one
-        task sent, whatever other threads send meanwhile."""
-        return getattr(self._thread, "requests", 0), getattr(self._thread, "retries", 0)
 
     def _reset(self) -> None:
         with self._lock:

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from .conftest import ORG, json_response, load_sample, no_request, sample_response
+from .conftest import ORG, json_response, no_request
 
 
 def test_results_keep_input_order_when_completion_is_reversed(make_client):
@@ -93,43 +93,6 @@ def test_concurrent_pages_share_client_and_count_requests(make_client):
     assert snapshot["by_endpoint"] == {"GET /api/organizations/{org}/documents": 40}
     client.reset_stats()
     assert client.stats.snapshot() == {"requests": 0, "retries": 0, "by_endpoint": {}}
-
-
-def test_each_thread_can_tell_what_it_sent_while_others_send_too(make_client):
-    """A sync sends its first requests of each organization side by side, and counts each
-    task's requests and retries in the stream it belongs to."""
-    failed_once: set[str] = set()
-    lock = threading.Lock()
-    gate = threading.Barrier(2, timeout=5)
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/statistics"):
-            with lock:
-                first = request.url.path not in failed_once
-                failed_once.add(request.url.path)
-            if first:
-                return json_response(503, {})
-            return sample_response(load_sample("076_documents_statistics"))
-        return json_response(200, {"documents": [], "documentsCount": 0})
-
-    client = make_client(handle)
-
-    def task(kind: str) -> tuple[int, int]:
-        gate.wait()  # both threads send at the same time
-        before = client.stats.of_this_thread()
-        if kind == "pages":
-            for i in range(3):
-                client.list_documents(ORG, page_index=i)
-        else:
-            assert client.get_document_statistics(ORG).documents_count == 7
-        after = client.stats.of_this_thread()
-        return after[0] - before[0], after[1] - before[1]
-
-    assert client.map_concurrent(task, ["pages", "statistics"], max_workers=2) == [
-        (3, 0),
-        (2, 1),
-    ]
-    assert client.stats.snapshot()["requests"] == 5
 
 
 def test_threads_beyond_max_concurrency_wait_before_the_connection_pool(make_client):
