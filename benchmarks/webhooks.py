@@ -293,7 +293,7 @@ def _dagster_sensor(server, db: Path, inbox: Path):
         with dg.instance_for_test() as instance:
             defs = build_definitions()
             resources = {"warehouse": resources_from_env()["warehouse"]}
-            sensor = defs.get_sensor_def("papra_webhook_sensor")
+            sensor = defs.resolve_sensor_def("papra_webhook_sensor")
             job = defs.resolve_job_def("papra_quick_sync_job")
             launched: set[str] = set()
 
