@@ -188,7 +188,8 @@ class Staging:
     Each row gets a ``_seq`` so the merge can keep the last one written for a key. A set is
     flushed every ``batch_rows`` rows, or every ``batch_rows_by_table[table]`` rows: each flush
     costs a few milliseconds whatever its size, so narrow rows are worth larger batches. The
-    file is created with the first batch: a run that stages nothing (a no-op sync) has none.
+    file is created with the first full batch: a run that stages nothing (a no-op sync), or
+    less than a batch per set (see :meth:`attach`), has none.
     """
 
     def __init__(
