@@ -29,7 +29,8 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-# Benchmark side by side with the HTTP floor; `make bench ARGS=--large` for 100,000 documents.
+# Benchmark side by side with the HTTP floor, then the webhook figures (ARGS=--no-webhooks skips
+# them); `make bench ARGS=--large` for 100,000 documents.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
 

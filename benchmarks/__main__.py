@@ -500,7 +500,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="runs of the dlt comparison (default: --repeat)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-dlt", action="store_true", help="skip the dlt comparison")
-    parser.add_argument("--no-dagster", action="store_true", help="skip the Dagster job")
+    parser.add_argument("--no-dagster", action="store_true",
+                        help="skip the Dagster job (and Dagster's webhook latency)")
+    parser.add_argument("--no-webhooks", action="store_true",
+                        help="skip the webhook figures (python -m benchmarks.webhooks)")
     parser.add_argument("--profile", action="append", default=[],
                         choices=["full", "noop", "quick", "edits", "dagster"],
                         help="also run this scenario once under pyinstrument (repeatable)")
@@ -516,6 +519,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.repeat = 1
         args.no_dlt = True
     return args
+
+
+def measure_webhooks(args: argparse.Namespace) -> tuple[dict, list[dict]]:
+    """Issue 15's figures (``benchmarks/webhooks.py``) against a fake of their own: 5,000
+    documents (2,000 with --quick), the receiver, a drain of 100 deliveries, change to row."""
+    from benchmarks import webhooks
+
+    quick = {"deliveries": 1000, "documents": 2000, "duration": 10.0} if args.quick else {}
+    print("\nwebhooks: receiver, drain, change to row (issue 15)", flush=True)
+    report = webhooks.measure(rounds=args.repeat, dagster=not args.no_dagster, env=CHILD_ENV,
+                              **quick)
+    webhooks.print_report(report)
+    checks = webhooks.targets(report)
+    print("Targets (issue 15):")
+    for c in checks:
+        print(f"  [{'met ' if c['met'] else 'MISS'}] {c['target']}: {c['measured']} "
+              f"(limit {c['limit']})")
+    return report, checks
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -704,6 +725,9 @@ def main(argv: list[str] | None = None) -> int:
               f"(limit {c['limit']})")
     for name, path in profiles.items():
         print(f"profile {name}: {path}")
+    webhooks, webhook_checks = None, []
+    if not args.no_webhooks:
+        webhooks, webhook_checks = measure_webhooks(args)
     document = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "documents": n,
@@ -717,6 +741,8 @@ def main(argv: list[str] | None = None) -> int:
         "merge": merge_summary | {"runs": merge.runs},
         "targets": checks,
         "profiles": profiles,
+        "webhooks": webhooks,
+        "webhook_targets": webhook_checks,
         "total_seconds": time.perf_counter() - started,
         "load_average_at_end": os.getloadavg(),
     }

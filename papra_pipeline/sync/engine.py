@@ -239,11 +239,18 @@ class _SyncRun:
                 workers=max(1, self.client.max_concurrency - 1),
                 read_detail=self._get_or_none,
             )
-            self.warehouse.ensure_schema()
-            self.read_ahead.read_activity(
-                self._stored_activity, partial(self._new_activity, complete=self.options.verify)
-            )
-            snapshot = read_snapshot(self.warehouse)
+            # One open of the sync's file for all the run reads of it first (the snapshot's
+            # reader closes it): a drain of 100 deliveries spent ~100 ms opening it 4 times.
+            stored = self.warehouse.open_for_sync()
+            try:
+                self.read_ahead.read_activity(
+                    partial(stored_activity, stored),
+                    partial(self._new_activity, complete=self.options.verify),
+                )
+            except BaseException:
+                stored.close()
+                raise
+            snapshot = read_snapshot(stored)
             with _gc_spares_what_exists():
                 try:
                     self.organization_ids = self._organizations(snapshot)

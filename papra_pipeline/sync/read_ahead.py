@@ -49,8 +49,8 @@ class ReadAhead:
         self, read_stored: ReadStoredActivity, read_new_activity: ReadNewActivity
     ) -> None:
         """Queue the activity reads behind the details. ``read_stored`` runs in the caller's
-        thread while the details are in flight: DuckDB connections opened in several threads
-        at once are not safe, so the run opens them one after another."""
+        thread while the details are in flight (on the run's one read connection to its
+        file)."""
         if self._pool is None:
             return
         stored = read_stored([doc_id for _org, doc_id in self._ordered])

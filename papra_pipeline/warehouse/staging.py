@@ -188,7 +188,8 @@ class Staging:
     Each row gets a ``_seq`` so the merge can keep the last one written for a key. A set is
     flushed every ``batch_rows`` rows, or every ``batch_rows_by_table[table]`` rows: each flush
     costs a few milliseconds whatever its size, so narrow rows are worth larger batches. The
-    file is created with the first batch: a run that stages nothing (a no-op sync) has none.
+    file is created with the first full batch: a run that stages nothing (a no-op sync), or
+    less than a batch per set (see :meth:`attach`), has none.
     """
 
     def __init__(
@@ -300,15 +301,20 @@ class Staging:
         return self._con
 
     def _write(self, name: str, frame: pd.DataFrame) -> None:
-        con = self._connection()
+        self._write_into(self._connection(), f'"{name}"', name, frame)
+
+    def _write_into(
+        self, con: duckdb.DuckDBPyConnection, target: str, name: str, frame: pd.DataFrame
+    ) -> None:
+        """Append a batch of set ``name`` to table ``target`` of ``con`` (created first)."""
         staged = self._sets[name]
         table = TABLES[staged.table]
         casts = select_typed(frame, table, staged.columns)
         select = f'SELECT {casts}, CAST("_seq" AS BIGINT) AS "_seq" FROM _papra_batch'
         if name in self._created:
-            statement = f'INSERT INTO "{name}" {select}'
+            statement = f"INSERT INTO {target} {select}"
         else:
-            statement = f'CREATE TABLE "{name}" AS {select}'
+            statement = f"CREATE TABLE {target} AS {select}"
         con.register("_papra_batch", frame)
         try:
             con.execute(statement).fetchall()
@@ -327,6 +333,31 @@ class Staging:
             con.execute(statement).fetchall()
         self._created.add(name)
         con.unregister("_papra_batch")
+
+    def attach(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Make every staged set readable from ``con`` as ``papra_staging."<set>"``; nothing
+        when nothing was staged.
+
+        When no batch was full, nothing was written yet and there is no file: the rows go
+        straight into an in-memory database attached to ``con``. A small run (a quick sync,
+        a drain of webhook deliveries) so spares creating, checkpointing and attaching a file,
+        ~20 ms of CPU; its rows are fewer than a batch per set, so memory stays bounded.
+        Otherwise the rest is written to the file, which is attached read-only.
+        """
+        if self._writer is not None or self._con is not None or self._closed:
+            self.close()
+            if not self.empty:
+                con.execute(f"ATTACH '{self.path}' AS {STAGING_ALIAS} (READ_ONLY)").fetchall()
+            return
+        self._closed = True  # whatever happens next, nothing goes to the file any more
+        buffers = self._buffers.items()
+        frames = {name: pd.DataFrame(columns) for name, columns in buffers if columns["_seq"]}
+        self._buffers.clear()
+        if not frames:
+            return
+        con.execute(f"ATTACH ':memory:' AS {STAGING_ALIAS}").fetchall()
+        for name, frame in frames.items():
+            self._write_into(con, f'{STAGING_ALIAS}."{name}"', name, frame)
 
     def close(self) -> None:
         """Write every batch and release the file so the warehouse can attach it.

@@ -45,7 +45,6 @@ from papra_pipeline.warehouse.publish import (
 )
 from papra_pipeline.warehouse.schema import TABLES, Table, view_ddl
 from papra_pipeline.warehouse.staging import (
-    STAGING_ALIAS,
     Staged,
     Staging,
     replace_lone_surrogates,
@@ -184,6 +183,49 @@ class Warehouse:
         with self._read(source) as con:
             yield con
 
+    def open_for_sync(self) -> duckdb.DuckDBPyConnection:
+        """:meth:`ensure_schema`, then a read-only connection to the sync's file (as from
+        :meth:`read_private`; the caller closes it), opening the file once when there is
+        nothing to create, upgrade, recover or publish, as on most runs, instead of twice. An
+        open costs ~15 ms of CPU, a tenth of what a quick sync with nothing to do costs.
+        """
+        con = self._open_current_private() if self._nothing_owed() else None
+        if con is not None:
+            return con
+        self.ensure_schema()
+        con = self._connect(self.private_path, read_only=True)
+        try:
+            check_schema_version(con, self.path)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _nothing_owed(self) -> bool:
+        """Whether :meth:`ensure_schema` would find nothing to recover or publish, short of
+        reading the schema version (see :meth:`_open_private`)."""
+        files = self.files
+        if not files.private.exists():
+            return False
+        state = read_publish_state(files)
+        return state is not None and not state.pending and state.describes(files.readers)
+
+    def _open_current_private(self) -> duckdb.DuckDBPyConnection | None:
+        """The sync's file, read-only, if it holds the current schema; ``None`` when
+        :meth:`ensure_schema` has something to do (an upgrade, a damaged file)."""
+        try:
+            con = self._connect(self.private_path, read_only=True)
+        except WarehouseUnreadableError:
+            return None
+        try:
+            if check_schema_version(con, self.path) == SCHEMA_VERSION:
+                return con
+        except BaseException:
+            con.close()
+            raise
+        con.close()
+        return None
+
     @contextmanager
     def _read(self, source: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         if not source.exists():
@@ -202,7 +244,7 @@ class Warehouse:
         """One transaction on the sync's file: everything written inside commits together or
         not at all. Then readers get it, unless the session's ``publish`` was cleared.
 
-        ``staging`` (closed) is attached read-only so its sets can be merged by name.
+        ``staging``'s sets are attached (see :meth:`Staging.attach`) to be merged by name.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con, owed = self._open_private()
@@ -215,11 +257,7 @@ class Warehouse:
             con.execute("SET enable_progress_bar = false").fetchall()
             owed = self._migrate(con, owed)
             if staging is not None:
-                staging.close()
-                if not staging.empty:
-                    con.execute(
-                        f"ATTACH '{staging.path}' AS {STAGING_ALIAS} (READ_ONLY)"
-                    ).fetchall()
+                staging.attach(con)
             con.execute("BEGIN TRANSACTION")
             try:
                 session = WriteSession(con)

@@ -20,6 +20,7 @@ from papra_pipeline.warehouse import (
     WarehousePublishError,
     WarehouseUnreadableError,
     publish,
+    store,
 )
 from tests.lockholder import duckdb_file_held_by_another_process
 
@@ -131,7 +132,18 @@ def test_an_older_versions_file_is_adopted_without_losing_anything(tmp_path):
     assert not os.path.exists(f"{path}.wal")
 
 
-def test_a_publish_killed_after_the_commit_is_published_by_the_next_run(warehouse, monkeypatch):
+def prepare_and_read(warehouse):
+    """What a sync does first, through the one open that also gives its snapshot."""
+    with warehouse.open_for_sync() as con:
+        return tag_names(con)
+
+
+@pytest.mark.parametrize(
+    "first_step", [Warehouse.ensure_schema, prepare_and_read], ids=["ensure", "prepared"]
+)
+def test_a_publish_killed_after_the_commit_is_published_by_the_next_run(
+    warehouse, monkeypatch, first_step
+):
     write_tags(warehouse, "a")
 
     def interrupted(source, target):
@@ -143,9 +155,46 @@ def test_a_publish_killed_after_the_commit_is_published_by_the_next_run(warehous
     assert readers_tags(warehouse) == ["a"]
     assert publish.read_publish_state(warehouse.files).pending
     monkeypatch.undo()
-    warehouse.ensure_schema()  # what every sync does first
+    first_step(warehouse)  # what every sync does first
     assert readers_tags(warehouse) == ["a", "b"]
     assert not publish.read_publish_state(warehouse.files).pending
+
+
+def test_a_sync_opens_its_file_once_before_fetching_when_nothing_is_owed(
+    warehouse, monkeypatch
+):
+    write_tags(warehouse, "a")
+    write_tags(warehouse, "b", publish_it=False)
+    opened = []
+    real_open = store.open_duckdb
+    monkeypatch.setattr(
+        store, "open_duckdb", lambda path, **kw: opened.append(path) or real_open(path, **kw)
+    )
+    assert prepare_and_read(warehouse) == ["a", "b"]  # the sync's file, not the readers'
+    assert opened == [warehouse.private_path]
+
+
+def test_a_sync_first_adopts_the_file_of_an_older_version(warehouse):
+    write_tags(warehouse, "a")
+    for leftover in warehouse.path.parent.glob(".papra.duckdb*"):
+        leftover.unlink()  # as an older version left it: the readers' file alone
+    assert prepare_and_read(warehouse) == ["a"]
+    assert warehouse.private_path.exists()
+    assert not publish.read_publish_state(warehouse.files).pending
+
+
+def test_a_readers_file_written_since_the_last_publish_is_noticed_before_fetching(warehouse):
+    """An older papra-pipeline wrote the readers' file after our last publish: the sync
+    continues from it, as its write would."""
+    write_tags(warehouse, "a")
+    older = duckdb.connect(str(warehouse.path))
+    older.execute(
+        "INSERT INTO _papra_sync_runs (run_id, mode, started_at, finished_at, status) "
+        "VALUES ('older', 'full', now(), now(), 'succeeded')"
+    )
+    older.execute("UPDATE tags SET name = 'from the older version'")
+    older.close()
+    assert prepare_and_read(warehouse) == ["from the older version"]
 
 
 def test_windows_refusing_to_replace_an_open_file_is_retried_then_reported(

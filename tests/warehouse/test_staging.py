@@ -111,3 +111,45 @@ def test_lone_surrogates_are_replaced_only_when_duckdb_refuses_a_batch(tmp_path,
         staging.remove()
     assert names == [("half \ufffd pair",), ("whole \U0001F600 pair",)]
     assert "doc_1" in caplog.text and "doc_2" not in caplog.text
+
+
+def document(i: int, name: str) -> dict:
+    return {"id": f"doc_{i}", "organization_id": "org_1", "name": name, "_hash": name}
+
+
+def test_sets_that_never_filled_a_batch_are_merged_without_a_file(tmp_path, caplog):
+    """A small run (a drain of a few webhook deliveries) never writes its rows to a file:
+    they reach the write straight from memory, the last row per key winning as from a file,
+    lone surrogates replaced as from a file."""
+    staging = Staging(tmp_path, batch_rows=10)
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    try:
+        staging.add("documents", "documents", [document(1, "first"), document(2, "half \ud800")])
+        staging.add("documents", "documents", [document(1, "second")])
+        with warehouse.write(staging) as session:
+            counts = session.upsert("documents", staging.staged("documents"), now)
+        assert not staging.path.exists()
+    finally:
+        staging.remove()
+    assert counts.inserted == 2
+    with warehouse.read() as con:
+        names = con.execute("SELECT id, name FROM documents ORDER BY id").fetchall()
+    assert names == [("doc_1", "second"), ("doc_2", "half \ufffd")]
+    assert "doc_2" in caplog.text
+
+
+def test_a_run_that_filled_a_batch_merges_every_set_from_the_file(tmp_path):
+    staging = Staging(tmp_path, batch_rows=2)
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    try:
+        staging.add("documents", "documents", [document(i, f"name {i}") for i in range(3)])
+        staging.add("links", "document_tags", [tag_link(1)])  # never a full batch of its own
+        with warehouse.write(staging) as session:
+            counts = session.upsert("documents", staging.staged("documents"), now)
+            links = session.insert_new("document_tags", staging.staged("links"))
+        assert staging.path.exists()
+    finally:
+        staging.remove()
+    assert (counts.inserted, links.inserted) == (3, 1)
