@@ -63,12 +63,12 @@ from papra_pipeline.sync.results import (
     Untyped,
 )
 from papra_pipeline.sync.reverify import reverify_slice
-from papra_pipeline.sync.snapshot import _Snapshot, _StoredDocument, read_snapshot
+from papra_pipeline.sync.snapshot import Snapshot, StoredDocument, read_snapshot
 from papra_pipeline.sync.staged_write import (
     STAGING_BATCH_ROWS,
     STAGING_BATCH_ROWS_BY_TABLE,
-    _content_row,
-    _StagedWrite,
+    StagedWrite,
+    content_row,
     write_staged,
 )
 from papra_pipeline.warehouse import (
@@ -94,7 +94,7 @@ class _OrganizationScan:
     """One organization's documents during a run: ids seen, and what changed."""
 
     org: str
-    known: dict[str, _StoredDocument]
+    known: dict[str, StoredDocument]
     definition_ids: dict[str, str]
     seen: set[str] = field(default_factory=set)
     changed: dict[str, bool] = field(default_factory=dict)  # id -> its text came along
@@ -164,7 +164,7 @@ class _SyncRun:
         self.staging = Staging(
             batch_rows=STAGING_BATCH_ROWS, batch_rows_by_table=STAGING_BATCH_ROWS_BY_TABLE
         )
-        self.to_write = _StagedWrite(self.staging)
+        self.to_write = StagedWrite(self.staging)
         self.api_documents_count: dict[str, int] = {}
         self.organization_ids: list[str] = []
         self.skipped_organization_ids: list[str] = []
@@ -287,7 +287,7 @@ class _SyncRun:
             untyped=self.untyped,
         )
 
-    def _organizations(self, snapshot: _Snapshot) -> list[str]:
+    def _organizations(self, snapshot: Snapshot) -> list[str]:
         """The organizations to sync; full mode and first runs list them from Papra."""
         wanted = self.options.organization_ids
         known = snapshot.organization_ids
@@ -318,7 +318,7 @@ class _SyncRun:
 
     # -- full mode ---------------------------------------------------------------------------
 
-    def _full_organization(self, org: str, snapshot: _Snapshot) -> bool:
+    def _full_organization(self, org: str, snapshot: Snapshot) -> bool:
         """Stage one organization; False when it is gone (asked first, before anything)."""
         if not self._statistics(org):
             return False
@@ -356,7 +356,7 @@ class _SyncRun:
 
     # -- quick mode --------------------------------------------------------------------------
 
-    def _quick_organization(self, org: str, snapshot: _Snapshot) -> bool:
+    def _quick_organization(self, org: str, snapshot: Snapshot) -> bool:
         """Stage one organization; False when it is gone (asked first, before anything)."""
         if not self._statistics(org):
             return False
@@ -371,7 +371,7 @@ class _SyncRun:
     def _sync_documents(
         self,
         org: str,
-        snapshot: _Snapshot,
+        snapshot: Snapshot,
         pages: Iterator[DocumentPage],
         *,
         complete_scan: bool,
@@ -465,7 +465,7 @@ class _SyncRun:
             to_write.stage(
                 "document_content",
                 "documents",
-                [_content_row(document.id, document.content, self.now())],
+                [content_row(document.id, document.content, self.now())],
             )
         to_write.children_of.append(document.id)
         to_write.stage("document_tags", "document_tags", records.document_tag_rows(document))
@@ -556,7 +556,7 @@ class _SyncRun:
                 scan.changed[doc_id] = True  # listed as changed, without its text: here it is
             if self.options.content:
                 self.to_write.stage(
-                    "document_content", "documents", [_content_row(doc_id, detail.content, now)]
+                    "document_content", "documents", [content_row(doc_id, detail.content, now)]
                 )
         return found
 
@@ -589,7 +589,7 @@ class _SyncRun:
                 "document_content",
                 "documents",
                 (
-                    _content_row(doc_id, text, now)
+                    content_row(doc_id, text, now)
                     for doc_id, text in zip(wanted, texts, strict=True)
                     if text is not _PURGED
                 ),

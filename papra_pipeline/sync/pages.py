@@ -17,7 +17,7 @@ from papra_pipeline.client import (
     walk_pages,
 )
 from papra_pipeline.sync.results import ProgressCallback
-from papra_pipeline.sync.snapshot import _Snapshot, _StoredDocument
+from papra_pipeline.sync.snapshot import Snapshot, StoredDocument
 
 log = logging.getLogger("papra_pipeline.sync")
 
@@ -72,7 +72,7 @@ def _list_page(client: PapraClient, org: str, index: int, order: str) -> Documen
 def newest_pages(
     client: PapraClient,
     org: str,
-    known: dict[str, _StoredDocument],
+    known: dict[str, StoredDocument],
     progress: ProgressCallback,
 ) -> Iterator[DocumentPage]:
     """Newest first, until a page holds only known documents (or is the last one).
@@ -104,7 +104,7 @@ def newest_pages(
 
 
 def read_trash(
-    client: PapraClient, org: str, snapshot: _Snapshot, *, complete: bool
+    client: PapraClient, org: str, snapshot: Snapshot, *, complete: bool
 ) -> tuple[dict[str, dict[str, Any]], bool]:
     """The trash, newest deletion first; quick mode stops at a page it already knows.
 

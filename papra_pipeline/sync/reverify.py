@@ -7,12 +7,12 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from papra_pipeline.sync.snapshot import _Snapshot
+from papra_pipeline.sync.snapshot import Snapshot
 
 
 def reverify_slice(
     org: str,
-    snapshot: _Snapshot,
+    snapshot: Snapshot,
     changed: set[str],
     *,
     period: timedelta,

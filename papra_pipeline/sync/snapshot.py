@@ -24,7 +24,7 @@ from papra_pipeline.warehouse.stored import (
 DOCUMENTS_STATE = "documents"
 
 
-class _StoredDocument(NamedTuple):
+class StoredDocument(NamedTuple):
     """What the warehouse holds for one document before this run: a row of the snapshot query
     as it is (one per stored document, so built with no per-field Python work)."""
 
@@ -43,37 +43,37 @@ class _StoredDocument(NamedTuple):
 
 
 @dataclass
-class _Snapshot:
+class Snapshot:
     """What the warehouse holds before this run.
 
     The small parts are read before the first request. The documents (one entry per stored
-    document: ~0.25 s at 100,000) are read by :class:`_StoredDocumentReader` while requests
+    document: ~0.25 s at 100,000) are read by :class:`StoredDocumentReader` while requests
     are in flight; :meth:`known` waits for an organization's entries when the run needs them.
     """
 
     organization_ids: list[str]
     definitions: dict[str, dict[str, str]]
     states: dict[str, dict[str, Any]]
-    reader: _StoredDocumentReader
+    reader: StoredDocumentReader
 
-    def known(self, org: str) -> dict[str, _StoredDocument]:
+    def known(self, org: str) -> dict[str, StoredDocument]:
         return self.reader.result(org)
 
 
-class _StoredDocumentReader:
+class StoredDocumentReader:
     """Reads each organization's stored documents in a background thread, one organization
     after another, on ``con`` (a read-only connection to the sync's file), which it closes
     when done."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, organization_ids: Sequence[str]) -> None:
         self._con = con
-        self._results: dict[str, Future[dict[str, _StoredDocument]]] = {
+        self._results: dict[str, Future[dict[str, StoredDocument]]] = {
             org: Future() for org in organization_ids
         }
         self._thread = threading.Thread(target=self._read, name="papra-snapshot", daemon=True)
         self._thread.start()
 
-    def result(self, org: str) -> dict[str, _StoredDocument]:
+    def result(self, org: str) -> dict[str, StoredDocument]:
         future = self._results.get(org)
         return {} if future is None else future.result()
 
@@ -86,9 +86,9 @@ class _StoredDocumentReader:
         try:
             with self._con as con:
                 for org, future in self._results.items():
-                    rows = stored_documents(con, org)  # in the order of _StoredDocument's fields
+                    rows = stored_documents(con, org)  # in the order of StoredDocument's fields
                     future.set_result(
-                        {entry.id: entry for entry in map(_StoredDocument._make, rows)}
+                        {entry.id: entry for entry in map(StoredDocument._make, rows)}
                     )
                     pending.remove(future)
         except BaseException as exc:  # handed to whoever waits; the thread has no other way
@@ -96,8 +96,8 @@ class _StoredDocumentReader:
                 future.set_exception(exc)
 
 
-def read_snapshot(con: duckdb.DuckDBPyConnection) -> _Snapshot:
-    """The small parts now; the documents in a background reader (see :class:`_Snapshot`),
+def read_snapshot(con: duckdb.DuckDBPyConnection) -> Snapshot:
+    """The small parts now; the documents in a background reader (see :class:`Snapshot`),
     which takes ``con`` over and closes it: the sync's file is held no longer than separate
     reads would hold it, and opened once (an open costs ~15 ms of CPU)."""
     states: dict[str, dict[str, Any]] = {}
@@ -110,5 +110,5 @@ def read_snapshot(con: duckdb.DuckDBPyConnection) -> _Snapshot:
     except BaseException:
         con.close()
         raise
-    reader = _StoredDocumentReader(con, with_documents)
-    return _Snapshot(organization_ids, definitions, states, reader)
+    reader = StoredDocumentReader(con, with_documents)
+    return Snapshot(organization_ids, definitions, states, reader)

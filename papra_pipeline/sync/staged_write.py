@@ -26,11 +26,11 @@ STAGING_BATCH_ROWS_BY_TABLE = {
 }
 
 
-def _content_row(doc_id: str, content: str | None, now: datetime) -> dict[str, Any]:
+def content_row(doc_id: str, content: str | None, now: datetime) -> dict[str, Any]:
     return {"id": doc_id, "content": content, "_content_synced_at": now}
 
 
-class _StagedWrite:
+class StagedWrite:
     """What the run will write: small lists here, bulk rows in the staging file."""
 
     def __init__(self, staging: Staging) -> None:
@@ -57,7 +57,7 @@ class _StagedWrite:
 
 def write_staged(
     session: WriteSession,
-    to_write: _StagedWrite,
+    to_write: StagedWrite,
     stats: dict[str, StreamStats],
     now: datetime,
     *,

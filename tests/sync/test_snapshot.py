@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from papra_pipeline.sync.snapshot import _StoredDocumentReader
+from papra_pipeline.sync.snapshot import StoredDocumentReader
 from papra_pipeline.warehouse import Warehouse
 
 
@@ -31,7 +31,7 @@ def test_each_organization_gets_its_own_documents(tmp_path):
         tmp_path / "w.duckdb",
         [("doc_a", "org_1", 10, "h1", "text"), ("doc_b", "org_2", 20, "h2", None)],
     )
-    reader = _StoredDocumentReader(warehouse.open_for_sync(), ["org_1", "org_2"])
+    reader = StoredDocumentReader(warehouse.open_for_sync(), ["org_1", "org_2"])
     try:
         org_2, org_1 = reader.result("org_2"), reader.result("org_1")
     finally:
@@ -47,7 +47,7 @@ def test_a_failed_read_is_raised_to_the_run(tmp_path):
     con = duckdb.connect(str(warehouse.private_path))
     con.execute("ALTER TABLE documents RENAME COLUMN _hash TO renamed")  # the query now fails
     con.close()
-    reader = _StoredDocumentReader(warehouse.open_for_sync(), ["org_1", "org_2"])
+    reader = StoredDocumentReader(warehouse.open_for_sync(), ["org_1", "org_2"])
     reader.close()
     for org in ("org_1", "org_2"):
         with pytest.raises(duckdb.BinderException):
@@ -59,7 +59,7 @@ def test_the_reader_closes_the_connection_it_was_given(tmp_path):
     same file for writing, which DuckDB refuses while a read-only connection of the same
     process is open."""
     warehouse = _warehouse_with_documents(tmp_path / "w.duckdb", [("doc_a", "org_1", 10, "h", "t")])
-    reader = _StoredDocumentReader(warehouse.open_for_sync(), ["org_1"])
+    reader = StoredDocumentReader(warehouse.open_for_sync(), ["org_1"])
     reader.close()
     with warehouse.write() as session:
         session.write_state("documents", "org_1", {"read": True})
