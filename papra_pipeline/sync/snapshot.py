@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import duckdb
-
-from papra_pipeline.warehouse import read_state
+from papra_pipeline.warehouse import Connection, read_state
 from papra_pipeline.warehouse.stored import (
     active_organization_ids,
     current_definition_ids,
@@ -65,7 +63,7 @@ class StoredDocumentReader:
     after another, on ``con`` (a read-only connection to the sync's file), which it closes
     when done."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, organization_ids: Sequence[str]) -> None:
+    def __init__(self, con: Connection, organization_ids: Sequence[str]) -> None:
         self._con = con
         self._results: dict[str, Future[dict[str, StoredDocument]]] = {
             org: Future() for org in organization_ids
@@ -96,7 +94,7 @@ class StoredDocumentReader:
                 future.set_exception(exc)
 
 
-def read_snapshot(con: duckdb.DuckDBPyConnection) -> Snapshot:
+def read_snapshot(con: Connection) -> Snapshot:
     """The small parts now; the documents in a background reader (see :class:`Snapshot`),
     which takes ``con`` over and closes it: the sync's file is held no longer than separate
     reads would hold it, and opened once (an open costs ~15 ms of CPU)."""

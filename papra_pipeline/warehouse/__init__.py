@@ -4,6 +4,7 @@ every query the other layers run (``stored``, ``health``, ``figures``): SQL live
 No HTTP and no Dagster here: the sync engine hands this layer frames, and this layer writes them.
 """
 
+from papra_pipeline.warehouse.connections import Connection
 from papra_pipeline.warehouse.migrations import SCHEMA_VERSION
 from papra_pipeline.warehouse.schema import PUBLIC_TABLES, TABLES, VIEWS, Table
 from papra_pipeline.warehouse.staging import EpochMicroseconds, Staged, Staging
@@ -21,6 +22,7 @@ from papra_pipeline.warehouse.store import (
 )
 
 __all__ = [
+    "Connection",
     "EpochMicroseconds",
     "PUBLIC_TABLES",
     "SCHEMA_VERSION",

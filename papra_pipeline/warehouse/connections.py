@@ -19,6 +19,10 @@ import duckdb
 
 _OPENING = threading.Lock()
 
+#: A connection this layer hands out (``Warehouse.open_for_sync``); other layers name its type
+#: through this alias rather than importing duckdb.
+Connection = duckdb.DuckDBPyConnection
+
 
 def open_duckdb(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect``, one thread of the process at a time."""
