@@ -37,6 +37,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from unittest import mock
 
 import httpx
 
@@ -287,47 +288,38 @@ def _dagster_sensor(server, db: Path, inbox: Path):
 
     env = {"PAPRA_API_URL": server.url, "PAPRA_API_KEY": server.api_key,
            "PAPRA_DUCKDB_PATH": str(db), "PAPRA_WEBHOOK_INBOX": str(inbox)}
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        with dg.instance_for_test() as instance:
-            defs = build_definitions()
-            resources = {"warehouse": resources_from_env()["warehouse"]}
-            sensor = defs.resolve_sensor_def("papra_webhook_sensor")
-            job = defs.resolve_job_def("papra_quick_sync_job")
-            launched: set[str] = set()
+    with mock.patch.dict(os.environ, env), dg.instance_for_test() as instance:
+        defs = build_definitions()
+        resources = {"warehouse": resources_from_env()["warehouse"]}
+        sensor = defs.resolve_sensor_def("papra_webhook_sensor")
+        job = defs.resolve_job_def("papra_quick_sync_job")
+        launched: set[str] = set()
 
-            def tick() -> tuple[set[str], float | None, float | None]:
-                result = sensor(dg.build_sensor_context(instance=instance, resources=resources))
-                requests = [r for r in getattr(result, "run_requests", None) or ()
-                            if r.run_key not in launched]
-                if not requests:
-                    return set(), None, None
-                with WebhookInbox(inbox) as opened:
-                    pending = {p.document_id for p in opened.pending()}
-                started = time.perf_counter()
-                written = None
-                for request in requests:
-                    launched.add(request.run_key)
-                    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-                    run = job.execute_in_process(
-                        instance=instance, run_config={**request.run_config, **quiet},
-                        tags=request.tags, raise_on_error=True,
-                    )
-                    # The rows are in DuckDB when the sync step materializes its assets; the
-                    # run's checks come after. Event times are wall-clock, latencies monotonic.
-                    stamps = [e.timestamp for e in instance.all_logs(
-                        run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)]
-                    written = time.monotonic() - (time.time() - min(stamps))
-                return pending, time.perf_counter() - started, written
+        def tick() -> tuple[set[str], float | None, float | None]:
+            result = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+            requests = [r for r in getattr(result, "run_requests", None) or ()
+                        if r.run_key not in launched]
+            if not requests:
+                return set(), None, None
+            with WebhookInbox(inbox) as opened:
+                pending = {p.document_id for p in opened.pending()}
+            started = time.perf_counter()
+            written = None
+            for request in requests:
+                launched.add(request.run_key)
+                quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+                run = job.execute_in_process(
+                    instance=instance, run_config={**request.run_config, **quiet},
+                    tags=request.tags, raise_on_error=True,
+                )
+                # The rows are in DuckDB when the sync step materializes its assets; the
+                # run's checks come after. Event times are wall-clock, latencies monotonic.
+                stamps = [e.timestamp for e in instance.all_logs(
+                    run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)]
+                written = time.monotonic() - (time.time() - min(stamps))
+            return pending, time.perf_counter() - started, written
 
-            yield tick
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        yield tick
 
 
 def _change_to_row(client, org_of, old, interval, duration, rng, tick):
