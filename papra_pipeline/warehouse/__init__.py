@@ -9,7 +9,6 @@ from papra_pipeline.warehouse.migrations import SCHEMA_VERSION
 from papra_pipeline.warehouse.schema import PUBLIC_TABLES, TABLES, VIEWS, Table
 from papra_pipeline.warehouse.staging import EpochMicroseconds, Staged, Staging
 from papra_pipeline.warehouse.store import (
-    MergeCounts,
     Warehouse,
     WarehouseError,
     WarehouseLockedError,
@@ -17,9 +16,8 @@ from papra_pipeline.warehouse.store import (
     WarehousePublishError,
     WarehouseUnreadableError,
     WarehouseVersionError,
-    WriteSession,
-    read_state,
 )
+from papra_pipeline.warehouse.writes import MergeCounts, WriteSession, read_state
 
 __all__ = [
     "Connection",

@@ -18,7 +18,7 @@ from papra_pipeline.warehouse import (
     WarehouseLockedError,
     WarehouseMissingError,
     WarehouseVersionError,
-    store,
+    writes,
 )
 from tests.lockholder import duckdb_file_held_by_another_process
 
@@ -220,7 +220,7 @@ def test_large_sets_are_merged_in_parts_with_the_same_result(warehouse, tmp_path
                                                              source):
     """Parts split a set by key (see WriteSession._parts); counts, text, first-seen and
     last-changed times come out as from one statement, in one transaction."""
-    monkeypatch.setattr(store, "ROWS_PER_STATEMENT", 7)
+    monkeypatch.setattr(writes, "ROWS_PER_STATEMENT", 7)
     ids = [f"d{i:04d}" for i in range(50)]
 
     def write(docs, content, when):
@@ -258,7 +258,7 @@ def test_large_sets_are_merged_in_parts_with_the_same_result(warehouse, tmp_path
 
 
 def test_a_large_upsert_in_parts_counts_exactly_and_keeps_first_seen(warehouse, monkeypatch):
-    monkeypatch.setattr(store, "ROWS_PER_STATEMENT", 4)
+    monkeypatch.setattr(writes, "ROWS_PER_STATEMENT", 4)
     with warehouse.write() as session:
         assert session.upsert("documents", documents(10), NOW).inserted == 10
     with warehouse.write() as session:
@@ -277,7 +277,7 @@ def test_the_text_of_every_document_is_compared_in_parts(tmp_path, monkeypatch):
     """`sync --verify` re-reads every document's text, mostly unchanged. Compared with the
     table in one statement, 100,000 texts ran out of the default 96 MB; here 12,000 texts of
     2 KB against a 24 MB limit, in parts of 500."""
-    monkeypatch.setattr(store, "ROWS_PER_STATEMENT", 500)
+    monkeypatch.setattr(writes, "ROWS_PER_STATEMENT", 500)
     warehouse = Warehouse(tmp_path / "papra.duckdb", write_memory_limit="24MB")
     frame = documents(12_000)
     ids = list(frame["id"])
