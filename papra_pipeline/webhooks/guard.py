@@ -17,8 +17,8 @@ every pending connection when it does).
 
 httptools rather than h11: the C parser costs the receiver ~25% less CPU per delivery (0.31-0.46
 versus 0.40-0.57 ms measured side by side on loopback), and the header cap h11 has built in
-takes a byte count here. The limits sit in ``data_received`` and the parser's callbacks, which
-both of uvicorn's HTTP/1.1 protocols share in shape.
+takes a byte count here. uvicorn's own ``limit_concurrency`` is no help: past it, it answers 503
+to every request, genuine deliveries included, and leaves the idle connections open.
 """
 
 from __future__ import annotations
