@@ -160,7 +160,7 @@ def test_a_20_mb_header_is_refused_at_once_while_healthz_answers(tmp_path):
         took = time.monotonic() - started
     assert answers and answers[0].startswith(b"HTTP/1.1 431"), answers
     assert took < 10
-    assert slowest_health < 1
+    assert slowest_health < 3  # each look at the inbox takes milliseconds; 3 s for a busy machine
 
 
 @pytest.mark.slow
