@@ -36,6 +36,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 log = logging.getLogger("papra_pipeline.webhooks")
 
 RESERVED_DESCRIPTORS = 32  # stdio, the listening socket, the event loop's, the inbox's files
+SWEEP_SECONDS = 0.5  # how often late connections are looked for: deadlines are this precise
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,18 +88,30 @@ def guarded_protocol(limits: Limits) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol held to ``limits``; one class per server (the connections
     waiting in the first two states are its own)."""
     cap, _ = limits.descriptors()
-    # Connections in their first two states, oldest first (a dict keeps insertion order).
-    waiting: dict[GuardedProtocol, None] = {}
+    # Connections in their first two states, oldest first (a dict keeps insertion order), with
+    # their deadline and what they wait for. A sweep every SWEEP_SECONDS closes the late ones,
+    # rather than two more timers per request beside uvicorn's keep-alive one.
+    waiting: dict[GuardedProtocol, tuple[float, str]] = {}
+    sweeping: list[asyncio.AbstractEventLoop] = []
     shed_log = _ShedLog()
 
+    def sweep(loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for protocol, (deadline, what) in list(waiting.items()):
+            if deadline <= now:
+                protocol._shed(b"408 Request Timeout", f"{what} not received in time")
+        loop.call_later(SWEEP_SECONDS, sweep, loop)
+
     class GuardedProtocol(HttpToolsProtocol):
-        _deadline: asyncio.TimerHandle | None = None
         _header_bytes = 0
         _reading_headers = False
         _message_done = True
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
+            if not sweeping:
+                sweeping.append(self.loop)
+                self.loop.call_later(SWEEP_SECONDS, sweep, self.loop)
             if len(self.connections) > cap:
                 if not waiting:  # every connection is a request the app handles: refuse this one
                     self._shed(b"503 Service Unavailable", "too many connections")
@@ -143,21 +156,14 @@ def guarded_protocol(limits: Limits) -> type[HttpToolsProtocol]:
 
         def _wait(self, seconds: float, *, headers: bool) -> None:
             """Enter a state the client must leave within ``seconds``."""
-            self._stop_waiting()
+            waiting.pop(self, None)
             self._reading_headers = headers
             self._header_bytes = 0
-            waiting[self] = None
-            reason = "headers" if headers else "body"
-            self._deadline = self.loop.call_later(
-                seconds, self._shed, b"408 Request Timeout", f"{reason} not received in time"
-            )
+            waiting[self] = (self.loop.time() + seconds, "headers" if headers else "body")
 
         def _stop_waiting(self) -> None:
             self._reading_headers = False
             waiting.pop(self, None)
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
 
         def _shed(self, status: bytes, reason: str) -> None:
             """Answer ``status`` (unless a response is under way) and close; a request the app
