@@ -104,8 +104,8 @@ def receiver_process(
     inbox: Path, *, nofile: int | None = None
 ) -> Iterator[tuple[subprocess.Popen, str]]:
     """``papra-pipeline webhooks serve`` in its own process, optionally with a lower
-    descriptor limit (``nofile``); yields it (its stderr piped) and its base URL, and stops
-    it at the end."""
+    descriptor limit (``nofile``); yields it and its base URL, and stops it at the end. Its
+    output goes to ``receiver.log`` beside the inbox (a pipe nobody reads would block it)."""
 
     def limit() -> None:
         if nofile is not None:
@@ -113,14 +113,14 @@ def receiver_process(
 
     port = free_port()
     env = {**os.environ, "PAPRA_WEBHOOK_SECRET": SECRET, "PAPRA_WEBHOOK_INBOX": str(inbox)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "papra_pipeline.cli", "webhooks", "serve", "--port", str(port)],
-        env=env,
-        cwd=Path(__file__).resolve().parents[2],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        preexec_fn=limit,
-    )
+    with (inbox.parent / "receiver.log").open("wb") as log:  # the child keeps its own copy
+        process = subprocess.Popen(
+            [sys.executable, "-m", "papra_pipeline.cli", "webhooks", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            preexec_fn=limit,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_listening(port)
@@ -128,10 +128,10 @@ def receiver_process(
     finally:
         process.terminate()
         try:
-            process.communicate(timeout=20)
+            process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.communicate()
+            process.wait()
 
 
 def wait_until_listening(port: int, timeout: float = 20) -> None:
