@@ -26,7 +26,14 @@ import pytest
 from papra_pipeline.warehouse.inbox import WebhookInbox
 from papra_pipeline.webhooks.guard import Limits
 
-from .helpers import receiver_process, serve_receiver, signed_delivery
+from .helpers import (
+    SECRET,
+    free_port,
+    receiver_process,
+    serve_receiver,
+    signed_delivery,
+    wait_until_listening,
+)
 
 URL = "/webhooks/papra"
 LIMITS = Limits()
@@ -413,3 +420,53 @@ def test_a_deleted_inbox_gets_no_acknowledgement_and_turns_healthz_not_ok(tmp_pa
         replaced = signed_delivery()
         assert post(base, *replaced).status_code == 200
         assert list(stored(inbox)) == [replaced[0]["webhook-id"]]
+
+
+ON_A_SMALL_DISK = 'mount -t tmpfs -o size=4m tmpfs "$0" && exec "$@"'
+
+
+@pytest.mark.slow
+def test_a_full_disk_turns_healthz_not_ok(tmp_path):
+    """The inbox on a 4 MB tmpfs of the receiver's own (a mount namespace), filled up."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare to give the receiver a small disk of its own")
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    port = free_port()
+    env = {**os.environ, "PAPRA_WEBHOOK_SECRET": SECRET,
+           "PAPRA_WEBHOOK_INBOX": str(folder / "inbox.sqlite")}
+    serve = [sys.executable, "-m", "papra_pipeline.cli", "webhooks", "serve", "--port", str(port)]
+    with (tmp_path / "receiver.log").open("wb") as log:
+        process = subprocess.Popen(
+            ["unshare", "-m", "sh", "-c", ON_A_SMALL_DISK, str(folder), *serve],
+            env=env, stdout=subprocess.DEVNULL, stderr=log,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_until_listening(port)
+        except TimeoutError:
+            pytest.skip(f"no tmpfs in a mount namespace here: {(tmp_path / 'receiver.log')}")
+        headers, body = signed_delivery()
+        assert post(base, headers, body).status_code == 200
+        small_disk = Path(f"/proc/{process.pid}/root") / folder.relative_to("/")
+        with contextlib.suppress(OSError), (small_disk / "filler").open("wb") as filler:
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        health = httpx.get(base + "/healthz", timeout=30)
+        assert health.status_code == 503 and "full" in health.json()["problem"], health.text
+        late = signed_delivery()
+        answer = post(base, *late)
+        # SQLite resolves /proc/PID/root as a link to /: read a copy of the inbox instead.
+        for name in ("inbox.sqlite", "inbox.sqlite-wal"):
+            shutil.copyfile(small_disk / name, tmp_path / name)
+        kept = set(stored(tmp_path / "inbox.sqlite"))
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert headers["webhook-id"] in kept
+    if answer.status_code == 200:  # acknowledged only when stored, full disk or not
+        assert late[0]["webhook-id"] in kept
+    else:
+        assert answer.status_code == 503
