@@ -156,7 +156,10 @@ class InboxHealth:
 
     def _check(self) -> tuple[str | None, int | None]:
         inbox = self.writer.inbox
-        problem = inbox.write_problem()
+        try:
+            problem = inbox.write_problem()
+        except OSError as exc:  # the folder went away between two looks, say
+            problem = f"the inbox cannot be looked at: {exc}"
         if problem is None and self.writer.last_error is not None:
             problem = f"the last commit failed: {self.writer.last_error}"
         return problem, peek_pending(inbox.path)
