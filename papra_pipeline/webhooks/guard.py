@@ -98,7 +98,12 @@ def guarded_protocol(limits: Limits) -> type[HttpToolsProtocol]:
     def sweep(loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
         for protocol, (deadline, what) in list(waiting.items()):
-            if deadline <= now:
+            if deadline > now:
+                continue
+            if protocol._answered and protocol._idle():  # a keep-alive connection left idle
+                protocol._stop_waiting()
+                protocol.transport.close()  # as uvicorn's own keep-alive timeout does
+            else:
                 protocol._shed(b"408 Request Timeout", f"{what} not received in time")
         loop.call_later(SWEEP_SECONDS, sweep, loop)
 
@@ -106,6 +111,7 @@ def guarded_protocol(limits: Limits) -> type[HttpToolsProtocol]:
         _header_bytes = 0
         _reading_headers = False
         _message_done = True
+        _answered = False  # a response was sent on this connection
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
@@ -148,6 +154,7 @@ def guarded_protocol(limits: Limits) -> type[HttpToolsProtocol]:
             self._stop_waiting()
 
         def on_response_complete(self) -> None:
+            self._answered = True
             if not self._message_done:  # answered before its body was in (413, 404): unread
                 self.transport.close()
             super().on_response_complete()
@@ -161,19 +168,27 @@ def guarded_protocol(limits: Limits) -> type[HttpToolsProtocol]:
             self._header_bytes = 0
             waiting[self] = (self.loop.time() + seconds, "headers" if headers else "body")
 
+        def _idle(self) -> bool:
+            """Whether not a byte of a next request has come."""
+            return self._reading_headers and not self._header_bytes
+
         def _stop_waiting(self) -> None:
             self._reading_headers = False
             waiting.pop(self, None)
 
         def _shed(self, status: bytes, reason: str) -> None:
-            """Answer ``status`` (unless a response is under way) and close; a request the app
-            is reading then sees the client disconnect."""
+            """Answer ``status`` to a request begun and not answered yet, and close; a request
+            the app is reading then sees the client disconnect. An idle connection is closed
+            without a word: a client reusing it would take the answer for its next request's."""
+            idle = self._idle()
             self._stop_waiting()
             if not self.transport.is_closing():
                 cycle = self.cycle
-                if cycle is None or cycle.response_complete or not cycle.response_started:
+                if not idle and (
+                    cycle is None or cycle.response_complete or not cycle.response_started
+                ):
                     self.transport.write(_response(status, reason))
                 self.transport.close()
-            shed_log.note(reason)
+            shed_log.note("idle" if idle else reason)
 
     return GuardedProtocol
