@@ -4,7 +4,8 @@
    inbox; signed deliveries from 10 threads (Papra sends up to 10 at once), one attempt each:
    acknowledged deliveries per second, the latency of an acknowledgement (each is committed to
    the inbox, ``synchronous=FULL``, before the answer), and whether the inbox holds every
-   acknowledged delivery.
+   acknowledged delivery. Then one round while 300 connections that never finish a request
+   are held open (issue 24: the receiver sheds them), and one cut short by SIGKILL.
 2. **Draining N deliveries**: the fake Papra in its own process (``benchmarks/server.py``)
    delivers to the receiver; N old documents get a new text through the API; then a quick sync
    that drains the inbox runs, beside its HTTP floor (the same GET requests replayed with plain
@@ -117,6 +118,8 @@ def run(deliveries: int, rounds: int, concurrency: int, env: dict | None = None)
         "deliveries_per_round": deliveries,
         "concurrency": concurrency,
         "rounds": results,
+        "idle_clients": _with_idle_clients(deliveries, concurrency, env),
+        "sigkill": _sigkill(deliveries, concurrency, env),
         "median_per_second": statistics.median(r["per_second"] for r in results),
         "receiver_cpu_ms_per_delivery": statistics.median(
             r["receiver_cpu_ms_per_delivery"] for r in results
@@ -125,6 +128,57 @@ def run(deliveries: int, rounds: int, concurrency: int, env: dict | None = None)
                     "load_average": os.getloadavg()},
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def _with_idle_clients(deliveries: int, concurrency: int, env: dict | None,
+                       idle: int = 300) -> dict:
+    """A round while ``idle`` connections that never finish a request are held open (half of
+    them with headers half sent): the receiver sheds them, and the rate should hold."""
+    with tempfile.TemporaryDirectory(prefix="papra-webhooks-bench-") as tmp:
+        inbox = Path(tmp) / "inbox.sqlite"
+        process, url = _start(inbox, env)
+        port = int(url.split(":")[2].split("/")[0])
+        sockets = []
+        try:
+            for n in range(idle):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                if n % 2:
+                    sock.sendall(b"POST /webhooks/papra HTTP/1.1\r\nhost: x\r\n")
+                sockets.append(sock)
+            load = send_deliveries(url, SECRET, deliveries, concurrency=concurrency)
+        finally:
+            for sock in sockets:
+                sock.close()
+            process.terminate()
+            process.wait(timeout=20)
+        with WebhookInbox(inbox) as opened:
+            stored = opened.delivery_ids()
+    return {"idle_connections": idle, "per_second": round(load.per_second, 1),
+            "acknowledged": len(load.acknowledged), "failed": load.failed,
+            "lost": len(set(load.acknowledged) - stored)}
+
+
+def _sigkill(deliveries: int, concurrency: int, env: dict | None) -> dict:
+    """A round cut short by SIGKILL once a fifth is acknowledged: every acknowledged delivery
+    must be in the inbox."""
+    with tempfile.TemporaryDirectory(prefix="papra-webhooks-bench-") as tmp:
+        inbox = Path(tmp) / "inbox.sqlite"
+        process, url = _start(inbox, env)
+
+        def kill_at(acknowledged: int) -> None:
+            if acknowledged == deliveries // 5:
+                process.kill()
+
+        try:
+            load = send_deliveries(url, SECRET, deliveries, concurrency=concurrency,
+                                   on_acknowledged=kill_at)
+        finally:
+            process.kill()
+            process.wait(timeout=20)
+        with WebhookInbox(inbox) as opened:
+            stored = opened.delivery_ids()
+    return {"acknowledged": len(load.acknowledged), "unanswered": load.failed,
+            "lost": len(set(load.acknowledged) - stored)}
 
 
 def _quick_sync_draining(url: str, api_key: str, db: Path, inbox: Path) -> float:
@@ -385,6 +439,10 @@ def print_report(report: dict) -> None:
           f"(target >= 500), load average {report['machine']['load_average'][0]:.1f}; the "
           f"receiver spent {report['receiver_cpu_ms_per_delivery']:.2f} ms CPU per delivery "
           f"(~{1000 / report['receiver_cpu_ms_per_delivery']:.0f}/s on one free core)")
+    idle, kill = report["idle_clients"], report["sigkill"]
+    print(f"with {idle['idle_connections']} idle connections held open: "
+          f"{idle['per_second']:.0f} deliveries/s, {idle['failed']} failed, {idle['lost']} lost; "
+          f"SIGKILL mid-load: {kill['acknowledged']} acknowledged, {kill['lost']} lost")
     if "sync" not in report:
         return
     drain = report["sync"]["drain"]
@@ -409,7 +467,14 @@ def targets(report: dict) -> list[dict]:
     checks = [{"target": "receiver: deliveries/s acknowledged and stored, none lost",
                "measured": report["median_per_second"], "limit": ">= 500",
                "met": report["median_per_second"] >= 500
-               and all(r["lost"] == 0 and r["failed"] == 0 for r in report["rounds"])}]
+               and all(r["lost"] == 0 and r["failed"] == 0 for r in report["rounds"])},
+              {"target": "receiver with idle connections held open: deliveries/s, none lost",
+               "measured": report["idle_clients"]["per_second"], "limit": ">= 500",
+               "met": report["idle_clients"]["per_second"] >= 500
+               and report["idle_clients"]["lost"] == report["idle_clients"]["failed"] == 0},
+              {"target": "receiver killed mid-load: acknowledged deliveries lost",
+               "measured": report["sigkill"]["lost"], "limit": "0",
+               "met": report["sigkill"]["lost"] == 0}]
     if "sync" in report:
         drain = report["sync"]["drain"]
         checks.append({"target": f"quick sync draining {drain['deliveries']} deliveries, x floor",
@@ -444,7 +509,9 @@ def main() -> int:
     print_report(report)
     if args.save:
         (HERE / "results" / "webhooks.json").write_text(json.dumps(report, indent=2) + "\n")
-    return 0 if all(r["lost"] == 0 and r["failed"] == 0 for r in report["rounds"]) else 1
+    idle, kill = report["idle_clients"], report["sigkill"]
+    lost = any(r["lost"] or r["failed"] for r in report["rounds"])
+    return 1 if lost or idle["lost"] or idle["failed"] or kill["lost"] else 0
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -243,8 +242,11 @@ def parse_timestamp(value: Any, model: str, key: str) -> datetime | ExtendedTime
         if parsed.tzinfo is None:  # date-only or naive values are UTC in Papra
             parsed = parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        instant = _instant(round(value * 1000))  # epoch milliseconds
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            instant = _instant(round(value * 1000))  # epoch milliseconds
+        except (OverflowError, ValueError):  # inf or nan, 1e308 * 1000 included
+            instant = None
         if instant is not None:
             return instant
     raise PapraResponseError(f"{model}: field {key!r} is not a timestamp: {value!r}")

@@ -255,10 +255,10 @@ def parse_delivery(
         )
     if not signature_matches(secret, delivery_id, timestamp, body, header):
         raise InvalidDeliveryError(401, "signature does not match (wrong secret or altered body)")
-    try:
-        sent = int(timestamp)
-    except ValueError:
-        raise InvalidDeliveryError(401, "webhook-timestamp is not Unix seconds") from None
+    # Digits only, and few: int() of 4,300 digits works, but the float arithmetic below fails.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise InvalidDeliveryError(401, "webhook-timestamp is not Unix seconds")
+    sent = int(timestamp)
     skew = (time.time() if now is None else now) - sent
     if abs(skew) > tolerance_seconds:
         raise InvalidDeliveryError(
@@ -275,6 +275,8 @@ def parse_delivery(
         payload = decode_json(body)
     except ValueError:
         raise InvalidDeliveryError(400, "body is not JSON") from None
+    except RecursionError:  # the standard library's parser, on what orjson refused
+        raise InvalidDeliveryError(400, "body is JSON nested too deep") from None
     return _read_payload(payload, delivery_id, sent, body)
 
 
@@ -288,8 +290,19 @@ def _read_payload(payload: Any, delivery_id: str, sent: int, body: bytes) -> Del
     ids = [data.get(key) for key in ("documentId", "organizationId")]
     if not all(isinstance(value, str) and value for value in ids):
         raise InvalidDeliveryError(400, "data must name a documentId and an organizationId")
+    if not all(_is_unicode(value) for value in ids):  # JSON allows an escaped lone surrogate
+        raise InvalidDeliveryError(400, "documentId or organizationId is not valid Unicode")
     try:
         occurred_at = parse_timestamp(payload.get("timestamp"), "Delivery", "timestamp")
     except PapraResponseError:
         raise InvalidDeliveryError(400, "body timestamp is not an ISO date") from None
     return Delivery(delivery_id, sent, event, ids[0], ids[1], occurred_at, data, body)
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether ``text`` can be stored as UTF-8 (no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -16,7 +20,7 @@ import httpx
 import uvicorn
 
 from papra_pipeline.client import signature
-from papra_pipeline.webhooks.receiver import build_app
+from papra_pipeline.webhooks.receiver import build_app, server_config
 
 SECRET = "test-webhook-secret-0123456789"
 SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "papra-samples" / "webhooks"
@@ -61,10 +65,11 @@ def free_port() -> int:
 
 @contextmanager
 def serve_receiver(inbox: Path, secret: str = SECRET, **options: Any) -> Iterator[str]:
-    """The receiver under uvicorn in a thread; yields its base URL."""
+    """The receiver under uvicorn in a thread, set up as ``webhooks serve`` runs it; yields
+    its base URL."""
     port = free_port()
-    config = uvicorn.Config(
-        build_app(secret, inbox, **options), host="127.0.0.1", port=port, log_level="warning"
+    config = server_config(
+        build_app(secret, inbox, **options), "127.0.0.1", port, log_level="warning"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -92,3 +97,50 @@ def wait_for(url: str, timeout: float = 15) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{url} did not answer")
         time.sleep(0.05)
+
+
+@contextmanager
+def receiver_process(
+    inbox: Path, *, nofile: int | None = None
+) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``papra-pipeline webhooks serve`` in its own process, optionally with a lower
+    descriptor limit (``nofile``); yields it and its base URL, and stops it at the end. Its
+    output goes to ``receiver.log`` beside the inbox (a pipe nobody reads would block it)."""
+
+    def limit() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    port = free_port()
+    env = {**os.environ, "PAPRA_WEBHOOK_SECRET": SECRET, "PAPRA_WEBHOOK_INBOX": str(inbox)}
+    with (inbox.parent / "receiver.log").open("wb") as log:  # the child keeps its own copy
+        process = subprocess.Popen(
+            [sys.executable, "-m", "papra_pipeline.cli", "webhooks", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            preexec_fn=limit,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_listening(port)
+        yield process, base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_listening(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on port {port}") from None
+            time.sleep(0.05)
