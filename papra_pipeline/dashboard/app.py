@@ -92,7 +92,7 @@ def _backfill(first: date, last: date) -> str:
 
 
 def _chart(chart: alt.Chart) -> None:
-    st.altair_chart(chart.properties(usermeta=SVG, height=260), use_container_width=True)
+    st.altair_chart(chart.properties(usermeta=SVG, height=260), width="stretch")
 
 
 def _day_axis() -> alt.X:
