@@ -17,9 +17,10 @@ INSTALL_HINT = (
     "(in a clone: .venv/bin/pip install -e '.[dashboard]')"
 )
 
-# Offline and quiet: no usage statistics sent, no browser opened, no file watcher, and the
-# toolbar without the developer's menu.
+# Offline and quiet: no usage statistics sent, no browser opened, no file watcher, the
+# toolbar without the developer's menu, and only warnings and errors logged.
 STREAMLIT_OPTIONS = {
+    "logger.level": "warning",
     "server.headless": "true",
     "browser.gatherUsageStats": "false",
     "server.fileWatcherType": "none",

@@ -5,6 +5,7 @@ Playwright."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -119,6 +120,10 @@ def dashboard_server(db: Path, log: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    # Streamlit logs only warnings and errors, each on a line of its own starting with the
+    # time: what the pages ran into would show here rather than in the browser.
+    logged = log.read_text()
+    assert not re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d", logged, flags=re.MULTILINE), logged
 
 
 @pytest.fixture(scope="package")
