@@ -1,9 +1,11 @@
 """What the dashboard shows, as named queries on a read-only connection to the readers' file.
 
 The dashboard is a reader like any other: it reads the views and the daily report tables,
-plus two things no view holds, the trash count (``documents``) and the run log
-(``_papra_sync_runs``). Each function takes an ``organization_id`` (``None``: every
-organization) and, for the pages that go by day, a range of UTC days.
+and the tables only for what no view holds: organization names (``organizations``), the
+trash count (``documents``), the run log (``_papra_sync_runs``), and the typed values behind
+``v_document_custom_property_values``'s text (an exact number, each option of a
+multi-select). Each function takes an ``organization_id`` (``None``: every organization)
+and, for the pages that go by day, a range of UTC days.
 """
 
 from __future__ import annotations
