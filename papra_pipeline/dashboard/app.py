@@ -70,8 +70,13 @@ def _size(value: object) -> str:
     raise AssertionError("unreachable")
 
 
+def _never(then: datetime | None) -> bool:
+    """No time: ``None``, or pandas' NaT for an organization no sync has recorded."""
+    return then is None or bool(pd.isna(then))
+
+
 def _age(then: datetime | None) -> str:
-    if then is None:
+    if _never(then):
         return "never"
     seconds = max((datetime.now(UTC) - then).total_seconds(), 0)
     for unit, length in (("d", 86400), ("h", 3600), ("min", 60)):
@@ -80,8 +85,15 @@ def _age(then: datetime | None) -> str:
     return "just now"
 
 
+def _stale(succeeded_at: datetime | None, freshness_hours: float) -> bool:
+    """Whether no sync succeeded within ``PAPRA_FRESHNESS_HOURS``, as Dagster's policy says."""
+    if _never(succeeded_at):
+        return True
+    return datetime.now(UTC) - succeeded_at > timedelta(hours=freshness_hours)
+
+
 def _when(then: datetime | None) -> str:
-    return then.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if then is not None else "never"
+    return "never" if _never(then) else then.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _backfill(first: date, last: date) -> str:
@@ -135,9 +147,7 @@ def page_now(view: View) -> None:
     figures[1].metric("Storage", _size(frame["live_bytes"].sum()))
     figures[2].metric("In the trash", _count(frame["trashed_documents"].sum()))
     figures[3].metric("Tags", _count(frame["tags"].sum()))
-    stale = last.succeeded_at is None or datetime.now(UTC) - last.succeeded_at > timedelta(
-        hours=view.freshness_hours
-    )
+    stale = _stale(last.succeeded_at, view.freshness_hours)
     syncs = st.columns(4)
     syncs[0].metric("Last sync", last.status or "none")
     syncs[1].metric("Finished", _age(last.finished_at))
@@ -168,6 +178,9 @@ def page_now(view: View) -> None:
             "Tags": frame["tags"].map(_count),
             "Last sync": frame["last_sync_at"].map(_when),
             "Status": frame["last_sync_status"].fillna("none"),
+            "Freshness": frame["last_success_at"].map(
+                lambda then: "stale" if _stale(then, view.freshness_hours) else "fresh"
+            ),
             "Data from": frame["last_success_at"].map(_age),
         }
     )

@@ -176,7 +176,9 @@ def test_now_shows_the_warehouse_as_sql_counts_it(tab, synced):
         for row in per_organization
     ]
     assert shown == expected
-    assert {row["Status"] for row in per_organization} == {"succeeded"}
+    assert {(row["Status"], row["Freshness"]) for row in per_organization} == {
+        ("succeeded", "fresh")
+    }
     tab.screenshot("now")
     tab.assert_clean()
 
