@@ -377,4 +377,6 @@ def main() -> None:
     st.caption(f"Read from {path} at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC.")
 
 
-main()
+# Streamlit runs this file as the main script; importing it draws nothing.
+if __name__ == "__main__":
+    main()
