@@ -63,11 +63,13 @@ def _count(value: object) -> str:
 def _size(value: object) -> str:
     """Bytes in decimal units, as file managers show them."""
     size = float(value)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+    if size < 1000:
+        return f"{size:,.0f} B"
+    for unit in ("kB", "MB"):
         size /= 1000
-    raise AssertionError("unreachable")
+        if size < 1000:
+            return f"{size:,.1f} {unit}"
+    return f"{size / 1000:,.1f} GB"
 
 
 def _never(then: datetime | None) -> bool:
