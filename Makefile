@@ -47,8 +47,17 @@ $(DEMO_REPORTS): papra-demo.duckdb
 		|| { cat $@.log; rm -rf $$home; exit 1; }; rm -rf $$home
 	touch $@
 
-dashboard: $(STAMP) $(DEMO_REPORTS)
-	$(BIN)/papra-pipeline dashboard --db papra-demo.duckdb
+# The dashboard runs from an environment of its own: its extra brings pyarrow, which pandas
+# then uses for strings, and the tests' and benchmarks' environment stays without it.
+DASHBOARD_VENV := $(VENV)/dashboard
+DASHBOARD_STAMP := $(DASHBOARD_VENV)/.installed
+$(DASHBOARD_STAMP): pyproject.toml | $(STAMP)
+	test -x $(DASHBOARD_VENV)/bin/python || $(PYTHON) -m venv $(DASHBOARD_VENV)
+	$(DASHBOARD_VENV)/bin/python -m pip install --quiet -e '.[dashboard]'
+	touch $@
+
+dashboard: $(DASHBOARD_STAMP) $(DEMO_REPORTS)
+	$(DASHBOARD_VENV)/bin/papra-pipeline dashboard --db papra-demo.duckdb
 
 clean:
 	rm -rf $(VENV) papra-demo.duckdb* .papra-demo.duckdb.* papra-demo.webhooks.sqlite* .pytest_cache

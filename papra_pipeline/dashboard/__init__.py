@@ -34,11 +34,14 @@ def streamlit_installed() -> bool:
     return importlib.util.find_spec("streamlit") is not None
 
 
-def command(db: Path, *, port: int, freshness_hours: float, host: str = "127.0.0.1") -> list[str]:
-    """The command that serves the dashboard of ``db`` on ``host:port``."""
-    options = {**STREAMLIT_OPTIONS, "server.address": host, "server.port": str(port)}
+def command(
+    db: Path, *, port: int, freshness_hours: float, python: str = sys.executable
+) -> list[str]:
+    """The command that serves the dashboard of ``db`` on 127.0.0.1:``port`` with ``python``
+    (one that has the extra)."""
+    options = {**STREAMLIT_OPTIONS, "server.address": "127.0.0.1", "server.port": str(port)}
     return [
-        sys.executable,
+        python,
         "-m",
         "streamlit",
         "run",
