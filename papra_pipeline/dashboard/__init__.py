@@ -13,8 +13,8 @@ from pathlib import Path
 
 APP = Path(__file__).with_name("app.py")
 INSTALL_HINT = (
-    "error: the dashboard needs Streamlit: pip install 'papra-pipeline[dashboard]' "
-    "(in a clone: .venv/bin/pip install -e '.[dashboard]')"
+    "error: the dashboard needs its extra, best in an environment apart from the syncs': "
+    "pip install 'papra-pipeline[dashboard]' (see the README's Dashboard section)"
 )
 
 # Offline and quiet: no usage statistics sent, no browser opened, no file watcher, the
