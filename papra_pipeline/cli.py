@@ -192,6 +192,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """The dashboard of the readers' file, read-only, on 127.0.0.1."""
+    from papra_pipeline import dashboard
+
+    if not dashboard.streamlit_installed():
+        print(dashboard.INSTALL_HINT, file=sys.stderr)
+        return 1
+    settings = Settings.from_env()
+    db = Path(args.db or settings.duckdb_path).resolve()
+    print(f"Dashboard of {db} at http://127.0.0.1:{args.port} (Ctrl-C stops it)", file=sys.stderr)
+    return dashboard.serve(db, port=args.port, freshness_hours=settings.freshness_hours)
+
+
 def cmd_fake_server(args: argparse.Namespace) -> int:
     from papra_pipeline.testing import run_fake_server
 
@@ -245,6 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--ui", action="store_true", help="also start the Dagster UI on the data")
     demo.add_argument("--port", type=int, default=3000, help="Dagster UI port (with --ui)")
     demo.set_defaults(func=cmd_demo)
+
+    dashboard = commands.add_parser(
+        "dashboard", help="serve a dashboard of the warehouse on 127.0.0.1 (read-only)"
+    )
+    dashboard.add_argument("--db", help=f"DuckDB file (PAPRA_DUCKDB_PATH, default {DEFAULT_DB})")
+    dashboard.add_argument("--port", type=int, default=3400, help="port (default 3400)")
+    dashboard.set_defaults(func=cmd_dashboard)
 
     fake = commands.add_parser("fake-server", help="serve a generated fake Papra on loopback")
     fake.add_argument("--host", default="127.0.0.1")

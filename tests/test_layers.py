@@ -23,6 +23,8 @@ ALLOWED = {
     # The webhook receiver and registration: HTTP in, inbox rows out; no sync, no Dagster.
     "webhooks": {"settings", "client", "warehouse"},
     "testing": set(),
+    # The dashboard's pages read the readers' file through the warehouse's queries only.
+    "dashboard": {"settings", "warehouse"},
 }
 
 
