@@ -322,6 +322,7 @@ class Resolved:
     rules: tuple[PlannedRule, ...]
     specs: tuple[RuleSpec, ...]
     left_out: dict[str, dict[str, str]]
+    tag_names: dict[str, str] = field(default_factory=dict)
 
 
 def resolve(
@@ -360,7 +361,8 @@ def resolve(
             for i, c in enumerate(rule.conditions, 1)
         )
         planned.append(PlannedRule(rule.name, rule.match, conditions, tag_ids))
-    return Resolved(tuple(planned), tuple(chosen), left_out)
+    names = {tag_id: name for tag_id, (_, name) in catalog.tags_by_id.items()}
+    return Resolved(tuple(planned), tuple(chosen), left_out, names)
 
 
 def _tag_ids(
@@ -549,9 +551,9 @@ def plan_rules(
     return Plan(resolved, additions, pending)
 
 
-def describe_plan(plan: Plan, tag_names: Mapping[str, str] | None = None) -> list[str]:
+def describe_plan(plan: Plan) -> list[str]:
     """Lines for people: per rule and organization, the documents and the tags it adds."""
-    names = tag_names or {}
+    names = plan.resolved.tag_names
     lines = []
     for spec in plan.resolved.specs:
         rows = plan.additions[plan.additions["rule_name"] == spec.name]

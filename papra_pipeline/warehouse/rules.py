@@ -225,7 +225,9 @@ def _positive(c: Condition) -> Condition:
 
 @dataclass(frozen=True)
 class Window:
-    """Only documents a sync stored as new or changed after ``after`` (up to ``until``)."""
+    """Only documents a sync stored as new or changed, or whose text it read again, after
+    ``after`` (up to ``until``): a text re-read may have changed (content does not move
+    ``_last_changed_at``), and what it did not change plans nothing new."""
 
     after: datetime
     until: datetime | None = None
@@ -263,21 +265,20 @@ def plan_additions(
         for name in _TEXT_COLUMNS
     }
     sql = _Sql()
+    organizations = sql.param(sorted({org for rule in rules for org in rule.tag_ids}))
     window_sql = ""
     if window is not None:
         changed = "greatest(d._last_changed_at, coalesce(d._content_synced_at, d._last_changed_at))"
         window_sql = f" AND {changed} > {sql.param(window.after)}"
         if window.until is not None:
             window_sql += f" AND {changed} <= {sql.param(window.until)}"
-    organizations = sorted({org for rule in rules for org in rule.tag_ids})
     docs = f"""
         SELECT d.id, d.organization_id, d.name, d.content, d.mime_type, d.original_size,
                d.created_at, d.document_date, {folded["name"]} AS name_folded,
                {folded["content"]} AS content_folded, {folded["mime_type"]} AS mime_type_folded
         FROM documents d
         WHERE NOT d.is_deleted AND d.purged_at IS NULL
-          AND d.organization_id IN (SELECT unnest({sql.param(organizations)}::VARCHAR[]))
-          {window_sql}"""
+          AND d.organization_id IN (SELECT unnest({organizations}::VARCHAR[])){window_sql}"""
     matches = []
     for index, rule in enumerate(rules):
         if not rule.tag_ids:

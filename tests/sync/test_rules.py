@@ -13,6 +13,7 @@ from papra_pipeline.sync.rules import (
     apply_plan,
     batches,
     check_apply_permissions,
+    load_rules,
     parse_rules,
     plan_rules,
 )
@@ -210,3 +211,15 @@ def test_bad_rules_stop_with_one_line_naming_rule_and_field_before_any_request(
         plan_rules(warehouse, parse_rules(text))
     assert "\n" not in str(caught.value)
     assert fake.request_count() == 0
+
+
+def test_the_readme_and_the_example_file_hold_valid_rules():
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    readme = (repo / "README.md").read_text()
+    [example] = [y for y in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "rules:" in y]
+    assert [r.name for r in parse_rules(example)] == ["Vandelay invoices"]
+    rules = load_rules(repo / "docs" / "tagging-rules.example.yaml")
+    assert [r.enabled for r in rules] == [True, True, False]
