@@ -192,10 +192,13 @@ def test_import_writes_papras_rules_in_the_files_form(fake, papra, monkeypatch, 
 
 
 # Kill the apply from inside: right after Papra accepted its Nth batch request, before that
-# is recorded as applied.
+# is recorded as applied (each accepted request is written at once here, not every 2 s).
 KILLED_APPLY = textwrap.dedent("""
     import os, signal, sys
     from papra_pipeline.client import PapraClient
+    from papra_pipeline.sync import rules
+
+    rules.SETTLE_SECONDS = 0
 
     after = int(sys.argv[1])
     original = PapraClient.batch_update_document_tags

@@ -12,6 +12,7 @@ naming the rule and the field.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -31,6 +32,8 @@ from papra_pipeline.warehouse.rules import Catalog, Condition, PlannedRule, Wind
 # What the batch route takes per request (papra-api.md §3.3).
 BATCH_DOCUMENTS = 1000
 BATCH_TAGS = 50
+# How often an apply writes which of its requests Papra accepted (and at its end).
+SETTLE_SECONDS = 2.0
 # The API key's permissions the apply needs.
 APPLY_PERMISSIONS = ("documents:update", "tags:read")
 
@@ -651,74 +654,72 @@ def apply_plan(
     *,
     now: Callable[[], datetime] = utcnow,
     log: Callable[[str], None] = lambda line: None,
+    settle_every: float | None = None,
 ) -> ApplyResult:
-    """Send the plan, recording each addition: pending before its request, applied after.
+    """Send the plan, recording each addition: pending before any request, applied once Papra
+    accepted the request that made it (written at least every ``settle_every`` seconds,
+    default ``SETTLE_SECONDS``, and at the end, also when a request fails).
 
-    A run killed between the two leaves its additions pending; the next apply sends them
-    again (Papra ignores a tag a document has), so nothing is applied twice and nothing is
-    recorded as applied that Papra did not accept. A request Papra refuses because a document
-    is gone (purged meanwhile) is split until the documents that are gone are named; the rest
-    is applied. Any other error stops the run, keeping what was applied before it.
+    A run killed meanwhile leaves what it had not written as applied pending; the next apply
+    sends that again (Papra ignores a tag a document has), so nothing is applied twice and
+    nothing is recorded as applied that Papra did not accept. A request Papra refuses because
+    a document is gone (purged meanwhile) is split until the documents that are gone are
+    named; the rest is applied. Any other error stops the run, keeping what was applied.
     """
     result = ApplyResult(run_id)
+    settle_every = SETTLE_SECONDS if settle_every is None else settle_every
     digests = {name: spec.digest for name, spec in plan.specs.items()}
-    planned_at = now()
     rows = plan.additions.assign(
         run_id=run_id,
         rule_hash=[digests[name] for name in plan.additions["rule_name"]],
-        planned_at=planned_at,
+        planned_at=now(),
     )
     pending = plan.pending.drop(columns=["run_id"]).assign(run_id=run_id)
     everything = pd.concat([pending, rows], ignore_index=True)
     if everything.empty:
         return result
     todo = batches(everything)
-    rule_of = everything.groupby(["document_id", "tag_id"])["rule_name"].apply(list).to_dict()
-
-    def rows_of(batch: _Batch | None) -> pd.DataFrame:
-        if batch is None:
-            return rows.iloc[0:0]
-        wanted = set(batch.document_ids)
-        chosen = rows[rows["document_id"].isin(wanted) & rows["tag_id"].isin(batch.tag_ids)]
-        return chosen
-
-    # The first write adopts what an interrupted run left pending and says what the first
-    # request will add; each later write settles one request and announces the next.
     with warehouse.write() as session:
         session.publish = False
         sql.adopt_pending(session, run_id, sorted(set(plan.pending["run_id"])))
-        sql.record_pending(session, rows_of(todo[0]))
-    for index, batch in enumerate(todo):
-        applied, refused = _send(client, batch, result)
-        for item in refused:
-            log(
-                f"refused in {item.organization_id}: {', '.join(item.document_ids)} "
-                f"(tags {', '.join(item.tag_ids)}): {item.reason}"
-            )
-        result.refused.extend(refused)
-        refused_docs = [doc for item in refused for doc in item.document_ids]
-        last = index == len(todo) - 1
+        sql.record_pending(session, rows)
+    applied: list[tuple[str, str]] = []
+    unsettled: tuple[list[tuple[str, str]], list[tuple[str, str]]] = ([], [])
+    written = time.monotonic()
+
+    def settle(*, publish: bool) -> None:
+        nonlocal unsettled, written
         with warehouse.write() as session:
-            session.publish = last
-            sql.settle_pending(
-                session,
-                run_id,
-                _pairs(applied, batch.tag_ids),
-                _pairs(refused_docs, batch.tag_ids),
-                now(),
+            session.publish = publish
+            sql.settle_pending(session, run_id, *unsettled, now())
+        unsettled, written = ([], []), time.monotonic()
+
+    try:
+        for index, batch in enumerate(todo):
+            done, refused = _send(client, batch, result)
+            for item in refused:
+                log(
+                    f"refused in {item.organization_id}: {', '.join(item.document_ids)} "
+                    f"(tags {', '.join(item.tag_ids)}): {item.reason}"
+                )
+                unsettled[1].extend(_pairs(item.document_ids, item.tag_ids))
+            result.refused.extend(refused)
+            pairs = _pairs(done, batch.tag_ids)
+            unsettled[0].extend(pairs)
+            applied.extend(pairs)
+            log(
+                f"added {len(batch.tag_ids)} tag(s) to {len(done)} document(s) in "
+                f"{batch.organization_id} ({index + 1}/{len(todo)} requests)"
             )
-            if not last:
-                sql.record_pending(session, rows_of(todo[index + 1]))
-        for doc in applied:
-            for tag in batch.tag_ids:
-                for rule in rule_of.get((doc, tag), []):
-                    result.per_rule[rule] = result.per_rule.get(rule, 0) + 1
-                result.applied += 1
-        result.documents += len(applied)
-        log(
-            f"added {len(batch.tag_ids)} tag(s) to {len(applied)} document(s) in "
-            f"{batch.organization_id} ({index + 1}/{len(todo)} requests)"
-        )
+            if time.monotonic() - written >= settle_every and index < len(todo) - 1:
+                settle(publish=False)
+    finally:
+        settle(publish=True)
+    added = pd.DataFrame(applied, columns=["document_id", "tag_id"])
+    result.applied = len(added)
+    result.documents = int(added["document_id"].nunique())
+    per_rule = everything.merge(added, on=["document_id", "tag_id"]).groupby("rule_name").size()
+    result.per_rule = {str(rule): int(count) for rule, count in per_rule.items()}
     return result
 
 

@@ -207,7 +207,9 @@ class _Sql:
                 "document_relation": "v.related_document_ids",
             }.get(kind)
             if array is None:  # options: by id, or by name without case
-                array = "list_concat(v.option_ids, list_transform(v.option_names, x -> lower(x)))"
+                array = (
+                    "list_concat(v.option_ids, list_transform(v.option_names, lambda x: lower(x)))"
+                )
             found = f"EXISTS ({values} AND list_contains({array}, {self.param(c.value)}))"
             return f"NOT {found}" if c.operator in ("not_equal", "not_contains") else found
         if kind == "text":
@@ -257,6 +259,7 @@ def plan_additions(
     if actions.empty:
         return pd.DataFrame(columns=columns)
     _register_papra_lower(con)
+    con.execute("SET enable_progress_bar = false").fetchall()  # no bar in a command's output
     conditions = [c for rule in rules for c in rule.conditions]
     folded = {
         name: _folded(f"d.{name}")
@@ -279,26 +282,36 @@ def plan_additions(
         FROM documents d
         WHERE NOT d.is_deleted AND d.purged_at IS NULL
           AND d.organization_id IN (SELECT unnest({organizations}::VARCHAR[])){window_sql}"""
-    matches = []
+    # One pass over the documents: a flag per rule (a document's text is lowered once and
+    # scanned by every rule in the same chunk), then the rules each document matched.
+    flags, indexes = [], []
     for index, rule in enumerate(rules):
         if not rule.tag_ids:
             continue
         orgs = sql.param(sorted(rule.tag_ids))
         predicate = sql.rule(rule)
-        matches.append(
-            f"""SELECT {index} AS rule, d.id AS document_id, d.organization_id FROM docs d
-                WHERE d.organization_id IN (SELECT unnest({orgs}::VARCHAR[]))
-                  AND coalesce({predicate}, false)"""
-        )
+        in_orgs = f"list_contains({orgs}::VARCHAR[], d.organization_id)"
+        flags.append(f"({in_orgs} AND coalesce({predicate}, false))")
+        indexes.append(index)
     con.register("_papra_rule_actions", actions)
     query = f"""
-        WITH docs AS MATERIALIZED ({docs}),
+        WITH docs AS ({docs}),
         live_values AS (
             SELECT v.* FROM document_custom_property_values v
             JOIN custom_property_definitions p ON p.id = v.property_definition_id
             WHERE NOT p.is_removed
         ),
-        matches AS ({" UNION ALL ".join(matches)})
+        flagged AS (
+            SELECT d.id AS document_id, d.organization_id, [{", ".join(flags)}] AS hits
+            FROM docs d
+        ),
+        matches AS (
+            SELECT document_id, organization_id, rule FROM (
+                SELECT document_id, organization_id,
+                       unnest({indexes}::INTEGER[]) AS rule, unnest(hits) AS hit
+                FROM flagged)
+            WHERE hit
+        )
         SELECT m.rule, m.organization_id, m.document_id, a.tag_id
         FROM matches m
         JOIN _papra_rule_actions a ON a.rule = m.rule AND a.organization_id = m.organization_id

@@ -3,6 +3,8 @@ fake Papra, applied through the API key's batch tag route, each addition recorde
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from papra_pipeline.client import PapraClient
@@ -223,3 +225,133 @@ def test_the_readme_and_the_example_file_hold_valid_rules():
     assert [r.name for r in parse_rules(example)] == ["Vandelay invoices"]
     rules = load_rules(repo / "docs" / "tagging-rules.example.yaml")
     assert [r.enabled for r in rules] == [True, True, False]
+
+
+def _by_type(fake: FakePapra, org: str) -> dict[str, list[tuple[str, str, object]]]:
+    """Per custom-property type: (document id, property name, value as Papra shows it)."""
+    found: dict[str, list[tuple[str, str, object]]] = {}
+    for doc in fake.documents(org, include_deleted=False):
+        for prop in doc["customProperties"]:
+            found.setdefault(prop["type"], []).append((doc["id"], prop["name"], prop["value"]))
+    return found
+
+
+def test_conditions_on_custom_properties_of_each_type_match_what_papra_shows(tmp_path):
+    from datetime import date, datetime
+
+    from papra_pipeline.testing import populate
+
+    fake = FakePapra()
+    populate(fake, organizations=1, documents=120, tags=1, custom_properties=8, seed=4)
+    org = next(iter(fake.organizations))
+    values = _by_type(fake, org)
+    assert set(values) >= {"text", "number", "date", "boolean", "select", "multi_select",
+                           "user_relation", "document_relation"}  # fmt: skip
+
+    def some(kind: str) -> tuple[str, object]:
+        name, value = next((n, v) for _, n, v in values[kind] if v not in (None, [], ""))
+        return name, value
+
+    def day(value: str) -> date:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+
+    text_name, text_value = some("text")
+    number_name, _ = some("number")
+    numbers = sorted(v for _, n, v in values["number"] if n == number_name and v is not None)
+    date_name, date_value = some("date")
+    select_name, option = some("select")
+    multi_name, options = some("multi_select")
+    user_name, users = some("user_relation")
+    related_name, related = some("document_relation")
+    piece = text_value[1:5].upper()
+    middle = numbers[len(numbers) // 2]
+    cases = {
+        "text contains": (
+            {"property": text_name, "operator": "contains", "value": piece},
+            lambda n, v: n == text_name and v is not None and piece.lower() in v.lower(),
+        ),
+        "number greater": (
+            {"property": number_name, "operator": "greater_than", "value": middle},
+            lambda n, v: n == number_name and v is not None and v > middle,
+        ),
+        "date before": (
+            {
+                "property": date_name,
+                "operator": "less_or_equal",
+                "value": day(date_value).isoformat(),
+            },
+            lambda n, v: n == date_name and v is not None and day(v) <= day(date_value),
+        ),
+        "boolean true": (
+            {"property": some("boolean")[0], "operator": "equal", "value": True},
+            lambda n, v: n == some("boolean")[0] and v is True,
+        ),
+        "select by name, any case": (
+            {"property": select_name, "operator": "equal", "value": option["name"].upper()},
+            lambda n, v: n == select_name and v is not None and v["name"] == option["name"],
+        ),
+        "multi-select contains": (
+            {"property": multi_name, "operator": "contains", "value": options[0]["optionId"]},
+            lambda n, v: (
+                n == multi_name and bool(v) and options[0]["optionId"] in {o["optionId"] for o in v}
+            ),
+        ),
+        "user relation contains": (
+            {"property": user_name, "operator": "contains", "value": users[0]["userId"]},
+            lambda n, v: (
+                n == user_name and bool(v) and users[0]["userId"] in {u["userId"] for u in v}
+            ),
+        ),
+        "related is set": (
+            {"property": related_name, "operator": "is_set"},
+            lambda n, v: n == related_name and bool(v),
+        ),
+    }
+    for i in range(len(cases)):
+        fake.create_tag(org, f"Case {i}", "#000000")
+    warehouse = _synced(fake, tmp_path)
+    text = "rules:\n" + "".join(
+        f"- name: {name}\n  conditions:\n  - {json.dumps({'field': 'custom_property', **c})}\n"
+        f"  tags: [Case {i}]\n"
+        for i, (name, (c, _)) in enumerate(cases.items())
+    )
+    plan = plan_rules(warehouse, parse_rules(text))
+    for name, (_, expected) in cases.items():
+        wanted = {doc for kind in values for doc, n, v in values[kind] if expected(n, v)}
+        got = set(plan.additions[plan.additions["rule_name"] == name]["document_id"])
+        assert wanted, name
+        assert got == wanted, name
+
+
+def test_an_error_halfway_keeps_what_was_applied_and_the_next_apply_sends_the_rest(small, tmp_path):
+    from papra_pipeline.client import PapraServerError
+
+    fake, org, ids = small
+    warehouse = _synced(fake, tmp_path)
+    plan = plan_rules(warehouse, parse_rules(RULES))
+    fake.faults.add("500", route=BATCH_ROUTE, on_requests=[2])
+    with (
+        PapraClient(
+            "http://papra.test", fake.api_key, transport=fake.transport(), max_retries=0
+        ) as client,
+        pytest.raises(PapraServerError),
+    ):
+        apply_plan(client, warehouse, plan, "run-1")
+    fake.faults.clear()
+    with warehouse.read() as con:  # published although the run failed
+        rows = additions_of_run(con, "run-1")
+    on_papra = {(d["id"], t["id"]) for d in fake.documents(org) for t in d["tags"]}
+    applied = {(r[2], r[3]) for r in rows if r[4] == "applied"}
+    assert applied and applied <= on_papra
+    assert {(r[2], r[3]) for r in rows if r[4] == "pending"}.isdisjoint(on_papra)
+
+    again = plan_rules(warehouse, parse_rules(RULES))
+    assert again.additions.empty and len(again.pending) == len(rows) - len(applied)
+    with _client(fake) as client:
+        apply_plan(client, warehouse, again, "run-2")
+    with warehouse.read() as con:
+        settled = additions_of_run(con, "run-1") + additions_of_run(con, "run-2")
+    assert {r[4] for r in settled} == {"applied"}
+    assert {(r[2], r[3]) for r in settled} == set(
+        zip(plan.additions["document_id"], plan.additions["tag_id"], strict=True)
+    )
