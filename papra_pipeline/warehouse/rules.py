@@ -166,10 +166,11 @@ class _Sql:
         if c.field in _ORDER_COLUMNS:
             return self.ordered(f"d.{_ORDER_COLUMNS[c.field]}", c.operator, c.value)
         if c.field == "tags":
-            return (
-                "EXISTS (SELECT 1 FROM document_tags dt WHERE dt.document_id = d.id "
-                f"AND dt.tag_id IN (SELECT unnest({self.param(list(c.value))}::VARCHAR[])))"
-            )
+            tagged = "EXISTS (SELECT 1 FROM document_tags dt WHERE dt.document_id = d.id"
+            if c.operator in SET_OPERATORS:
+                return f"{'NOT ' if c.operator == 'is_not_set' else ''}{tagged})"
+            ids = self.param(list(c.value))
+            return f"{tagged} AND dt.tag_id IN (SELECT unnest({ids}::VARCHAR[])))"
         return self.property(c)
 
     def text(self, column: str, operator: str, value: str) -> str:

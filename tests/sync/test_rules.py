@@ -355,3 +355,24 @@ def test_an_error_halfway_keeps_what_was_applied_and_the_next_apply_sends_the_re
     assert {(r[2], r[3]) for r in settled} == set(
         zip(plan.additions["document_id"], plan.additions["tag_id"], strict=True)
     )
+
+
+def test_conditions_on_tags_name_them_or_ask_for_none(small, tmp_path):
+    fake, org, ids = small
+    fake.tag_document(org, ids["receipt"], ids["tag:Big"])
+    warehouse = _synced(fake, tmp_path)
+    text = """
+rules:
+  - name: Untagged
+    conditions: [{field: tags, operator: is_not_set}]
+    tags: [Invoices]
+  - name: Big but not invoices
+    conditions:
+      - {field: tags, operator: contains, value: big}
+      - {field: tags, operator: not_contains, value: Invoices}
+    tags: [Invoices]
+"""
+    plan = plan_rules(warehouse, parse_rules(text))
+    by_rule = plan.additions.groupby("rule_name")["document_id"].apply(set).to_dict()
+    live = {ids[k] for k in ("invoice", "crème", "empty", "pending")}
+    assert by_rule == {"Untagged": live, "Big but not invoices": {ids["receipt"]}}
