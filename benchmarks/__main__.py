@@ -504,6 +504,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="skip the Dagster job (and Dagster's webhook latency)")
     parser.add_argument("--no-webhooks", action="store_true",
                         help="skip the webhook figures (python -m benchmarks.webhooks)")
+    parser.add_argument("--no-rules", action="store_true",
+                        help="skip the tagging-rule figures (python -m benchmarks.rules)")
     parser.add_argument("--profile", action="append", default=[],
                         choices=["full", "noop", "quick", "edits", "dagster"],
                         help="also run this scenario once under pyinstrument (repeatable)")
@@ -533,6 +535,23 @@ def measure_webhooks(args: argparse.Namespace) -> tuple[dict, list[dict]]:
     webhooks.print_report(report)
     checks = webhooks.targets(report)
     print("Targets (issue 15):")
+    for c in checks:
+        print(f"  [{'met ' if c['met'] else 'MISS'}] {c['target']}: {c['measured']} "
+              f"(limit {c['limit']})")
+    return report, checks
+
+
+def measure_rules(args: argparse.Namespace) -> tuple[dict, list[dict]]:
+    """Issue 22's figures (``benchmarks/rules.py``): 20 rules planned over N documents written
+    straight into a warehouse file, and the plan applied through the client's batching."""
+    from benchmarks import rules
+
+    print(f"\ntagging rules: plan and apply over {args.documents:,} documents (issue 22)",
+          flush=True)
+    report = rules.measure(args.documents, args.repeat, args.seed)
+    rules.print_report(report)
+    checks = rules.targets(report)
+    print("Targets (issue 22; planning's limit applies at N = 100,000):")
     for c in checks:
         print(f"  [{'met ' if c['met'] else 'MISS'}] {c['target']}: {c['measured']} "
               f"(limit {c['limit']})")
@@ -728,6 +747,9 @@ def main(argv: list[str] | None = None) -> int:
     webhooks, webhook_checks = None, []
     if not args.no_webhooks:
         webhooks, webhook_checks = measure_webhooks(args)
+    rules, rule_checks = None, []
+    if not args.no_rules:
+        rules, rule_checks = measure_rules(args)
     document = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "documents": n,
@@ -743,6 +765,8 @@ def main(argv: list[str] | None = None) -> int:
         "profiles": profiles,
         "webhooks": webhooks,
         "webhook_targets": webhook_checks,
+        "rules": rules,
+        "rule_targets": rule_checks,
         "total_seconds": time.perf_counter() - started,
         "load_average_at_end": os.getloadavg(),
     }

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
+from papra_pipeline import rules_cli
 from papra_pipeline.client import PapraClient, PapraError, PapraSessionRequiredError
 from papra_pipeline.settings import Settings
 from papra_pipeline.sync import SyncError, SyncOptions, SyncResult
@@ -29,6 +30,8 @@ DEFAULT_DB = Settings.duckdb_path
 DEMO_DB = "papra-demo.duckdb"
 # What a full sync reads; doctor checks the key has each one.
 SYNC_PERMISSIONS = ("organizations:read", "documents:read", "tags:read", "custom-properties:read")
+# What `rules apply` adds on top (tags:read is among the sync's already).
+RULES_PERMISSIONS = ("documents:update",)
 
 
 def open_warehouse(explicit: str | None, settings: Settings, lock_timeout: float) -> Warehouse:
@@ -118,6 +121,21 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                     has = permission in key.permissions
                     hint = "" if has else "add it to the key in Papra (Settings > API keys)"
                     healthy &= _check(out, has, f"permission {permission}", hint)
+                for permission in RULES_PERMISSIONS:
+                    has = permission in key.permissions
+                    needed = bool(settings.tagging_rules)
+                    hint = (
+                        ""
+                        if has
+                        else "`rules apply` needs it (PAPRA_TAGGING_RULES is set): add it to "
+                        "the key in Papra"
+                        if needed
+                        else "optional: only tagging rules with the API key need it"
+                    )
+                    label = f"permission {permission} (tagging rules with the API key)"
+                    healthy &= _check(
+                        out, True if has else (False if needed else None), label, hint
+                    )
                 organizations = client.list_organizations()
                 names = ", ".join(f"{o.name} ({o.id})" for o in organizations) or "none"
                 healthy &= _check(out, bool(organizations), "organizations visible", names)
@@ -127,9 +145,16 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             try:
                 if organizations:
                     rules = client.list_tagging_rules(organizations[0].id)
-                    _check(out, True, "tagging rules reachable", f"{len(rules)} rule(s)")
+                    _check(
+                        out, True, "Papra's own tagging rules reachable", f"{len(rules)} rule(s)"
+                    )
             except PapraSessionRequiredError:
-                _check(out, None, "tagging rules", "optional: set PAPRA_EMAIL and PAPRA_PASSWORD")
+                _check(
+                    out,
+                    None,
+                    "Papra's own tagging rules",
+                    "optional: their list and apply need PAPRA_EMAIL and PAPRA_PASSWORD",
+                )
             except PapraError as exc:
                 healthy &= _check(out, False, "tagging rules", str(exc))
     warehouse = open_warehouse(args.db, settings, lock_timeout=2)
@@ -275,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     fake.set_defaults(func=cmd_fake_server)
 
     webhooks_cli.add_parser(commands)
+    rules_cli.add_parser(commands)
     return parser
 
 

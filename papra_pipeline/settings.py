@@ -220,6 +220,14 @@ class Settings:
         "the webhook inbox the receiver fills and syncs drain (default beside the DuckDB "
         "file: `papra.webhooks.sqlite`)",
     )
+    tagging_rules: str | None = variable(
+        "PAPRA_TAGGING_RULES",
+        None,
+        text,
+        "a YAML file of tagging rules the pipeline applies with the API key (`rules plan`, "
+        "`rules apply`, the Dagster apply job and sensor), see "
+        "[Tagging rules with an API key](#tagging-rules-with-an-api-key)",
+    )
     full_sync_cron: str = variable(
         "PAPRA_FULL_SYNC_CRON",
         "0 * * * *",

@@ -23,11 +23,13 @@ from papra_pipeline.client import PapraClient, PapraError
 from papra_pipeline.defs import build_definitions
 from papra_pipeline.settings import Settings, SettingsError
 from papra_pipeline.sync import SyncOptions
+from papra_pipeline.sync.rules import RulesError, load_rules, plan_rules
 from papra_pipeline.sync.webhooks import sync_draining_webhooks
 from papra_pipeline.testing import FakePapra, populate, serve
 from papra_pipeline.warehouse.inbox import InboxDelivery, WebhookInbox
 
 REPO = Path(__file__).resolve().parent.parent
+RULES_FILE = REPO / "docs" / "tagging-rules.example.yaml"
 
 
 # ---------------------------------------------------------------------------------- parsing
@@ -184,6 +186,13 @@ def through_dagster(command: str) -> str:
                     )
                     inbox = resources.warehouse.inbox_path()
                     sync_draining_webhooks(client, store, options, inbox_file=inbox)
+                elif command.startswith("rules"):
+                    if not resources.papra.tagging_rules:
+                        raise RulesError("no rules file")
+                    plan_rules(
+                        resources.warehouse.get_warehouse(),
+                        load_rules(resources.papra.tagging_rules),
+                    )
                 else:
                     client.list_tagging_rules(client.list_organizations()[0].id)
     except Exception as exc:  # noqa: BLE001 - a failure is an outcome too
@@ -302,6 +311,11 @@ def cases(fake: FakePapra, url: str, tmp: Path) -> dict[str, Case]:
             {},
             prepare=one_pending_delivery(tmp / "inbox.sqlite"),
             observe=lambda fake, tmp: pending_deliveries(tmp / "inbox.sqlite"),
+        ),
+        # Without a warehouse both outcomes fail, but on different grounds: no file of rules,
+        # or (rules read) no warehouse to plan them over.
+        "PAPRA_TAGGING_RULES": Case(
+            {"PAPRA_TAGGING_RULES": str(RULES_FILE)}, {}, command="rules plan"
         ),
         "PAPRA_WEBHOOK_SECRET": Case(
             login(fake, PAPRA_WEBHOOK_SECRET="a-long-random-secret"),

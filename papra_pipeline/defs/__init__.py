@@ -28,6 +28,11 @@ from papra_pipeline.defs.jobs import (
 )
 from papra_pipeline.defs.pool import with_writer_pool, writer_pool_executor
 from papra_pipeline.defs.resources import resources_from_settings
+from papra_pipeline.defs.rules import (
+    apply_rules_job,
+    papra_tagging_rule_additions,
+    papra_tagging_rule_plan,
+)
 from papra_pipeline.defs.sensors import build_sensors, build_webhook_sensor
 from papra_pipeline.settings import Settings
 
@@ -55,6 +60,8 @@ def build_definitions(
             sync_assets_fresh_within(settings.freshness_hours),
             papra_organization_statistics,
             papra_tagging_rule_applications,
+            papra_tagging_rule_plan,
+            papra_tagging_rule_additions,
             reports,
         ],
         asset_checks=build_checks(),
@@ -64,6 +71,7 @@ def build_definitions(
             apply_tagging_rules_job,
             statistics_snapshot_job,
             reports_job,
+            apply_rules_job,
         ],
         schedules=build_schedules(settings, reports_job) if schedules else [],
         sensors=[

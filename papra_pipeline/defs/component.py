@@ -75,6 +75,7 @@ SCAFFOLD_YAML = textwrap.dedent(
       organizations: []            # empty: every organization the key sees
       content: true                # store the extracted text of documents
       reverify_days: 7             # every document's text and activity re-read within 7 days
+      # tagging_rules: tagging-rules.yaml   # rules applied with the API key (documents:update)
       schedules: true              # include the schedules (they start stopped)
       sensors: true                # include the sensors (they start stopped)
 
@@ -119,6 +120,11 @@ class PapraComponent(dg.Component, dg.Resolvable, dg.Model):
         description="Re-read every document's text and activity within this many days in full "
         "syncs (0: only when they can have changed); unset: PAPRA_REVERIFY_DAYS, default 7.",
     )
+    tagging_rules: str | None = Field(
+        default=None,
+        description="YAML file of tagging rules applied with the API key "
+        "(PAPRA_TAGGING_RULES), relative to where Dagster runs.",
+    )
     schedules: bool = Field(default=True, description="Include the schedules (start stopped).")
     sensors: bool = Field(default=True, description="Include the sensors (start stopped).")
 
@@ -132,6 +138,8 @@ class PapraComponent(dg.Component, dg.Resolvable, dg.Model):
             changes["duckdb_path"] = self.duckdb_path
         if self.reverify_days is not None:
             changes["reverify_days"] = self.reverify_days
+        if self.tagging_rules:
+            changes["tagging_rules"] = self.tagging_rules
         for field in LOGIN_FIELDS:
             reference = getattr(self, field)
             if reference is not None:

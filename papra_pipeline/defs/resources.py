@@ -54,6 +54,10 @@ class PapraResource(dg.ConfigurableResource):
         description="Full syncs re-read every document's text and activity within this many "
         "days (PAPRA_REVERIFY_DAYS; 0: only when they can have changed).",
     )
+    tagging_rules: str | None = Field(
+        default=None,
+        description="YAML file of tagging rules applied with the API key (PAPRA_TAGGING_RULES).",
+    )
 
     @property
     def has_session(self) -> bool:
@@ -109,8 +113,8 @@ def resources_from_settings(
 
     ``secret_variables`` names the variable holding each field of the login (``api_key``,
     ``email``, ``password``), by default its ``PAPRA_*`` variable: the resource gets an
-    ``EnvVar``, read when a run starts. ``sync_scope`` sets ``organization_ids``, ``content`` and
-    ``reverify_days`` of the ``papra`` resource.
+    ``EnvVar``, read when a run starts. ``sync_scope`` sets ``organization_ids``, ``content``,
+    ``reverify_days`` and ``tagging_rules`` of the ``papra`` resource.
     """
     variables = {
         name: Settings.variable_of(name).name for name in ("api_key", "email", "password")
@@ -128,7 +132,10 @@ def resources_from_settings(
             max_retries=settings.max_retries,
             max_concurrency=settings.max_concurrency,
             allow_insecure_http=settings.allow_insecure_http,
-            **({"reverify_days": settings.reverify_days} | sync_scope),
+            **(
+                {"reverify_days": settings.reverify_days, "tagging_rules": settings.tagging_rules}
+                | sync_scope
+            ),
         ),
         "warehouse": WarehouseResource(
             path=settings.duckdb_path,

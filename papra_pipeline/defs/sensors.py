@@ -9,6 +9,7 @@ with the reason; a rejected API key or login makes it fail, visibly, until fixed
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
@@ -27,6 +28,7 @@ from papra_pipeline.defs.jobs import (
     tagging_run_config,
 )
 from papra_pipeline.defs.resources import PapraResource, WarehouseResource
+from papra_pipeline.defs.rules import apply_rules_job, rules_run_config
 from papra_pipeline.sync.gone import gone_message
 from papra_pipeline.sync.probe import probe
 from papra_pipeline.sync.records import short_digest
@@ -34,6 +36,7 @@ from papra_pipeline.sync.tagging import list_rules, rule_fingerprint
 from papra_pipeline.warehouse import WarehouseLockedError, WarehouseMissingError
 from papra_pipeline.warehouse.figures import document_rows_per_organization
 from papra_pipeline.warehouse.inbox import WebhookInbox
+from papra_pipeline.warehouse.rules import changed_documents, newest_sync
 
 TRANSIENT_ERRORS = (PapraConnectionError, PapraRateLimitError, PapraServerError, PapraTimeoutError)
 # Sensors must finish within Dagster's tick timeout: never wait long for the DuckDB lock.
@@ -127,31 +130,57 @@ def _document_counts(warehouse: WarehouseResource) -> dict[str, int] | None:
         return None
 
 
+def _rules_file_request(
+    warehouse: WarehouseResource, seen: str | None
+) -> tuple[str | None, dg.RunRequest | None, str]:
+    """The API-key path: a run of papra_apply_rules_job for the documents the syncs since
+    ``seen`` (the finish time of the last sync looked at) stored as new or changed.
+
+    Returns the new mark, the request (or ``None``) and what happened, for the skip reason.
+    """
+    try:
+        with warehouse.get_warehouse(lock_timeout=SENSOR_LOCK_TIMEOUT).read() as con:
+            newest = newest_sync(con)
+            if newest is None:
+                return seen, None, "No sync yet for the tagging rules to look at."
+            run_id, finished = newest
+            if seen is None:
+                return (
+                    finished.isoformat(),
+                    None,
+                    (
+                        "Recorded the latest sync; documents later syncs bring will be tagged "
+                        "(run papra_apply_rules_job once for the documents there already)."
+                    ),
+                )
+            after = datetime.fromisoformat(seen)
+            changed = changed_documents(con, after) if finished > after else {}
+    except WarehouseMissingError:
+        return seen, None, "No warehouse yet for the tagging rules."
+    except WarehouseLockedError:
+        return seen, None, "The warehouse is being written; will look again."
+    if not changed:
+        return finished.isoformat(), None, "No new or changed documents for the tagging rules."
+    request = dg.RunRequest(
+        run_key=f"rules-file-{run_id}",
+        job_name=apply_rules_job.name,
+        run_config=rules_run_config(sorted(changed), changed_after=after, changed_until=finished),
+        tags={"papra/trigger": "tagging_rules_sensor"},
+    )
+    return finished.isoformat(), request, ""
+
+
 def build_tagging_rules_sensor(
     minimum_interval_seconds: int, reapply_rule_ids: Sequence[str]
 ) -> dg.SensorDefinition:
     """``reapply_rule_ids``: rules to apply again whenever a sync brought new documents."""
     reapply = tuple(reapply_rule_ids)
 
-    @dg.sensor(
-        name="papra_tagging_rules_sensor",
-        job=apply_tagging_rules_job,
-        minimum_interval_seconds=minimum_interval_seconds,
-        description="Applies tagging rules that are new or changed (their content is hashed: "
-        "Papra never moves a rule's updatedAt), and re-applies the rules listed in "
-        "PAPRA_REAPPLY_RULES_ON_NEW_DOCUMENTS when a sync brought new documents. Needs "
-        "PAPRA_EMAIL and PAPRA_PASSWORD. The first tick only records the rules as they are.",
-    )
-    def papra_tagging_rules_sensor(
+    def papras_own_rules(
         context: dg.SensorEvaluationContext,
         papra: PapraResource,
         warehouse: WarehouseResource,
     ) -> dg.SensorResult | dg.SkipReason:
-        if not papra.has_session:
-            return dg.SkipReason(
-                "Tagging rules are only served to a logged-in session: set PAPRA_EMAIL and "
-                "PAPRA_PASSWORD to use this sensor."
-            )
         try:
             with papra.get_client() as client:
                 rules = list_rules(client, papra.organization_ids or None)
@@ -216,6 +245,48 @@ def build_tagging_rules_sensor(
                 cursor=_dump(new_cursor),
             )
         return dg.SensorResult(run_requests=requests, cursor=_dump(new_cursor))
+
+    @dg.sensor(
+        name="papra_tagging_rules_sensor",
+        jobs=[apply_tagging_rules_job, apply_rules_job],
+        minimum_interval_seconds=minimum_interval_seconds,
+        description="With PAPRA_TAGGING_RULES: requests papra_apply_rules_job (the API key) "
+        "for the documents each new sync stored as new or changed. With PAPRA_EMAIL and "
+        "PAPRA_PASSWORD: applies Papra's own rules that are new or changed (their content is "
+        "hashed: Papra never moves a rule's updatedAt), and re-applies the rules listed in "
+        "PAPRA_REAPPLY_RULES_ON_NEW_DOCUMENTS when a sync brought new documents. The first "
+        "tick only records where things are.",
+    )
+    def papra_tagging_rules_sensor(
+        context: dg.SensorEvaluationContext,
+        papra: PapraResource,
+        warehouse: WarehouseResource,
+    ) -> dg.SensorResult | dg.SkipReason:
+        if not papra.has_session and not papra.tagging_rules:
+            return dg.SkipReason(
+                "No tagging rules to apply: set PAPRA_TAGGING_RULES to a rules file (applied "
+                "with the API key), or PAPRA_EMAIL and PAPRA_PASSWORD for Papra's own rules."
+            )
+        if not papra.tagging_rules:
+            return papras_own_rules(context, papra, warehouse)
+        cursor = _load(context.cursor)
+        requests: list[dg.RunRequest] = []
+        reasons: list[str] = []
+        if papra.has_session:
+            own = papras_own_rules(context, papra, warehouse)
+            if isinstance(own, dg.SkipReason):  # Papra unavailable: its part waits
+                reasons.append(own.skip_message or "")
+            else:
+                requests += own.run_requests or []
+                reasons.append(own.skip_reason.skip_message if own.skip_reason else "")
+                cursor = {**_load(own.cursor), "rules_file": cursor.get("rules_file")}
+        mark, request, reason = _rules_file_request(warehouse, cursor.get("rules_file"))
+        cursor["rules_file"] = mark
+        requests += [request] if request else []
+        reasons.append(reason)
+        if requests:
+            return dg.SensorResult(run_requests=requests, cursor=_dump(cursor))
+        return dg.SensorResult(skip_reason=" ".join(r for r in reasons if r), cursor=_dump(cursor))
 
     return papra_tagging_rules_sensor
 

@@ -196,6 +196,8 @@ class RuleCondition:
     field: str
     operator: str
     value: str
+    # Not settable through Papra's API (always false there); the fake's tests may set it.
+    is_case_sensitive: bool = False
 
     def to_api(self) -> dict:
         return {
@@ -206,7 +208,7 @@ class RuleCondition:
             "field": self.field,
             "operator": self.operator,
             "value": self.value,
-            "isCaseSensitive": False,
+            "isCaseSensitive": self.is_case_sensitive,
         }
 
 

@@ -18,24 +18,37 @@ def _rule_not_found() -> PapraError:
     return PapraError(404, "tagging-rules.not-found", "Tagging rule not found")
 
 
+def _validate(operator: str, value: str, subject: str, case_sensitive: bool) -> bool:
+    """One operator, as Papra's ``tagging-rule-conditions.models.ts``: both sides lowered
+    (JavaScript's ``toLowerCase``, which Python's ``str.lower`` matches) unless the condition
+    is case-sensitive; the negative operators negate the positive ones."""
+    if operator.startswith("not_"):
+        return not _validate(operator[4:], value, subject, case_sensitive)
+    if not case_sensitive:
+        value, subject = value.lower(), subject.lower()
+    return {
+        "equal": value == subject,
+        "contains": value in subject,
+        "starts_with": subject.startswith(value),
+        "ends_with": subject.endswith(value),
+    }[operator]
+
+
 def rule_matches(rule: TaggingRule, doc: Document) -> bool:
-    """Tagging-rule conditions are case-insensitive; no condition means "always"."""
+    """Papra's ``applyTaggingRule``: no condition means "always"; the field's value is the
+    document's column, ``""`` when unset (text not extracted yet is ``""`` too); ``any`` needs
+    one condition, ``all`` (the default) every one."""
     if not rule.conditions:
         return True
-    results = []
-    for cond in rule.conditions:
-        subject = (doc.name if cond.field == "name" else doc.content).lower()
-        value = cond.value.lower()
-        results.append(
-            {
-                "equal": subject == value,
-                "not_equal": subject != value,
-                "contains": value in subject,
-                "not_contains": value not in subject,
-                "starts_with": subject.startswith(value),
-                "ends_with": subject.endswith(value),
-            }[cond.operator]
+    results = (
+        _validate(
+            cond.operator,
+            cond.value,
+            (doc.name if cond.field == "name" else doc.content) or "",
+            cond.is_case_sensitive,
         )
+        for cond in rule.conditions
+    )
     return any(results) if rule.condition_match_mode == "any" else all(results)
 
 
@@ -79,7 +92,13 @@ class TaggingRuleState:
                 raise ValueError(f"unsupported tagging-rule condition {cond!r}")
         rule.conditions = [
             RuleCondition(
-                self.ids.new("trc"), self.now(), rule.id, c["field"], c["operator"], c["value"]
+                self.ids.new("trc"),
+                self.now(),
+                rule.id,
+                c["field"],
+                c["operator"],
+                c["value"],
+                c.get("isCaseSensitive", False),
             )
             for c in conditions
         ]
@@ -117,7 +136,12 @@ class TaggingRuleState:
                 conditions
                 if conditions is not None
                 else [
-                    {"field": c.field, "operator": c.operator, "value": c.value}
+                    {
+                        "field": c.field,
+                        "operator": c.operator,
+                        "value": c.value,
+                        "isCaseSensitive": c.is_case_sensitive,
+                    }
                     for c in rule.conditions
                 ],
                 tag_ids if tag_ids is not None else [a.tag_id for a in rule.actions],

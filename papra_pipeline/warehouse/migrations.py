@@ -312,6 +312,24 @@ _V5_UNTYPED_VALUES = (
 # outside 0..9999 (a sign and six digits), not as strftime's bare five-digit or negative year.
 _V6_VIEWS_ONLY: tuple[str, ...] = ()
 
+# Version 7: tagging rules the pipeline evaluates itself (`papra-pipeline rules apply`): one row
+# per document-tag addition, written as ``pending`` before its batch request is sent and made
+# ``applied`` once Papra accepted it, so a run killed in between is resumed, never repeated. No
+# PRIMARY KEY: a row per document and tag, like document_tags (the apply keeps pairs unique).
+_V7_TAGGING_RULE_ADDITIONS = (
+    """CREATE TABLE tagging_rule_additions (
+        "run_id" VARCHAR NOT NULL,
+        "rule_name" VARCHAR NOT NULL,
+        "rule_hash" VARCHAR NOT NULL,
+        "organization_id" VARCHAR NOT NULL,
+        "document_id" VARCHAR NOT NULL,
+        "tag_id" VARCHAR NOT NULL,
+        "status" VARCHAR NOT NULL,
+        "planned_at" TIMESTAMPTZ NOT NULL,
+        "applied_at" TIMESTAMPTZ
+    )""",
+)
+
 # Version N is MIGRATIONS[N - 1]; append new versions at the end.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V1_INITIAL,
@@ -320,5 +338,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V4_VIEWS_ONLY,
     _V5_UNTYPED_VALUES,
     _V6_VIEWS_ONLY,
+    _V7_TAGGING_RULE_ADDITIONS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -261,6 +261,29 @@ TAGGING_RULE_APPLICATIONS = Table(
     description="One row per tagging-rule apply request sent to Papra, with its task id.",
 )
 
+TAGGING_RULE_ADDITIONS = Table(
+    "tagging_rule_additions",
+    (
+        ("run_id", "VARCHAR"),
+        ("rule_name", "VARCHAR"),
+        ("rule_hash", "VARCHAR"),
+        ("organization_id", "VARCHAR"),
+        ("document_id", "VARCHAR"),
+        ("tag_id", "VARCHAR"),
+        ("status", "VARCHAR"),
+        ("planned_at", "TIMESTAMPTZ"),
+        ("applied_at", "TIMESTAMPTZ"),
+    ),
+    key=("run_id", "rule_name", "document_id", "tag_id"),
+    hashed=False,
+    enforce_key=False,
+    description=(
+        "One row per tag a rule of PAPRA_TAGGING_RULES added to a document through the API "
+        "key (`papra-pipeline rules apply`): status applied once Papra accepted it, pending "
+        "while its request is in flight (a run killed meanwhile is resumed by the next)."
+    ),
+)
+
 PUBLIC_TABLES = (
     ORGANIZATIONS,
     DOCUMENTS,
@@ -272,6 +295,7 @@ PUBLIC_TABLES = (
     DOCUMENT_CUSTOM_PROPERTY_VALUES,
     ORGANIZATION_STATISTICS,
     TAGGING_RULE_APPLICATIONS,
+    TAGGING_RULE_ADDITIONS,
 )
 TABLES = {table.name: table for table in PUBLIC_TABLES}
 

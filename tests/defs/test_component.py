@@ -150,7 +150,7 @@ def test_the_scaffolded_yaml_loads_every_definition_and_its_options_reach_the_ru
         monkeypatch.setenv("PAPRA_API_KEY", fake.api_key)
         defs = load_project(project, monkeypatch)
         repository = defs.get_repository_def()
-        assert len(repository.asset_graph.get_all_asset_keys()) == 12
+        assert len(repository.asset_graph.get_all_asset_keys()) == 14
         assert {s.name for s in repository.schedule_defs} >= {"papra_full_sync_schedule"}
         assert repository.sensor_defs == []  # sensors: false
         papra = defs.resources["papra"]

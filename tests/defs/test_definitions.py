@@ -28,6 +28,8 @@ ASSETS = {
     "papra_document_activity",
     "papra_organization_statistics",
     "papra_tagging_rule_applications",
+    "papra_tagging_rule_plan",
+    "papra_tagging_rule_additions",
     "papra_report_daily_documents",
     "papra_report_daily_activity",
 }
@@ -37,6 +39,7 @@ JOBS = {
     "papra_apply_tagging_rules_job",
     "papra_statistics_snapshot_job",
     "papra_daily_reports_job",
+    "papra_apply_rules_job",
 }
 SCHEDULES = {
     "papra_full_sync_schedule",
@@ -93,7 +96,9 @@ def test_every_asset_is_in_group_papra_with_kinds_and_a_description(repository):
 def test_every_writer_takes_the_single_duckdb_slot_and_checks_do_not(repository):
     graph = repository.asset_graph
     writers = {graph.get(key).assets_def for key in graph.get_all_asset_keys()}
-    assert len(writers) == 4  # the sync, statistics, tagging rules and the reports
+    # The sync, statistics, tagging rules (Papra's apply, the file's plan and additions, which
+    # read the sync's own file) and the reports.
+    assert len(writers) == 6
     assert {assets_def.op.pool for assets_def in writers} == {POOL}
     assert {checks_def.op.pool for checks_def in build_checks()} == {None}
 

@@ -257,7 +257,8 @@ def test_a_version_5_file_shows_far_dates_as_papra_writes_them_once_upgraded(war
     five-digit year) until the upgrade recreates it."""
     warehouse.ensure_schema()
     con = duckdb.connect(str(warehouse.private_path))
-    con.execute("DELETE FROM _papra_schema_version WHERE version = 6")
+    con.execute("DELETE FROM _papra_schema_version WHERE version >= 6")
+    con.execute("DROP TABLE tagging_rule_additions")  # version 7's
     con.execute(
         """CREATE OR REPLACE VIEW v_document_custom_property_values AS
            SELECT document_id, strftime(timezone('UTC', date_value), '%Y-%m-%dT%H:%M:%S.%gZ')
@@ -277,6 +278,8 @@ def test_a_version_5_file_shows_far_dates_as_papra_writes_them_once_upgraded(war
     warehouse.ensure_schema()
 
     with warehouse.read() as con:
-        assert con.execute("SELECT max(version) FROM _papra_schema_version").fetchall() == [(6,)]
+        assert con.execute("SELECT max(version) FROM _papra_schema_version").fetchall() == [
+            (SCHEMA_VERSION,)
+        ]
         assert con.execute("SELECT display_value FROM v_document_custom_property_values").fetchall(
         ) == [("+033658-09-27T01:46:40.000Z",)]
