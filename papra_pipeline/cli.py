@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from papra_pipeline.sync import SyncError, SyncOptions, SyncResult
 from papra_pipeline.sync.summary import describe_progress, format_summary
 from papra_pipeline.sync.webhooks import sync_draining_webhooks
 from papra_pipeline.warehouse import Warehouse, WarehouseError
+from papra_pipeline.warehouse.diskfaults import disk_fault, free_space, megabytes
 from papra_pipeline.warehouse.figures import example_results
 from papra_pipeline.warehouse.inbox import inbox_path
 from papra_pipeline.webhooks import cli as webhooks_cli
@@ -134,13 +136,30 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 healthy &= _check(out, False, "tagging rules", str(exc))
     warehouse = open_warehouse(args.db, settings, lock_timeout=2)
     path = warehouse.path
+    needed = warehouse.space_needed()  # before the check below creates an empty warehouse
     try:
         with warehouse.write() as session:
             session.publish = False  # opening for writing proves the path is writable
         healthy &= _check(out, True, f"DuckDB file {path} writable")
     except (WarehouseError, OSError) as exc:
         healthy &= _check(out, False, f"DuckDB file {path} writable", str(exc))
+    healthy &= _check_free_space(out, path.parent, needed)
     return 0 if healthy else 1
+
+
+def _check_free_space(out: TextIO, directory: Path, needed: int | None) -> bool:
+    """Free space beside the DuckDB files against what a sync needs there (``None``: unknown
+    before the first sync)."""
+    free = free_space(directory)
+    label = f"free space in {directory}"
+    if needed is None:
+        detail = "the first sync needs about three times the warehouse's size (README: Disk space)"
+        return _check(out, None, label, f"{megabytes(free)} free; {detail}")
+    detail = (
+        f"{megabytes(free)} free; a sync needs {megabytes(needed)} (a copy of the sync's file "
+        "to publish, and as much again for what a run writes)"
+    )
+    return _check(out, free >= needed, label, detail)
 
 
 def print_demo_report(warehouse: Warehouse, out: TextIO) -> None:
@@ -270,11 +289,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (PapraError, WarehouseError, SyncError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return _failed(args, str(exc))
+    except Exception as exc:
+        # A file outside the warehouse's care (the scratch staging in the temporary
+        # directory, the webhook inbox) on a full or read-only disk: one line all the same.
+        fault = disk_fault(exc)
+        if fault is None:
+            raise
+        return _failed(args, f"{fault}; {fault.advice()}.")
     except KeyboardInterrupt:
         print("interrupted: nothing was written by this run", file=sys.stderr)
         return 130
+
+
+def _failed(args: argparse.Namespace, message: str) -> int:
+    """One line saying what failed and what to do; with -v, where it failed first."""
+    if args.verbose:
+        traceback.print_exc()
+    print(f"error: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
