@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -296,7 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         fault = disk_fault(exc)
         if fault is None:
             raise
-        return _failed(args, f"{fault}; {fault.advice()}.")
+        scratch = Path(fault.path).is_relative_to(tempfile.gettempdir())
+        where = " (the run's scratch file; TMPDIR moves it)" if scratch else ""
+        return _failed(args, f"{fault}{where}; {fault.advice()}.")
     except KeyboardInterrupt:
         print("interrupted: nothing was written by this run", file=sys.stderr)
         return 130

@@ -42,7 +42,12 @@ class DiskFault:
 
     @property
     def directory(self) -> Path:
-        return Path(self.path).parent
+        """The file's directory, or its nearest one that still exists (a run's scratch
+        directory is gone by the time the message is read)."""
+        directory = Path(self.path).parent
+        while not directory.exists() and directory != directory.parent:
+            directory = directory.parent
+        return directory
 
     def __str__(self) -> str:
         if self.renamed_to:
@@ -54,10 +59,11 @@ class DiskFault:
         needs there, in bytes, when known."""
         where = self.directory
         if self.errno in (errno.ENOSPC, errno.EDQUOT):
-            room = f"at least {megabytes(needed)}" if needed else "space"
+            if needed is None:
+                return f"free space in {where} and run the sync again"
             return (
-                f"free {room} in {where} (`papra-pipeline doctor` shows what a sync needs) "
-                "and run the sync again"
+                f"free at least {megabytes(needed)} in {where} (`papra-pipeline doctor` shows "
+                "what a sync needs) and run the sync again"
             )
         if self.errno in (errno.EACCES, errno.EPERM):
             return (
@@ -99,9 +105,7 @@ def _fault_of(exc: BaseException) -> DiskFault | None:
 
 
 def free_space(directory: Path) -> int:
-    """Bytes free for this user in ``directory`` (or its nearest existing parent)."""
-    while not directory.exists() and directory != directory.parent:
-        directory = directory.parent
+    """Bytes free for this user in ``directory``."""
     return shutil.disk_usage(directory).free
 
 

@@ -15,6 +15,7 @@ import errno
 import os
 import random
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -322,3 +323,20 @@ def test_doctor_reports_free_space_against_what_a_sync_needs(cli_on_disk, disk):
     out = cli.capsys.readouterr().out
     line = next(line for line in out.splitlines() if "free space" in line)
     assert line.startswith("[FAIL]") and "MB" in line, out
+
+
+def test_a_full_temporary_directory_is_one_line_too(fake, disk, cli, monkeypatch):
+    """A large run stages its rows in a scratch file in the temporary directory, which may
+    be a small disk of its own: the line names it, and TMPDIR."""
+    cli.upload(count=2100, size=4 * KB)  # more than a batch: staged in a file
+    monkeypatch.setattr(tempfile, "tempdir", str(disk.root))
+    disk.fill(256 * KB)
+
+    code, err = cli.run("sync")
+
+    assert code == 1
+    line = one_error_line(err)
+    assert f"{disk.root}/papra-staging-" in line and "TMPDIR" in line, line
+    assert "no space left" in line and f"free space in {disk.root} " in line, line
+    disk.free_up()
+    assert_recovers(cli)
