@@ -154,11 +154,12 @@ def _check_free_space(out: TextIO, directory: Path, needed: int | None) -> bool:
     free = free_space(directory)
     label = f"free space in {directory}"
     if needed is None:
-        detail = "the first sync needs about three times the warehouse's size (README: Disk space)"
+        detail = "a first sync needs about 4.5 times the file it builds (README: Disk space)"
         return _check(out, None, label, f"{megabytes(free)} free; {detail}")
     detail = (
         f"{megabytes(free)} free; a sync needs {megabytes(needed)} (a copy of the sync's file "
-        "to publish, and as much again for what a run writes)"
+        "to publish, and as much again for what a run writes), one that rewrites every "
+        f"document up to {megabytes(needed * 9 // 4)}"
     )
     return _check(out, free >= needed, label, detail)
 

@@ -306,9 +306,11 @@ class Warehouse:
 
     def space_needed(self) -> int | None:
         """Free space a sync needs beside the files, in bytes: a copy of the sync's file for
-        the publish, and as much again for what a run writes before its checkpoint folds it
-        into the file (a run that rewrites most documents briefly doubles the file). ``None``
-        before the first sync: see the README's "Disk space"."""
+        the publish, and as much again for what the run writes (its WAL, and the file's
+        growth: DuckDB writes changed rows beside the old ones and the file never shrinks).
+        Measured on 5,000 documents: a run changing a tenth of them needed 1.6 times the
+        sync's file, half of them 2.5 times, every one of them 4.4 times. ``None`` before the
+        first sync. See the README's "Disk space"."""
         for path in (self.private_path, self.path):
             try:
                 return 2 * path.stat().st_size
