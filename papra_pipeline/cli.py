@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 import tempfile
 import traceback
@@ -23,7 +24,7 @@ from papra_pipeline.sync import SyncError, SyncOptions, SyncResult
 from papra_pipeline.sync.summary import describe_progress, format_summary
 from papra_pipeline.sync.webhooks import sync_draining_webhooks
 from papra_pipeline.warehouse import Warehouse, WarehouseError
-from papra_pipeline.warehouse.diskfaults import disk_fault, free_space, megabytes
+from papra_pipeline.warehouse.diskfaults import disk_fault, free_space, megabytes, sqlite_fault
 from papra_pipeline.warehouse.figures import example_results
 from papra_pipeline.warehouse.inbox import inbox_path
 from papra_pipeline.webhooks import cli as webhooks_cli
@@ -82,7 +83,17 @@ def cmd_sync(args: argparse.Namespace) -> int:
     warehouse = open_warehouse(args.db, settings, args.lock_timeout)
     inbox = inbox_path(warehouse.path, settings.webhook_inbox)
     with PapraClient.from_settings(settings) as client:
-        run_sync(client, warehouse, options, inbox_file=inbox)
+        try:
+            run_sync(client, warehouse, options, inbox_file=inbox)
+        except sqlite3.Error as exc:  # the webhook inbox is the only SQLite file
+            fault = sqlite_fault(exc, inbox)
+            if fault is None:
+                raise
+            advice = fault.advice(setting="PAPRA_WEBHOOK_INBOX")
+            raise SyncError(
+                f"{fault} (the webhook inbox: {exc}); {advice}. Its deliveries stay pending: "
+                "the next sync re-reads their documents."
+            ) from exc
     return 0
 
 
@@ -293,14 +304,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PapraError, WarehouseError, SyncError, ValueError) as exc:
         return _failed(args, str(exc))
     except Exception as exc:
-        # A file outside the warehouse's care (the scratch staging in the temporary
-        # directory, the webhook inbox) on a full or read-only disk: one line all the same.
+        # A file outside the warehouse's care (the run's scratch staging file in the
+        # temporary directory) on a full or read-only disk: one line all the same.
         fault = disk_fault(exc)
         if fault is None:
             raise
-        scratch = Path(fault.path).is_relative_to(tempfile.gettempdir())
-        where = " (the run's scratch file; TMPDIR moves it)" if scratch else ""
-        return _failed(args, f"{fault}{where}; {fault.advice()}.")
+        if Path(fault.path).is_relative_to(tempfile.gettempdir()):
+            advice = fault.advice(setting="TMPDIR")
+            return _failed(args, f"{fault} (the run's scratch file); {advice}.")
+        return _failed(args, f"{fault}; {fault.advice()}.")
     except KeyboardInterrupt:
         print("interrupted: nothing was written by this run", file=sys.stderr)
         return 130

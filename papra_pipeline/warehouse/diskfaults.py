@@ -54,13 +54,15 @@ class DiskFault:
             return f"renaming {self.path} to {self.renamed_to} was refused: {self.cause}"
         return f"{self.path}: {self.cause}"
 
-    def advice(self, needed: int | None = None) -> str:
+    def advice(self, needed: int | None = None, setting: str = "PAPRA_DUCKDB_PATH") -> str:
         """What to do, for a user who only sees this line; ``needed``: the free space a sync
-        needs there, in bytes, when known."""
+        needs there, in bytes, when known; ``setting``: what moves the file elsewhere."""
         where = self.directory
         if self.errno in (errno.ENOSPC, errno.EDQUOT):
             if needed is None:
-                return f"free space in {where} and run the sync again"
+                return (
+                    f"free space in {where} (or point {setting} elsewhere) and run the sync again"
+                )
             return (
                 f"free at least {megabytes(needed)} in {where} (`papra-pipeline doctor` shows "
                 "what a sync needs) and run the sync again"
@@ -68,10 +70,10 @@ class DiskFault:
         if self.errno in (errno.EACCES, errno.EPERM):
             return (
                 f"let the user running the sync create, write and rename files in {where} "
-                "(check its permissions and attributes), or point PAPRA_DUCKDB_PATH elsewhere"
+                f"(check its permissions and attributes), or point {setting} elsewhere"
             )
         if self.errno == errno.EROFS:
-            return f"remount {where} read-write, or point PAPRA_DUCKDB_PATH elsewhere"
+            return f"remount {where} read-write, or point {setting} elsewhere"
         return (
             "the disk or its connection failed: check the system log (dmesg) and the disk, "
             "then run the sync again"
@@ -101,6 +103,23 @@ def _fault_of(exc: BaseException) -> DiskFault | None:
         for number in _CAUSES:
             if match["reason"].startswith(os.strerror(number)):
                 return DiskFault(match["path"], number)
+    return None
+
+
+# SQLite (the webhook inbox) names no file and no errno, only its own text for them.
+_SQLITE_CAUSES = {
+    "database or disk is full": errno.ENOSPC,
+    "attempt to write a readonly database": errno.EACCES,
+    "unable to open database file": errno.EACCES,
+    "disk I/O error": errno.EIO,
+}
+
+
+def sqlite_fault(exc: BaseException, path: Path) -> DiskFault | None:
+    """The disk fault behind SQLite's error ``exc`` on the database ``path``, or ``None``."""
+    for text, number in _SQLITE_CAUSES.items():
+        if text in str(exc):
+            return DiskFault(str(path), number)
     return None
 
 

@@ -23,6 +23,7 @@ import pytest
 from papra_pipeline.cli import main
 from papra_pipeline.testing import FakePapra, populate, serve
 from papra_pipeline.warehouse import Warehouse, publish, store
+from papra_pipeline.warehouse.inbox import InboxDelivery, WebhookInbox, inbox_path
 from tests.sync.helpers import assert_matches_server, table_fingerprints
 
 KB = 1024
@@ -337,6 +338,45 @@ def test_a_full_temporary_directory_is_one_line_too(fake, disk, cli, monkeypatch
     assert code == 1
     line = one_error_line(err)
     assert f"{disk.root}/papra-staging-" in line and "TMPDIR" in line, line
-    assert "no space left" in line and f"free space in {disk.root} " in line, line
+    assert "no space left" in line and f"free space in {disk.root} (" in line, line
     disk.free_up()
     assert_recovers(cli)
+
+
+def test_a_read_only_file_system_is_one_line(cli_on_disk, disk):
+    cli = cli_on_disk
+    assert cli.run("sync")[0] == 0
+    cli.upload(count=3)
+    subprocess.run(["mount", "-o", "remount,ro", str(disk.root)], check=True)
+    try:
+        code, err = cli.run("sync")
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(disk.root)], check=True)
+    assert code == 1
+    line = one_error_line(err)
+    assert f"{cli.warehouse.private_path}: the file system is read-only" in line, line
+    assert "remount" in line, line
+    assert_recovers(cli)
+
+
+def test_a_webhook_inbox_it_cannot_write_is_one_line_and_its_deliveries_wait(
+    cli, read_only_directory
+):
+    """The drain marks deliveries consumed in the inbox beside the DuckDB file; SQLite names
+    neither file nor cause. The deliveries stay pending, and the next sync re-reads them."""
+    assert cli.run("sync")[0] == 0
+    document = cli.fake.documents(cli.org)[0]["id"]
+    with WebhookInbox(inbox_path(cli.db)) as inbox:
+        inbox.add([InboxDelivery("delivery-1", "document:updated", cli.org, document, 1)])
+    cli.fake.update_document(cli.org, document, content="a text edit only the delivery shows")
+    read_only_directory(cli.db.parent)
+
+    code, err = cli.run("sync", "--quick")
+
+    assert code == 1
+    line = one_error_line(err)
+    assert f"{inbox_path(cli.db)}:" in line and "PAPRA_WEBHOOK_INBOX" in line, line
+    read_only_directory.unlock()
+    code, err = cli.run("sync", "--quick")
+    assert code == 0, err
+    assert_matches_server(cli.fake, cli.warehouse)
