@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +25,7 @@ from papra_pipeline.sync import SyncError, SyncOptions, SyncResult
 from papra_pipeline.sync.summary import describe_progress, format_summary
 from papra_pipeline.sync.webhooks import sync_draining_webhooks
 from papra_pipeline.warehouse import Warehouse, WarehouseError
+from papra_pipeline.warehouse.diskfaults import disk_fault, free_space, megabytes, sqlite_fault
 from papra_pipeline.warehouse.figures import example_results
 from papra_pipeline.warehouse.inbox import inbox_path
 from papra_pipeline.webhooks import cli as webhooks_cli
@@ -82,7 +86,17 @@ def cmd_sync(args: argparse.Namespace) -> int:
     warehouse = open_warehouse(args.db, settings, args.lock_timeout)
     inbox = inbox_path(warehouse.path, settings.webhook_inbox)
     with PapraClient.from_settings(settings) as client:
-        run_sync(client, warehouse, options, inbox_file=inbox)
+        try:
+            run_sync(client, warehouse, options, inbox_file=inbox)
+        except sqlite3.Error as exc:  # the webhook inbox is the only SQLite file
+            fault = sqlite_fault(exc, inbox)
+            if fault is None:
+                raise
+            advice = fault.advice(setting="PAPRA_WEBHOOK_INBOX")
+            raise SyncError(
+                f"{fault} (the webhook inbox: {exc}); {advice}. Its deliveries stay pending: "
+                "the next sync re-reads their documents."
+            ) from exc
     return 0
 
 
@@ -159,13 +173,31 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 healthy &= _check(out, False, "tagging rules", str(exc))
     warehouse = open_warehouse(args.db, settings, lock_timeout=2)
     path = warehouse.path
+    needed = warehouse.space_needed()  # before the check below creates an empty warehouse
     try:
         with warehouse.write() as session:
             session.publish = False  # opening for writing proves the path is writable
         healthy &= _check(out, True, f"DuckDB file {path} writable")
     except (WarehouseError, OSError) as exc:
         healthy &= _check(out, False, f"DuckDB file {path} writable", str(exc))
+    healthy &= _check_free_space(out, path.parent, needed)
     return 0 if healthy else 1
+
+
+def _check_free_space(out: TextIO, directory: Path, needed: int | None) -> bool:
+    """Free space beside the DuckDB files against what a sync needs there (``None``: unknown
+    before the first sync)."""
+    free = free_space(directory)
+    label = f"free space in {directory}"
+    if needed is None:
+        detail = "a first sync needs about 4.5 times the file it builds (README: Disk space)"
+        return _check(out, None, label, f"{megabytes(free)} free; {detail}")
+    detail = (
+        f"{megabytes(free)} free; a sync needs {megabytes(needed)} (a copy of the sync's file "
+        "to publish, and as much again for what a run writes), one that rewrites every "
+        f"document up to {megabytes(needed * 9 // 4)}"
+    )
+    return _check(out, free >= needed, label, detail)
 
 
 def print_demo_report(warehouse: Warehouse, out: TextIO) -> None:
@@ -316,11 +348,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (PapraError, WarehouseError, SyncError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return _failed(args, str(exc))
+    except Exception as exc:
+        # A file outside the warehouse's care (the run's scratch staging file in the
+        # temporary directory) on a full or read-only disk: one line all the same.
+        fault = disk_fault(exc)
+        if fault is None:
+            raise
+        if Path(fault.path).is_relative_to(tempfile.gettempdir()):
+            advice = fault.advice(setting="TMPDIR")
+            return _failed(args, f"{fault} (the run's scratch file); {advice}.")
+        return _failed(args, f"{fault}; {fault.advice()}.")
     except KeyboardInterrupt:
         print("interrupted: nothing was written by this run", file=sys.stderr)
         return 130
+
+
+def _failed(args: argparse.Namespace, message: str) -> int:
+    """One line saying what failed and what to do; with -v, where it failed first."""
+    if args.verbose:
+        traceback.print_exc()
+    print(f"error: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ from papra_pipeline.sync.staged_write import (
 from papra_pipeline.warehouse import (
     Staging,
     Warehouse,
+    WarehouseDiskError,
     WarehouseError,
     WarehouseLockedError,
     WarehousePublishError,
@@ -210,7 +211,10 @@ class _SyncRun:
                 session.record_run(run, [])
                 session.publish = False  # readers keep the last good state
         except (WarehouseError, OSError) as write_error:
-            log.warning("could not record the failed run in the run log: %s", write_error)
+            # A run that failed writing the file cannot be expected to record it there: its
+            # own error already says why.
+            level = logging.INFO if isinstance(exc, WarehouseDiskError) else logging.WARNING
+            log.log(level, "could not record the failed run in the run log: %s", write_error)
 
     def _run_row(self, status: str, requests: int, retries: int, error: str | None) -> dict:
         finished = self.now()

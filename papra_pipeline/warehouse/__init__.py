@@ -10,6 +10,7 @@ from papra_pipeline.warehouse.schema import PUBLIC_TABLES, TABLES, VIEWS, Table
 from papra_pipeline.warehouse.staging import EpochMicroseconds, Staged, Staging
 from papra_pipeline.warehouse.store import (
     Warehouse,
+    WarehouseDiskError,
     WarehouseError,
     WarehouseLockedError,
     WarehouseMissingError,
@@ -31,6 +32,7 @@ __all__ = [
     "MergeCounts",
     "Table",
     "Warehouse",
+    "WarehouseDiskError",
     "WarehouseError",
     "WarehouseLockedError",
     "WarehouseMissingError",

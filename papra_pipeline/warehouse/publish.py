@@ -23,7 +23,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -32,6 +33,9 @@ from typing import BinaryIO
 _FICLONE = 0x40049409
 # A copy that cannot share blocks: copy_file_range and read/write fall back on these.
 _NO_CLONE = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EPERM}
+# What Windows says when a rename's target is open in a program that did not allow deleting
+# it, as DuckDB opens its files: ERROR_ACCESS_DENIED or ERROR_SHARING_VIOLATION.
+_HELD_OPEN = {5, 32}
 
 
 @dataclass(frozen=True)
@@ -105,11 +109,15 @@ def read_publish_state(files: WarehouseFiles) -> PublishState | None:
 def write_publish_state(files: WarehouseFiles, state: PublishState) -> None:
     """Replace the state file atomically and durably (it decides what the next run does)."""
     temporary = files.state.with_name(files.state.name + ".tmp")
-    with open(temporary, "w") as out:
-        json.dump(vars(state), out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, files.state)
+    try:
+        with _naming(files.state), open(temporary, "w") as out:
+            json.dump(vars(state), out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, files.state)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     sync_directory(files.state.parent)
 
 
@@ -124,11 +132,23 @@ def copy_file(source: Path, target: Path) -> str:
     system offers. Returns the way: ``reflink`` (btrfs, XFS, bcachefs: the copy shares the
     blocks until either file changes them, so it costs next to nothing), ``copy_file_range``
     (Linux copies inside the kernel; NFS and SMB servers copy server-side) or ``copy``."""
-    with open(source, "rb") as src, open(target, "wb") as dst:
+    with open(source, "rb") as src, open(target, "wb") as dst, _naming(target):
         method = "reflink" if _clone(src, dst) else _copy_bytes(src, dst)
         dst.flush()
         os.fsync(dst.fileno())
     return method
+
+
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Name ``path`` in an ``OSError`` that names no file (a failed write or fsync does not),
+    so the user learns which file could not be written."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror, os.fspath(path)) from exc
 
 
 def _clone(src: BinaryIO, dst: BinaryIO) -> bool:
@@ -186,14 +206,17 @@ def replace_readers_file(
     """Rename the finished copy over the readers' file; ``False`` if that was refused until
     ``timeout``. On Linux and macOS a rename never waits for readers. Windows refuses to
     replace a file a program has open (DuckDB opens it without delete sharing), so there it
-    is retried while readers hold it, and the caller leaves the publish owed."""
+    is retried while readers hold it, and the caller leaves the publish owed. Any other
+    refusal (permissions, a read-only file system) raises at once: waiting changes nothing."""
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
         try:
             os.replace(files.copy, files.readers)
             break
-        except PermissionError:
+        except PermissionError as exc:
+            if getattr(exc, "winerror", None) not in _HELD_OPEN:
+                raise
             if time.monotonic() + delay > deadline:
                 return False
             sleep(delay)
@@ -203,6 +226,25 @@ def replace_readers_file(
     # wrote and was killed before checkpointing); replayed over the new one it would corrupt it.
     Path(f"{files.readers}.wal").unlink(missing_ok=True)
     return True
+
+
+def remove_stale_copy(files: WarehouseFiles) -> int:
+    """Remove the copy a failed or killed publish left behind; returns its size (0: none).
+
+    Only while holding the sync's file, so no other sync is making its copy meanwhile. On
+    Windows, where a publish lets go of the sync's file before copying it, a copy another
+    sync still has open cannot be removed: it is left to that sync.
+    """
+    try:
+        size = files.copy.stat().st_size
+        files.copy.unlink()
+    except FileNotFoundError:
+        return 0
+    except PermissionError:
+        if os.name != "nt":
+            raise
+        return 0
+    return size
 
 
 def install_adopted(source: Path, target: Path, *, replace: bool) -> bool:

@@ -209,7 +209,9 @@ def test_windows_refusing_to_replace_an_open_file_is_retried_then_reported(
     def windows_replace(source, target):
         if os.fspath(target) == os.fspath(warehouse.path):
             attempts.append(target)
-            raise PermissionError(13, "The process cannot access the file")
+            refused = PermissionError(13, "The process cannot access the file")
+            refused.winerror = 32  # ERROR_SHARING_VIOLATION (set by Windows alone)
+            raise refused
         real_replace(source, target)
 
     monkeypatch.setattr(publish.os, "replace", windows_replace)
