@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import signal
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -66,14 +67,21 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def serve(fake, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve ``fake`` in a daemon thread and yield its base URL; shut down on exit."""
+def serve(
+    fake, host: str = "127.0.0.1", port: int = 0, *, tls: ssl.SSLContext | None = None
+) -> Iterator[str]:
+    """Serve ``fake`` in a daemon thread and yield its base URL; shut down on exit.
+
+    With ``tls`` (a server context holding a certificate), over https.
+    """
     server = _Server((host, port), _handler_class(fake))
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     fake.loopback = True
     thread = threading.Thread(target=server.serve_forever, name="fake-papra", daemon=True)
     thread.start()
     try:
-        yield f"http://{host}:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
