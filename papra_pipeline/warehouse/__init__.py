@@ -5,11 +5,7 @@ No HTTP and no Dagster here: the sync engine hands this layer frames, and this l
 """
 
 from papra_pipeline.warehouse.connections import Connection
-from papra_pipeline.warehouse.migrations import SCHEMA_VERSION
-from papra_pipeline.warehouse.schema import PUBLIC_TABLES, TABLES, VIEWS, Table
-from papra_pipeline.warehouse.staging import EpochMicroseconds, Staged, Staging
-from papra_pipeline.warehouse.store import (
-    Warehouse,
+from papra_pipeline.warehouse.errors import (
     WarehouseError,
     WarehouseLockedError,
     WarehouseMissingError,
@@ -17,6 +13,10 @@ from papra_pipeline.warehouse.store import (
     WarehouseUnreadableError,
     WarehouseVersionError,
 )
+from papra_pipeline.warehouse.migrations import SCHEMA_VERSION
+from papra_pipeline.warehouse.schema import PUBLIC_TABLES, TABLES, VIEWS, Table
+from papra_pipeline.warehouse.staging import EpochMicroseconds, Staged, Staging
+from papra_pipeline.warehouse.store import Warehouse
 from papra_pipeline.warehouse.writes import MergeCounts, WriteSession, read_state
 
 __all__ = [
