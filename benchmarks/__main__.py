@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks import startup
 from benchmarks.processes import CHILD_ENV, BenchServer
 
 HERE = Path(__file__).resolve().parent
@@ -679,6 +680,9 @@ def main(argv: list[str] | None = None) -> int:
               f"(limit {c['limit']})")
     for name, path in profiles.items():
         print(f"profile {name}: {path}")
+    noop = bench.scenarios.get("noop_full_slice_off")
+    startup_figures = startup.measure(args.repeat, CHILD_ENV, workdir)
+    startup.print_report(startup_figures, noop.stat("wall_seconds") if noop else None)
     webhooks, webhook_checks = None, []
     if not args.no_webhooks:
         webhooks, webhook_checks = measure_webhooks(args)
@@ -696,6 +700,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": checks,
         "profiles": profiles,
         "webhooks": webhooks,
+        "startup": startup_figures,
         "webhook_targets": webhook_checks,
         "total_seconds": time.perf_counter() - started,
         "load_average_at_end": os.getloadavg(),
