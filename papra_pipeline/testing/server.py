@@ -76,7 +76,11 @@ def serve(
     """
     server = _Server((host, port), _handler_class(fake))
     if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        # The handshake happens on the first read, in the request's thread: done on accept, a
+        # client that never finished it would hold up the serving loop, and shutdown with it.
+        server.socket = tls.wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
     fake.loopback = True
     thread = threading.Thread(target=server.serve_forever, name="fake-papra", daemon=True)
     thread.start()
