@@ -101,35 +101,45 @@ def run_fake_server(
     organizations: int = 2,
 ) -> None:
     """Build a populated fake and serve it until stopped (``papra-pipeline fake-server``)."""
-    from papra_pipeline.testing.data import populate
-    from papra_pipeline.testing.fake import FakePapra
-
     # Both signals stop the server even when it was started with them ignored: a parent that ran
     # Dagster in-process after being started with SIGINT ignored (in the background, from a
     # shell without job control) ignores SIGTERM too, as Dagster maps it to SIGINT's handler,
     # and its children inherit that. A server its starter cannot stop then runs forever.
     for stopping in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stopping, _interrupt)
-    # A signal while generating, serving or shutting down (a second one) ends it quietly.
+    # A signal while generating, serving or shutting down ends it quietly; once it is shut
+    # down, a further one ends the process at once, whatever it is doing.
     with contextlib.suppress(KeyboardInterrupt):
-        fake = FakePapra(seed=seed, auto_extract=True)
-        # Like a Papra started with WEBHOOK_URL_ALLOWED_HOSTNAMES=127.0.0.1,localhost, so a
-        # receiver on this machine can be registered (`papra-pipeline webhooks register`).
-        fake.webhooks.allowed_hostnames = {"127.0.0.1", "localhost"}
-        populate(fake, organizations=organizations, documents=documents, seed=seed)
-        with serve(fake, host, port) as url:
-            # The fake's own generated credentials, printed so every command (the session-only
-            # webhook ones too) can be pointed at it by pasting one line.
-            print(
-                f"Fake Papra serving at {url}; webhooks may call 127.0.0.1 and localhost. "
-                "In another shell:",
-                f"export PAPRA_API_URL={url} PAPRA_API_KEY={fake.api_key} "
-                f"PAPRA_EMAIL={shlex.quote(fake.email)} "
-                f"PAPRA_PASSWORD={shlex.quote(fake.password)}",
-                sep="\n",
-                flush=True,
-            )
-            threading.Event().wait()
+        try:
+            _populate_and_serve(host, port, seed, documents, organizations)
+        finally:
+            for stopping in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(stopping, signal.SIG_DFL)
+
+
+def _populate_and_serve(
+    host: str, port: int, seed: int, documents: int, organizations: int
+) -> None:
+    from papra_pipeline.testing.data import populate
+    from papra_pipeline.testing.fake import FakePapra
+
+    fake = FakePapra(seed=seed, auto_extract=True)
+    # Like a Papra started with WEBHOOK_URL_ALLOWED_HOSTNAMES=127.0.0.1,localhost, so a
+    # receiver on this machine can be registered (`papra-pipeline webhooks register`).
+    fake.webhooks.allowed_hostnames = {"127.0.0.1", "localhost"}
+    populate(fake, organizations=organizations, documents=documents, seed=seed)
+    with serve(fake, host, port) as url:
+        # The fake's own generated credentials, printed so every command (the session-only
+        # webhook ones too) can be pointed at it by pasting one line.
+        print(
+            f"Fake Papra serving at {url}; webhooks may call 127.0.0.1 and localhost. "
+            "In another shell:",
+            f"export PAPRA_API_URL={url} PAPRA_API_KEY={fake.api_key} "
+            f"PAPRA_EMAIL={shlex.quote(fake.email)} PAPRA_PASSWORD={shlex.quote(fake.password)}",
+            sep="\n",
+            flush=True,
+        )
+        threading.Event().wait()
 
 
 def _interrupt(signum: int, frame: object) -> None:

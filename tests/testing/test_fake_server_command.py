@@ -3,6 +3,7 @@ is enough to point every command at it, the webhook commands included (they need
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import signal
 import subprocess
@@ -132,13 +133,10 @@ def test_two_sigterms_while_requests_are_in_flight_stop_it():
 
     def keep_asking(url: str, key: str) -> None:
         # No retries: the first request the stopped server leaves unanswered ends the thread.
-        with PapraClient(url, key, max_retries=0) as client:
+        with PapraClient(url, key, max_retries=0) as client, contextlib.suppress(PapraError):
             [organization, *_] = client.list_organizations()
             while True:
-                try:
-                    client.list_documents(organization.id)
-                except PapraError:
-                    return
+                client.list_documents(organization.id)
                 busy.set()
 
     try:
@@ -160,5 +158,6 @@ def test_two_sigterms_while_requests_are_in_flight_stop_it():
         stop(server)
         for asker in askers:
             asker.join(timeout=WAIT_SECONDS)
-    assert server.returncode == 0
+    # Shut down by the first; the second, when it comes after that, ends the process at once.
+    assert server.returncode in (0, -signal.SIGTERM)
     assert not any(asker.is_alive() for asker in askers)
