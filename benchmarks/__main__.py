@@ -27,12 +27,12 @@ from typing import Any
 
 import httpx
 
+from benchmarks import startup
+from benchmarks.processes import CHILD_ENV, BenchServer
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 CONCURRENCY = 8
-# Children run in the work directory (``-m`` puts the cwd first on sys.path, which must not be
-# the repository when --source picks another revision); PYTHONPATH finds ``benchmarks``.
-CHILD_ENV = {**os.environ, "PYTHONPATH": str(HERE.parent)}
 
 
 def use_source(revision: str, workdir: Path) -> dict:
@@ -57,51 +57,6 @@ def working_tree() -> dict:
     dirty = git("status", "--porcelain", "--", "papra_pipeline")
     return {"source": "working tree", "commit": git("rev-parse", "HEAD"),
             "dirty": bool(dirty)}
-
-
-# --------------------------------------------------------------------------------- server
-
-
-class BenchServer:
-    """The fake in a subprocess; ``log()``/``reset()`` use its control routes."""
-
-    def __init__(self, documents: int, organizations: int, seed: int, workdir: Path) -> None:
-        stderr_path = workdir / "server.log"
-        self._stderr = open(stderr_path, "w")  # noqa: SIM115 (closed in close())
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.server", "--documents", str(documents),
-             "--organizations", str(organizations), "--seed", str(seed)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
-            cwd=workdir, env=CHILD_ENV,
-        )
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the benchmark server did not start")
-        info = json.loads(line)
-        self.url: str = info["url"]
-        self.api_key: str = info["api_key"]
-        self.summary: dict = info["summary"]
-        self.populate_seconds: float = info["populate_seconds"]
-        self._http = httpx.Client(base_url=self.url, timeout=120)
-
-    def reset(self) -> None:
-        self._http.post("/__bench/reset").raise_for_status()
-
-    def log(self) -> dict:
-        response = self._http.get("/__bench/log")
-        response.raise_for_status()
-        return response.json()
-
-    def close(self) -> None:
-        self._http.close()
-        if self.proc.poll() is None:
-            self.proc.stdin.close()  # the server exits when its stdin closes
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._stderr.close()
 
 
 # --------------------------------------------------------------------------------- runs
@@ -744,6 +699,9 @@ def main(argv: list[str] | None = None) -> int:
               f"(limit {c['limit']})")
     for name, path in profiles.items():
         print(f"profile {name}: {path}")
+    noop = bench.scenarios.get("noop_full_slice_off")
+    startup_figures = startup.measure(args.repeat, CHILD_ENV, workdir)
+    startup.print_report(startup_figures, noop.stat("wall_seconds") if noop else None)
     webhooks, webhook_checks = None, []
     if not args.no_webhooks:
         webhooks, webhook_checks = measure_webhooks(args)
@@ -764,6 +722,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": checks,
         "profiles": profiles,
         "webhooks": webhooks,
+        "startup": startup_figures,
         "webhook_targets": webhook_checks,
         "rules": rules,
         "rule_targets": rule_checks,

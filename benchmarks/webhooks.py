@@ -228,7 +228,7 @@ def run_sync(documents: int, edits: int, rounds: int, interval: float, duration:
     """Scenarios 2 and 3 against one fake Papra process and one receiver process."""
     import random
 
-    from benchmarks.__main__ import BenchServer
+    from benchmarks.processes import BenchServer
     from papra_pipeline.client import PapraClient
     from papra_pipeline.sync import sync
     from papra_pipeline.warehouse import Warehouse

@@ -16,19 +16,21 @@ import traceback
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from papra_pipeline import rules_cli
 from papra_pipeline.client import PapraClient, PapraError, PapraSessionRequiredError
 from papra_pipeline.settings import Settings
 from papra_pipeline.sync import SyncError, SyncOptions, SyncResult
 from papra_pipeline.sync.summary import describe_progress, format_summary
-from papra_pipeline.sync.webhooks import sync_draining_webhooks
-from papra_pipeline.warehouse import Warehouse, WarehouseError
+from papra_pipeline.warehouse import WarehouseError
 from papra_pipeline.warehouse.diskfaults import disk_fault, free_space, megabytes, sqlite_fault
-from papra_pipeline.warehouse.figures import example_results
 from papra_pipeline.warehouse.inbox import inbox_path
 from papra_pipeline.webhooks import cli as webhooks_cli
+
+# The sync engine, DuckDB and pandas load with the commands that use them (about 0.2 s).
+if TYPE_CHECKING:
+    from papra_pipeline.warehouse import Warehouse
 
 DEFAULT_DB = Settings.duckdb_path
 DEMO_DB = "papra-demo.duckdb"
@@ -40,6 +42,8 @@ RULES_PERMISSIONS = ("documents:update",)
 
 def open_warehouse(explicit: str | None, settings: Settings, lock_timeout: float) -> Warehouse:
     """The warehouse at ``--db``, else at PAPRA_DUCKDB_PATH."""
+    from papra_pipeline.warehouse import Warehouse
+
     return Warehouse(
         Path(explicit or settings.duckdb_path),
         lock_timeout=lock_timeout,
@@ -63,6 +67,8 @@ def run_sync(
     *,
     inbox_file: Path | None = None,
 ) -> SyncResult:
+    from papra_pipeline.sync.webhooks import sync_draining_webhooks
+
     out, err = out or sys.stdout, err or sys.stderr
     print(f"Syncing {client.base_url} into {warehouse.path} ({options.mode})", file=err)
     result = sync_draining_webhooks(
@@ -201,6 +207,8 @@ def _check_free_space(out: TextIO, directory: Path, needed: int | None) -> bool:
 
 
 def print_demo_report(warehouse: Warehouse, out: TextIO) -> None:
+    from papra_pipeline.warehouse.figures import example_results
+
     with warehouse.read() as con:
         for title, result in example_results(con):
             print(f"\n{title}", file=out)
@@ -211,6 +219,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The full sync job of the Dagster definitions users deploy, against a generated fake."""
     from papra_pipeline.demo import demo_env, run_demo_ui, run_full_sync_job
     from papra_pipeline.testing import FakePapra, populate, serve
+    from papra_pipeline.warehouse import Warehouse
 
     fake = FakePapra()
     print(f"Generating a demo Papra with {args.documents} documents...", file=sys.stderr)

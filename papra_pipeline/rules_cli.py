@@ -3,6 +3,9 @@
 ``plan`` and ``apply`` need only the API key (``apply``: with ``documents:update`` and
 ``tags:read``) and the rules file ``PAPRA_TAGGING_RULES``; ``import`` turns Papra's own rules
 into that file's form, and needs the login Papra serves them to.
+
+The rule engine, DuckDB and pandas load when a command runs, not when ``papra-pipeline`` parses
+its arguments (see cli.py).
 """
 
 from __future__ import annotations
@@ -11,21 +14,15 @@ import argparse
 import sys
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from papra_pipeline.client import PapraClient
 from papra_pipeline.settings import Settings
 from papra_pipeline.sync.clock import utcnow
-from papra_pipeline.sync.rules import (
-    RuleSpec,
-    apply_plan,
-    check_apply_permissions,
-    describe_plan,
-    load_rules,
-    papra_rules_as_yaml,
-    plan_rules,
-)
-from papra_pipeline.sync.tagging import list_rules
-from papra_pipeline.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from papra_pipeline.sync.rules import RuleSpec
+    from papra_pipeline.warehouse import Warehouse
 
 
 def new_run_id() -> str:
@@ -34,6 +31,8 @@ def new_run_id() -> str:
 
 
 def _rules(args: argparse.Namespace, settings: Settings) -> list[RuleSpec]:
+    from papra_pipeline.sync.rules import load_rules
+
     path = args.rules or settings.tagging_rules
     if not path:
         raise SystemExit(
@@ -44,12 +43,16 @@ def _rules(args: argparse.Namespace, settings: Settings) -> list[RuleSpec]:
 
 
 def _warehouse(args: argparse.Namespace, settings: Settings) -> Warehouse:
+    from papra_pipeline.warehouse import Warehouse
+
     return Warehouse(
         Path(args.db or settings.duckdb_path), write_memory_limit=settings.write_memory_limit
     )
 
 
 def _plan(args: argparse.Namespace, settings: Settings):
+    from papra_pipeline.sync.rules import plan_rules
+
     return plan_rules(
         _warehouse(args, settings),
         _rules(args, settings),
@@ -59,6 +62,8 @@ def _plan(args: argparse.Namespace, settings: Settings):
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from papra_pipeline.sync.rules import describe_plan
+
     plan = _plan(args, Settings.from_env())
     for line in describe_plan(plan):
         print(line)
@@ -72,6 +77,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    from papra_pipeline.sync.rules import apply_plan, check_apply_permissions
+
     settings = Settings.from_env()
     if not settings.api_key:
         raise SystemExit("error: PAPRA_API_KEY is not set (create an API key in Papra's settings)")
@@ -102,6 +109,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from papra_pipeline.sync.rules import papra_rules_as_yaml
+    from papra_pipeline.sync.tagging import list_rules
+
     settings = Settings.from_env()
     if not settings.has_login:
         raise SystemExit(

@@ -32,4 +32,4 @@ def duckdb_file_held_by_another_process(
         assert holder.stdout.readline().strip() == "holding"
         yield holder
     finally:
-        holder.communicate("", timeout=10)
+        holder.communicate("", timeout=60)

@@ -78,3 +78,14 @@ def test_client_warehouse_and_sync_load_without_dagster():
 
 def test_the_webhook_receiver_loads_without_dagster():
     assert "dagster" not in loaded_after("papra_pipeline.webhooks.receiver")
+
+
+def test_the_command_loads_dagster_duckdb_and_pandas_only_for_the_commands_that_use_them():
+    """``papra-pipeline --help``, doctor's HTTP checks and the webhook commands need none of
+    them (about 0.2 s of the command's start); a sync loads DuckDB and pandas when it opens the
+    warehouse, the demo Dagster."""
+    assert loaded_after("papra_pipeline.cli") == "[]"
+
+
+def test_a_sync_loads_the_warehouse_without_dagster():
+    assert loaded_after("papra_pipeline.cli; papra_pipeline.sync.sync") == "['duckdb', 'pandas']"

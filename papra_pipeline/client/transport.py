@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import random
 import ssl
 import threading
@@ -42,6 +43,10 @@ T = TypeVar("T")
 DEFAULT_BASE_URL = Settings.api_url
 DEFAULT_USER_AGENT = f"papra-pipeline/{__version__}"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+CA_HINT = (
+    "If Papra's certificate comes from a private CA, set SSL_CERT_FILE to a PEM file of the "
+    "CA certificates to trust"
+)
 SESSION_COOKIE = "better-auth.session_token"
 _NO_BODY = object()
 
@@ -139,6 +144,16 @@ def _tls_context(url: httpx.URL) -> ssl.SSLContext | bool:
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # checks hostname and certificate
 
 
+def _certificate_refusal(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The failed certificate check behind an httpx error, if that is what it was."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def _session_cookie(response: httpx.Response) -> tuple[str, str] | None:
     """Find better-auth's session cookie (``__Secure-`` prefixed on https) in Set-Cookie."""
     for header in response.headers.get_list("set-cookie"):
@@ -225,17 +240,24 @@ class PapraTransport:
         # with requests queued for a connection, httpcore's pool can close a connection it has
         # just handed to one of them (encode/httpcore#1110: ReadError, bad file descriptor).
         self._in_flight = threading.BoundedSemaphore(max_concurrency)
-        self._http = _CookielessClient(
-            base_url=self.base_url,
-            timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_concurrency, max_keepalive_connections=max_concurrency
-            ),
-            transport=transport,
-            headers={"User-Agent": user_agent, "Accept": "application/json"},
-            follow_redirects=False,
-            verify=_tls_context(url),
-        )
+        try:
+            self._http = _CookielessClient(
+                base_url=self.base_url,
+                timeout=timeout,
+                limits=httpx.Limits(
+                    max_connections=max_concurrency, max_keepalive_connections=max_concurrency
+                ),
+                transport=transport,
+                headers={"User-Agent": user_agent, "Accept": "application/json"},
+                follow_redirects=False,
+                verify=_tls_context(url),
+            )
+        except OSError as exc:  # ssl.SSLError is one too
+            named = {v: os.environ[v] for v in ("SSL_CERT_FILE", "SSL_CERT_DIR") if v in os.environ}
+            if not named:
+                raise
+            where = " ".join(f"{name}={value}" for name, value in named.items())
+            raise ValueError(f"cannot load the CA certificates named by {where}: {exc}") from None
 
     def close(self) -> None:
         self._http.close()
@@ -311,13 +333,24 @@ class PapraTransport:
                 nothing_sent = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
                 retryable = route.idempotent or nothing_sent
             except httpx.TransportError as exc:
-                error = PapraConnectionError(
-                    f"could not talk to Papra at {self.base_url} ({type(exc).__name__}: "
-                    f"{scrub(str(exc), self._secrets)[:200]})",
-                    method=route.method,
-                    path=path,
-                )
-                retryable = route.idempotent or isinstance(exc, httpx.ConnectError)
+                refusal = _certificate_refusal(exc)
+                if refusal is not None:
+                    error = PapraConnectionError(
+                        f"the TLS certificate of {self._origin} is not trusted "
+                        f"({refusal.verify_message})",
+                        method=route.method,
+                        path=path,
+                        hint=CA_HINT,
+                    )
+                    retryable = False  # the same certificate answers every retry
+                else:
+                    error = PapraConnectionError(
+                        f"could not talk to Papra at {self.base_url} ({type(exc).__name__}: "
+                        f"{scrub(str(exc), self._secrets)[:200]})",
+                        method=route.method,
+                        path=path,
+                    )
+                    retryable = route.idempotent or isinstance(exc, httpx.ConnectError)
             elapsed_ms = (time.perf_counter() - started) * 1000
             if response is not None:
                 logger.debug(

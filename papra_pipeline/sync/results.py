@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from papra_pipeline.warehouse import MergeCounts
+if TYPE_CHECKING:
+    from papra_pipeline.warehouse import MergeCounts
 
 Mode = Literal["full", "quick"]
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from papra_pipeline.testing.common import parse_js_date, property_key
 
 if TYPE_CHECKING:
-    from papra_pipeline.testing.state import Document, Organization
+    from papra_pipeline.testing.models import Document, Organization
 
 Predicate = Callable[["Document"], bool]
 OPERATORS = (">=", "<=", ">", "<", "=")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import shlex
+import signal
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -65,14 +67,25 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def serve(fake, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve ``fake`` in a daemon thread and yield its base URL; shut down on exit."""
+def serve(
+    fake, host: str = "127.0.0.1", port: int = 0, *, tls: ssl.SSLContext | None = None
+) -> Iterator[str]:
+    """Serve ``fake`` in a daemon thread and yield its base URL; shut down on exit.
+
+    With ``tls`` (a server context holding a certificate), over https.
+    """
     server = _Server((host, port), _handler_class(fake))
+    if tls is not None:
+        # The handshake happens on the first read, in the request's thread: done on accept, a
+        # client that never finished it would hold up the serving loop, and shutdown with it.
+        server.socket = tls.wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
     fake.loopback = True
     thread = threading.Thread(target=server.serve_forever, name="fake-papra", daemon=True)
     thread.start()
     try:
-        yield f"http://{host}:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -87,7 +100,26 @@ def run_fake_server(
     documents: int = 2000,
     organizations: int = 2,
 ) -> None:
-    """Build a populated fake and serve it until interrupted (``papra-pipeline fake-server``)."""
+    """Build a populated fake and serve it until stopped (``papra-pipeline fake-server``)."""
+    # Both signals stop the server even when it was started with them ignored: a parent that ran
+    # Dagster in-process after being started with SIGINT ignored (in the background, from a
+    # shell without job control) ignores SIGTERM too, as Dagster maps it to SIGINT's handler,
+    # and its children inherit that. A server its starter cannot stop then runs forever.
+    for stopping in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stopping, _interrupt)
+    # A signal while generating, serving or shutting down ends it quietly; once it is shut
+    # down, a further one ends the process at once, whatever it is doing.
+    with contextlib.suppress(KeyboardInterrupt):
+        try:
+            _populate_and_serve(host, port, seed, documents, organizations)
+        finally:
+            for stopping in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(stopping, signal.SIG_DFL)
+
+
+def _populate_and_serve(
+    host: str, port: int, seed: int, documents: int, organizations: int
+) -> None:
     from papra_pipeline.testing.data import populate
     from papra_pipeline.testing.fake import FakePapra
 
@@ -107,5 +139,8 @@ def run_fake_server(
             sep="\n",
             flush=True,
         )
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        threading.Event().wait()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

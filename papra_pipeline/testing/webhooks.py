@@ -330,7 +330,7 @@ class FakeWebhooks:
         finally:
             delivery.done.set()
 
-    def wait(self, timeout: float = 10.0) -> list[SentDelivery]:
+    def wait(self, timeout: float = 60.0) -> list[SentDelivery]:
         """Wait until every queued delivery was attempted; returns all deliveries so far."""
         deadline = time.monotonic() + timeout
         while True:

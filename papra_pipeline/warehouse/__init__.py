@@ -2,14 +2,14 @@
 every query the other layers run (``stored``, ``health``, ``figures``): SQL lives only here.
 
 No HTTP and no Dagster here: the sync engine hands this layer frames, and this layer writes them.
+
+The errors load with the package; every other name on first use, with DuckDB and pandas
+(about 0.2 s to import), which a command that never opens the warehouse need not pay.
 """
 
-from papra_pipeline.warehouse.connections import Connection
-from papra_pipeline.warehouse.migrations import SCHEMA_VERSION
-from papra_pipeline.warehouse.schema import PUBLIC_TABLES, TABLES, VIEWS, Table
-from papra_pipeline.warehouse.staging import EpochMicroseconds, Staged, Staging
-from papra_pipeline.warehouse.store import (
-    Warehouse,
+import importlib
+
+from papra_pipeline.warehouse.errors import (
     WarehouseDiskError,
     WarehouseError,
     WarehouseLockedError,
@@ -18,7 +18,22 @@ from papra_pipeline.warehouse.store import (
     WarehouseUnreadableError,
     WarehouseVersionError,
 )
-from papra_pipeline.warehouse.writes import MergeCounts, WriteSession, read_state
+
+_MODULES = {
+    "Connection": "connections",
+    "SCHEMA_VERSION": "migrations",
+    "PUBLIC_TABLES": "schema",
+    "TABLES": "schema",
+    "VIEWS": "schema",
+    "Table": "schema",
+    "EpochMicroseconds": "staging",
+    "Staged": "staging",
+    "Staging": "staging",
+    "Warehouse": "store",
+    "MergeCounts": "writes",
+    "WriteSession": "writes",
+    "read_state": "writes",
+}
 
 __all__ = [
     "Connection",
@@ -42,3 +57,12 @@ __all__ = [
     "WriteSession",
     "read_state",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Load a name from its module on first use (PEP 562)."""
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+    globals()[name] = value
+    return value

@@ -25,6 +25,15 @@ from papra_pipeline import __version__
 from papra_pipeline.settings import MEMORY_SIZE, Settings
 from papra_pipeline.warehouse.connections import open_duckdb
 from papra_pipeline.warehouse.diskfaults import DiskFault, disk_fault
+from papra_pipeline.warehouse.errors import (
+    WarehouseDiskError,
+    WarehouseError,
+    WarehouseLockedError,
+    WarehouseMissingError,
+    WarehousePublishError,
+    WarehouseUnreadableError,
+    WarehouseVersionError,
+)
 from papra_pipeline.warehouse.migrations import MIGRATIONS, SCHEMA_VERSION
 from papra_pipeline.warehouse.publish import (
     Publication,
@@ -62,35 +71,6 @@ _DAMAGED = re.compile(
 # every one of 200,000 documents and texts fits. A higher limit (PAPRA_WRITE_MEMORY_LIMIT)
 # trades memory for a little speed.
 DEFAULT_WRITE_MEMORY_LIMIT = Settings.write_memory_limit
-
-
-class WarehouseError(Exception):
-    """Base class for warehouse problems a user can act on."""
-
-
-class WarehouseLockedError(WarehouseError):
-    """Another process holds the DuckDB file open for writing."""
-
-
-class WarehouseUnreadableError(WarehouseError):
-    """DuckDB cannot open the file (not a DuckDB file, damaged, unreadable)."""
-
-
-class WarehousePublishError(WarehouseError):
-    """A sync's result is saved in its own file, but readers could not be given it yet."""
-
-
-class WarehouseDiskError(WarehouseError):
-    """A file could not be created, written or renamed: no space, no permission, an I/O error.
-    The message names the file, the cause and what to do."""
-
-
-class WarehouseVersionError(WarehouseError):
-    """The file was written by a newer papra-pipeline with a schema this version cannot read."""
-
-
-class WarehouseMissingError(WarehouseError):
-    """A read was asked of a warehouse file that does not exist yet."""
 
 
 class Warehouse:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
 import pytest
@@ -17,7 +16,7 @@ def test_results_keep_input_order_when_completion_is_reversed(make_client):
 
     def work(i: int) -> int:
         if i < 4:  # each item waits for the next one: completion order is 4, 3, 2, 1, 0
-            assert done[i + 1].wait(timeout=5)
+            assert done[i + 1].wait(timeout=60)
         done[i].set()
         return i * 10
 
@@ -67,7 +66,7 @@ def test_empty_input_and_bad_worker_count(make_client):
 def test_concurrent_pages_share_client_and_count_requests(make_client):
     lock = threading.Lock()
     in_flight = {"now": 0, "max": 0}
-    gate = threading.Barrier(4, timeout=5)
+    gate = threading.Barrier(4, timeout=60)
 
     def handle(request: httpx.Request) -> httpx.Response:
         with lock:
@@ -101,12 +100,13 @@ def test_threads_beyond_max_concurrency_wait_before_the_connection_pool(make_cli
     just handed out (encode/httpcore#1110), so the extra threads wait before httpx."""
     lock = threading.Lock()
     in_flight = {"now": 0, "max": 0}
+    pair = threading.Barrier(2, timeout=60)
 
     def handle(request: httpx.Request) -> httpx.Response:
         with lock:
             in_flight["now"] += 1
             in_flight["max"] = max(in_flight["max"], in_flight["now"])
-        time.sleep(0.005)  # long enough for the other threads to arrive
+        pair.wait()  # every request waits for another to be in flight, however busy the machine
         with lock:
             in_flight["now"] -= 1
         return json_response(200, {"documents": [], "documentsCount": 0})

@@ -1,6 +1,7 @@
 """What the client verifies TLS with: the usual trust for https servers and proxies; for a
 plain http server, a context that trusts nothing (httpx's default costs ~20 ms of CPU per
-client to load, and such a client never speaks TLS)."""
+client to load, and such a client never speaks TLS). An untrusted certificate is no transient
+fault (tests/test_cli_private_ca.py has the CLI's side)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import ssl
 
 import pytest
 
-from papra_pipeline.client import PapraClient
+from papra_pipeline.client import PapraClient, PapraConnectionError
+from papra_pipeline.testing import FakePapra, serve
+from tests.certificates import private_ca
 
 from .conftest import API_KEY
 
@@ -43,3 +46,18 @@ def test_behind_a_proxy_the_usual_certificates_stay(monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", "https://proxy.example.com:3128")
     with PapraClient("http://127.0.0.1:1221", API_KEY) as client:
         assert tls_context(client).cert_store_stats()["x509_ca"] > 0
+
+
+def test_an_untrusted_certificate_is_asked_once_not_retried(tmp_path, monkeypatch):
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    ca = private_ca(tmp_path)
+    fake = FakePapra()
+    sleeps: list[float] = []
+    with serve(fake, tls=ca.server) as url, PapraClient(
+        url, fake.api_key, sleep=sleeps.append
+    ) as client:
+        with pytest.raises(PapraConnectionError, match="is not trusted") as refused:
+            client.list_organizations()
+        assert client.stats.snapshot()["requests"] == 1 and sleeps == []
+        assert "SSL_CERT_FILE" in str(refused.value) and fake.api_key not in str(refused.value)

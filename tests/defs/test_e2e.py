@@ -132,7 +132,7 @@ def _webserver_asset_nodes(env: dict[str, str], cwd: Path) -> list[dict]:
         return _asset_nodes(f"http://127.0.0.1:{port}/graphql", server)
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=120)
 
 
 def test_make_demo_runs_the_deployed_full_sync_job_in_process(tmp_path, fake, papra_url):

@@ -79,13 +79,14 @@ def test_drops_timeouts_and_truncations_over_loopback(fake, tmp_path):
     """Real sockets: the server closes unanswered, hangs past the client timeout, or cuts the
     body; 10% of responses in all, over a whole first sync."""
     warehouse = Warehouse(tmp_path / "papra.duckdb")
-    fake.faults.hang_seconds = 0.6
+    # A timeout well above a busy machine's latency, so only the injected hangs reach it.
+    fake.faults.hang_seconds = 3.0
     for kind in ("drop", "timeout", "truncate", "429", "503"):
         fake.faults.add(kind, probability=0.02)
     with serve(fake) as url:
         from papra_pipeline.client import PapraClient
 
-        with PapraClient(url, fake.api_key, timeout=0.4, sleep=lambda s: None) as client:
+        with PapraClient(url, fake.api_key, timeout=1.0, sleep=lambda s: None) as client:
             result = sync(client, warehouse, FULL)
     injected = dict(fake.faults.injected)
     fake.faults.clear()

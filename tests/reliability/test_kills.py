@@ -98,7 +98,7 @@ class Watched:
         return any(line.strip().startswith("document_content") for _, line in self.lines[-1:])
 
     def wait(self) -> int:
-        code = self.process.wait(timeout=60)
+        code = self.process.wait(timeout=300)
         self.reader.join(timeout=10)
         self.process.stderr.close()
         return code
@@ -212,8 +212,7 @@ def test_a_killed_writer_leaves_no_lock_behind(fake, tmp_path):
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=10)
         holder.stdout.close()
-        started = time.monotonic()
+        # Had the lock outlived its holder, the sync would fail after 0.2 s instead of waiting.
         done = run_cli(["sync", "--full", "--lock-timeout", "0.2"], env)
         assert done.returncode == 0, done.stderr
-    assert time.monotonic() - started < 30
     assert Path(db).exists()

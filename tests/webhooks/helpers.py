@@ -86,7 +86,7 @@ def serve_receiver(inbox: Path, secret: str = SECRET, **options: Any) -> Iterato
         thread.join(timeout=10)
 
 
-def wait_for(url: str, timeout: float = 15) -> None:
+def wait_for(url: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -32,7 +32,7 @@ def test_serve_says_once_where_it_receives(tmp_path):
         wait_for(f"http://127.0.0.1:{port}/healthz")
     finally:
         receiver.terminate()
-        out, err = receiver.communicate(timeout=15)
+        out, err = receiver.communicate(timeout=60)
     printed = out + err
     where = f"http://127.0.0.1:{port}/webhooks/papra"
     assert printed.count(where) == 1, printed
