@@ -346,7 +346,8 @@ class Warehouse:
             rewrite(con, rewritten, self.reader_storage_version)
         except BaseException as exc:
             con.close()
-            rewritten.unlink(missing_ok=True)
+            for leftover in (rewritten, Path(f"{rewritten}.wal")):
+                leftover.unlink(missing_ok=True)
             if isinstance(exc, duckdb.Error):
                 raise WarehouseError(
                     f"Rewriting {self.private_path} in DuckDB {self.reader_storage_version}'s "

@@ -98,6 +98,7 @@ def test_changing_the_setting_rewrites_only_for_another_format(tmp_path, version
 def test_a_failed_rewrite_leaves_both_files_as_they_were(old, monkeypatch):
     def full_disk(con, target, version):
         target.write_bytes(b"half a file")
+        target.with_name(target.name + ".wal").write_bytes(b"and its log")
         raise duckdb.IOException("IO Error: No space left on device")
 
     monkeypatch.setattr(store, "rewrite", full_disk)
@@ -108,6 +109,7 @@ def test_a_failed_rewrite_leaves_both_files_as_they_were(old, monkeypatch):
     assert "left as it was" in str(raised.value)
     assert (identity(old.path), identity(old.private_path)) == before
     assert not upgraded.files.rewriting.exists()
+    assert not os.path.exists(f"{upgraded.files.rewriting}.wal")
     assert readers_tags(upgraded) == ["a", "b"]
 
     monkeypatch.undo()  # space again: the next run rewrites, writes and publishes
