@@ -36,3 +36,4 @@ bench: $(BENCH_STAMP)
 
 clean:
 	rm -rf $(VENV) papra-demo.duckdb* .papra-demo.duckdb.* papra-demo.webhooks.sqlite* .pytest_cache
+	rm -rf .venv-readers tests/readers/node/node_modules
