@@ -61,3 +61,4 @@ dashboard: $(DASHBOARD_STAMP) $(DEMO_REPORTS)
 
 clean:
 	rm -rf $(VENV) papra-demo.duckdb* .papra-demo.duckdb.* papra-demo.webhooks.sqlite* .pytest_cache
+	rm -rf .venv-readers tests/readers/node/node_modules

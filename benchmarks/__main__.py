@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks import startup
+from benchmarks import formats, startup
 from benchmarks.processes import CHILD_ENV, BenchServer
 
 HERE = Path(__file__).resolve().parent
@@ -563,6 +563,8 @@ def main(argv: list[str] | None = None) -> int:
             facts["dagster_error"] = bench.failures["full_dagster"]
         baseline = bench.path("baseline.duckdb")
         _copy_to_disk(bench.path("full-0.duckdb"), baseline)
+        full_wall = bench.scenarios["full_command"].stat("wall_seconds")
+        facts["formats"] = formats.measure(baseline, workdir, full_wall and full_wall["median"])
 
         # 3. No-op full sync, re-verification slice off.
         print("no-op full sync", flush=True)
@@ -647,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
         server.close()
 
     rows = summarize(bench, n)
-    checks = targets(bench, rows, n, facts)
+    checks = targets(bench, rows, n, facts) + formats.targets(facts["formats"])
     merge = bench.scenarios["merge"]
     merge_summary = {
         "rows": merge.runs[0]["rows"],
@@ -672,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
           f"wall = median [min-max] of {args.repeat}; RSS = max")
     print_table(rows)
     print_publish(rows)
+    formats.print_figures(facts["formats"])
     print(f"bulk merge on documents ({merge_summary['rows']:,} rows): insert "
           f"{_fmt(merge_summary['insert_rows_per_second'], ',.0f')} rows/s, update "
           f"{_fmt(merge_summary['update_rows_per_second'], ',.0f')} rows/s including "

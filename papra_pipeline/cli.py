@@ -48,6 +48,7 @@ def open_warehouse(explicit: str | None, settings: Settings, lock_timeout: float
         Path(explicit or settings.duckdb_path),
         lock_timeout=lock_timeout,
         write_memory_limit=settings.write_memory_limit,
+        reader_storage_version=settings.reader_storage_version,
     )
 
 

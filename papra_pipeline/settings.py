@@ -23,6 +23,9 @@ from typing import Any
 # A DuckDB memory size; the warehouse interpolates it into a SET statement, so it is checked
 # against this pattern wherever it comes from.
 MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*[KMGT]i?B", re.IGNORECASE)
+# A DuckDB release whose storage format a file is written in; the warehouse puts it into an
+# ATTACH statement, so it is checked against this pattern wherever it comes from.
+STORAGE_VERSION = re.compile(r"v(?P<release>\d+\.\d+\.\d+)|latest")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -121,6 +124,15 @@ def memory_size(value: str) -> str:
     return value
 
 
+def storage_version(value: str) -> str:
+    match = STORAGE_VERSION.fullmatch(value)
+    if not match:
+        raise ValueError("is not a DuckDB release such as v1.2.0, or latest")
+    if match["release"] and tuple(int(part) for part in match["release"].split(".")) < (1, 2, 0):
+        raise ValueError("must be v1.2.0 or later: older DuckDB cannot store zstd columns")
+    return value
+
+
 def cron(value: str) -> str:
     if len(value.split()) != 5:
         raise ValueError("is not a five-field cron expression such as '0 * * * *'")
@@ -197,6 +209,14 @@ class Settings:
         memory_size,
         "DuckDB's memory limit for a sync's final write; beyond it DuckDB spills to "
         "`.<file>.sync.tmp` beside the file",
+    )
+    reader_storage_version: str = variable(
+        "PAPRA_READER_STORAGE_VERSION",
+        "v1.2.0",
+        storage_version,
+        "the oldest DuckDB release that must open the DuckDB file: syncs write it in that "
+        "release's storage format (`v1.2.0`: DuckDB 1.2 and later; `v2.0.0` or `latest` when "
+        "every reader is on DuckDB 2), see [Which DuckDB opens it](#which-duckdb-opens-it)",
     )
     reverify_days: float = variable(
         "PAPRA_REVERIFY_DAYS",

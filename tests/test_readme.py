@@ -35,8 +35,20 @@ DAGSTER_EXAMPLES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
+def client_of(fake: FakePapra) -> PapraClient:
+    """A client of ``fake`` in process, logged in (tagging rules need the session)."""
+    return PapraClient(
+        "http://papra.test",
+        fake.api_key,
+        email=fake.email,
+        password=fake.password,
+        transport=fake.transport(),
+    )
+
+
+def readme_warehouse(warehouse: Warehouse) -> FakePapra:
+    """Fill ``warehouse`` so that every README query has rows: a sync, a tagging rule applied,
+    the daily reports; returns the fake Papra it came from."""
     fake = FakePapra()
     populate(fake, organizations=2, documents=80, tags=5, custom_properties=8, seed=11)
     org = fake.list_organizations()[0]["id"]
@@ -44,14 +56,7 @@ def warehouse(tmp_path_factory):
     fake.create_tagging_rule(
         org, "Invoices", [{"field": "name", "operator": "contains", "value": "invoice"}], [tag]
     )
-    warehouse = Warehouse(tmp_path_factory.mktemp("readme") / "papra.duckdb")
-    with PapraClient(
-        "http://papra.test",
-        fake.api_key,
-        email=fake.email,
-        password=fake.password,
-        transport=fake.transport(),
-    ) as client:
+    with client_of(fake) as client:
         sync(client, warehouse)
         apply_tagging_rules(client, warehouse)
     with warehouse.read() as con:
@@ -59,6 +64,13 @@ def warehouse(tmp_path_factory):
             "SELECT min(created_at), max(created_at) FROM documents"
         ).fetchall()[0]
     refresh_daily_reports(warehouse, first.date(), last.date())
+    return fake
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    warehouse = Warehouse(tmp_path_factory.mktemp("readme") / "papra.duckdb")
+    readme_warehouse(warehouse)
     return warehouse
 
 

@@ -26,6 +26,7 @@ from papra_pipeline.sync import SyncOptions
 from papra_pipeline.sync.rules import RulesError, load_rules, plan_rules
 from papra_pipeline.sync.webhooks import sync_draining_webhooks
 from papra_pipeline.testing import FakePapra, populate, serve
+from papra_pipeline.warehouse.formats import storage_version_of
 from papra_pipeline.warehouse.inbox import InboxDelivery, WebhookInbox
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,6 +76,8 @@ def test_every_variable_is_parsed_into_its_field():
         ("PAPRA_WRITE_MEMORY_LIMIT", "lots'; DROP TABLE documents; --", "96MB or 1GB"),
         ("PAPRA_FULL_SYNC_CRON", "hourly", "cron"),
         ("PAPRA_REPORTS_START_DATE", "yesterday", "2024-01-01"),
+        ("PAPRA_READER_STORAGE_VERSION", "1.4", "such as v1.2.0"),
+        ("PAPRA_READER_STORAGE_VERSION", "v1.1.3", "must be v1.2.0 or later"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_would_do(name, value, says):
@@ -299,6 +302,12 @@ def cases(fake: FakePapra, url: str, tmp: Path) -> dict[str, Case]:
             {"PAPRA_DUCKDB_PATH": str(tmp / "a.duckdb")},
             {"PAPRA_DUCKDB_PATH": str(tmp / "b.duckdb")},
             observe=lambda fake, tmp: sorted(p.name for p in tmp.glob("*.duckdb")),
+        ),
+        # The storage format of the file readers open: DuckDB 1.2's by default.
+        "PAPRA_READER_STORAGE_VERSION": Case(
+            {},
+            {"PAPRA_READER_STORAGE_VERSION": "v2.0.0"},
+            observe=lambda fake, tmp: storage_version_of(tmp / "papra.duckdb"),
         ),
         # Far too little memory for DuckDB: the write fails, which proves the limit is applied.
         "PAPRA_WRITE_MEMORY_LIMIT": Case({}, {"PAPRA_WRITE_MEMORY_LIMIT": "1KB"}),

@@ -86,6 +86,11 @@ class WarehouseResource(dg.ConfigurableResource):
         default=Settings.write_memory_limit,
         description="DuckDB's memory limit for a sync's final write (PAPRA_WRITE_MEMORY_LIMIT).",
     )
+    reader_storage_version: str = Field(
+        default=Settings.reader_storage_version,
+        description="The oldest DuckDB release that must open the file, whose storage format "
+        "syncs write it in (PAPRA_READER_STORAGE_VERSION).",
+    )
 
     webhook_inbox: str | None = Field(
         default=None,
@@ -99,7 +104,10 @@ class WarehouseResource(dg.ConfigurableResource):
     def get_warehouse(self, *, lock_timeout: float = 30.0) -> Warehouse:
         """The warehouse; sensors pass a short ``lock_timeout`` so a tick never hangs."""
         return Warehouse(
-            self.path, lock_timeout=lock_timeout, write_memory_limit=self.write_memory_limit
+            self.path,
+            lock_timeout=lock_timeout,
+            write_memory_limit=self.write_memory_limit,
+            reader_storage_version=self.reader_storage_version,
         )
 
 
@@ -140,6 +148,7 @@ def resources_from_settings(
         "warehouse": WarehouseResource(
             path=settings.duckdb_path,
             write_memory_limit=settings.write_memory_limit,
+            reader_storage_version=settings.reader_storage_version,
             webhook_inbox=settings.webhook_inbox,
         ),
     }

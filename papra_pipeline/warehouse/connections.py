@@ -24,7 +24,11 @@ _OPENING = threading.Lock()
 Connection = duckdb.DuckDBPyConnection
 
 
-def open_duckdb(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """``duckdb.connect``, one thread of the process at a time."""
+def open_duckdb(
+    path: str | Path, *, read_only: bool = False, storage_version: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect``, one thread of the process at a time; a file it creates is in the
+    format of ``storage_version`` (a file that exists keeps its own)."""
+    config = {} if storage_version is None else {"storage_compatibility_version": storage_version}
     with _OPENING:
-        return duckdb.connect(str(path), read_only=read_only)
+        return duckdb.connect(str(path), read_only=read_only, config=config)

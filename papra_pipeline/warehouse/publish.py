@@ -59,6 +59,11 @@ class WarehouseFiles:
         return self._sibling("publishing")
 
     @property
+    def rewriting(self) -> Path:
+        """The sync's file being rewritten in the readers' storage format (see formats)."""
+        return self._sibling("rewriting")
+
+    @property
     def state(self) -> Path:
         """Whether a publish is owed, and the readers' file as last published."""
         return self._sibling("published")

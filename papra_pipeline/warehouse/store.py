@@ -34,6 +34,12 @@ from papra_pipeline.warehouse.errors import (
     WarehouseUnreadableError,
     WarehouseVersionError,
 )
+from papra_pipeline.warehouse.formats import (
+    check_storage_version,
+    format_for,
+    rewrite,
+    storage_version,
+)
 from papra_pipeline.warehouse.migrations import MIGRATIONS, SCHEMA_VERSION
 from papra_pipeline.warehouse.publish import (
     Publication,
@@ -71,6 +77,8 @@ _DAMAGED = re.compile(
 # every one of 200,000 documents and texts fits. A higher limit (PAPRA_WRITE_MEMORY_LIMIT)
 # trades memory for a little speed.
 DEFAULT_WRITE_MEMORY_LIMIT = Settings.write_memory_limit
+# The oldest DuckDB release that opens the files (see papra_pipeline.warehouse.formats).
+DEFAULT_READER_STORAGE_VERSION = Settings.reader_storage_version
 
 
 class Warehouse:
@@ -87,6 +95,9 @@ class Warehouse:
         lock_timeout: how long to keep retrying while another process holds the sync's file
             (and, on Windows, while readers keep the readers' file from being replaced).
         write_memory_limit: DuckDB's memory limit for a write (``PAPRA_WRITE_MEMORY_LIMIT``).
+        reader_storage_version: the oldest DuckDB release that must open the files, whose
+            storage format the sync's file, and so the readers', is written in
+            (``PAPRA_READER_STORAGE_VERSION``, see :mod:`papra_pipeline.warehouse.formats`).
         sleep: injectable for tests.
     """
 
@@ -96,6 +107,7 @@ class Warehouse:
         *,
         lock_timeout: float = 30.0,
         write_memory_limit: str = DEFAULT_WRITE_MEMORY_LIMIT,
+        reader_storage_version: str = DEFAULT_READER_STORAGE_VERSION,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         # Checked here because the write puts it into a SET statement.
@@ -103,6 +115,10 @@ class Warehouse:
             raise WarehouseError(
                 f"write_memory_limit {write_memory_limit!r} is not a size such as 96MB or 1GB."
             )
+        try:
+            self.reader_storage_version = check_storage_version(reader_storage_version)
+        except ValueError as exc:
+            raise WarehouseError(f"reader_storage_version {exc}.") from None
         self.path = Path(path)
         self.files = WarehouseFiles(self.path)
         self.lock_timeout = lock_timeout
@@ -167,14 +183,14 @@ class Warehouse:
         )
 
     def _open_current_private(self) -> duckdb.DuckDBPyConnection | None:
-        """The sync's file, read-only, if it holds the current schema; ``None`` when
-        :meth:`ensure_schema` has something to do (an upgrade, a damaged file)."""
+        """The sync's file, read-only, if it holds the current schema in the readers' format;
+        ``None`` when :meth:`ensure_schema` has something to do (an upgrade, a damaged file)."""
         try:
             con = self._connect(self.private_path, read_only=True)
         except WarehouseUnreadableError:
             return None
         try:
-            if check_schema_version(con, self.path) == SCHEMA_VERSION:
+            if check_schema_version(con, self.path) == SCHEMA_VERSION and self._in_format(con):
                 return con
         except BaseException:
             con.close()
@@ -207,7 +223,7 @@ class Warehouse:
         """
         with self._disk_faults_told():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            con, owed = self._open_private()
+            con, owed = self._in_readers_format(*self._open_private())
         try:
             # Bounded memory: joins, sorts and temporary tables beyond the limit spill to the
             # file's default temp directory (``.papra.duckdb.sync.tmp``), removed on close.
@@ -245,7 +261,7 @@ class Warehouse:
         killed after its commit left unpublished."""
         with self._disk_faults_told():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            con, owed = self._open_private()
+            con, owed = self._in_readers_format(*self._open_private())
         try:
             if self._migrate(con, owed):
                 try:
@@ -350,6 +366,54 @@ class Warehouse:
             else:  # the same file, copied or touched: remember it as it is now
                 write_publish_state(files, published_state(files))
         return con, False
+
+    def _in_readers_format(
+        self, con: duckdb.DuckDBPyConnection, owed: bool
+    ) -> tuple[duckdb.DuckDBPyConnection, bool]:
+        """The sync's file, rewritten first if it is not in the format readers open (one that
+        a release before this one created in DuckDB 2.0's format, or the setting changed);
+        the rewrite owes readers a publish. Returns the connection and whether one is owed."""
+        try:
+            if self._in_format(con):
+                return con, owed
+        except BaseException:
+            con.close()
+            raise
+        log.info(
+            "%s is in DuckDB %s's storage format: rewriting it in %s's for readers",
+            self.private_path.name,
+            storage_version(con),
+            self.reader_storage_version,
+        )
+        if not owed:
+            write_publish_state(self.files, PublishState(pending=True))
+        rewritten = self.files.rewriting
+        try:
+            con.execute(f"SET memory_limit = '{self.write_memory_limit}'").fetchall()
+            rewrite(con, rewritten, self.reader_storage_version)
+        except BaseException as exc:
+            con.close()
+            for leftover in (rewritten, Path(f"{rewritten}.wal")):
+                leftover.unlink(missing_ok=True)
+            if isinstance(exc, duckdb.Error):
+                raise WarehouseError(
+                    f"Rewriting {self.private_path} in DuckDB {self.reader_storage_version}'s "
+                    f"storage format failed, and it is left as it was: {exc}"
+                ) from exc
+            raise
+        return self._swap_private(con, lambda: os.replace(rewritten, self.private_path)), True
+
+    def _in_format(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """Whether ``con``'s file is in the format readers open (named as the setting names
+        it, as on most runs, or the same format under another release's name)."""
+        found = storage_version(con)
+        return found == self.reader_storage_version or found == self._readers_format()
+
+    def _readers_format(self) -> str:
+        try:
+            return format_for(self.reader_storage_version)
+        except ValueError as exc:
+            raise WarehouseError(f"reader_storage_version {exc}.") from None
 
     def _connect_private(self) -> duckdb.DuckDBPyConnection:
         try:
@@ -498,7 +562,8 @@ class Warehouse:
         delay = 0.05
         while True:
             try:
-                return open_duckdb(path, read_only=read_only)
+                created = None if read_only else self._format_to_create(path)
+                return open_duckdb(path, read_only=read_only, storage_version=created)
             except duckdb.Error as exc:
                 message = str(exc)
                 fault = disk_fault(exc)
@@ -512,6 +577,13 @@ class Warehouse:
                     raise WarehouseLockedError(self._locked(path, message)) from None
                 self._sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+    def _format_to_create(self, path: Path) -> str | None:
+        """The storage format of the sync's file when this open creates it (see formats)."""
+        if path != self.private_path or path.exists():
+            return None
+        self._readers_format()  # refuses, in one line, a release this DuckDB cannot write for
+        return self.reader_storage_version
 
     def _locked(self, path: Path, message: str) -> str:
         """Who holds ``path`` (with the pid and program DuckDB names) and what to do."""
