@@ -24,6 +24,7 @@ from papra_pipeline.warehouse.staging import (
     Staged,
     replace_lone_surrogates,
     select_typed,
+    size_in_bytes,
 )
 
 log = logging.getLogger("papra_pipeline.warehouse")
@@ -163,6 +164,21 @@ class WriteSession:
             names.append("is_removed")
             values.append("false")
         return names, values
+
+    def make_room_for_long_texts(self, characters: int) -> None:
+        """Raise the write's memory limit by what the transaction's long texts need.
+
+        DuckDB spills rows beyond its memory limit, but not texts of 64 KB or more
+        (:data:`~papra_pipeline.warehouse.staging.LONG_TEXT`) that a transaction writes: it
+        holds them until the commit, which failed for 114 MB of 100 KB texts under 96MB
+        whatever the statements. So the limit grows by twice their size (UTF-8 and DuckDB's
+        own copies): the write's memory is bounded by the limit plus the long texts this run
+        writes, not by the archive or by how long any text is.
+        """
+        if characters <= 0:
+            return
+        current = size_in_bytes(self._run("SELECT current_setting('memory_limit')")[0])
+        self._run(f"SET memory_limit = '{(current + 2 * characters) // 2**20 + 1}MiB'")
 
     def upsert(
         self, table_name: str, rows: Rows, now: datetime, *, update: bool = True
