@@ -77,6 +77,7 @@ from papra_pipeline.warehouse import (
     WarehouseError,
     WarehouseLockedError,
     WarehousePublishError,
+    is_out_of_memory,
 )
 from papra_pipeline.warehouse.stored import stored_activity
 
@@ -119,6 +120,10 @@ def sync(
     try:
         return run.execute()
     except BaseException as exc:
+        if is_out_of_memory(exc):  # DuckDB's message ends in tuning advice meant for its SQL
+            error = SyncError(run.out_of_memory())
+            run.record_failure(error)
+            raise error from exc
         run.record_failure(exc)
         raise
 
@@ -676,6 +681,18 @@ class _SyncRun:
             self._stage_definitions(org, definitions)
 
     # -- the write ---------------------------------------------------------------------------
+
+    def out_of_memory(self) -> str:
+        """One line: what ran out, the longest text of the run and the setting to raise."""
+        doc_id, length = self.staging.largest_text
+        longest = (
+            f"; its longest text is document {doc_id} ({length / 1e3:,.0f} KB)" if doc_id else ""
+        )
+        return (
+            f"The sync ran out of memory under PAPRA_WRITE_MEMORY_LIMIT="
+            f"{self.warehouse.write_memory_limit}{longest}. Nothing was written; raise "
+            "PAPRA_WRITE_MEMORY_LIMIT (e.g. to 1GB) and run the sync again."
+        )
 
     def _write(self) -> None:
         now = self.now()

@@ -7,7 +7,7 @@ No HTTP and no Dagster here: the sync engine hands this layer frames, and this l
 from papra_pipeline.warehouse.connections import Connection
 from papra_pipeline.warehouse.migrations import SCHEMA_VERSION
 from papra_pipeline.warehouse.schema import PUBLIC_TABLES, TABLES, VIEWS, Table
-from papra_pipeline.warehouse.staging import EpochMicroseconds, Staged, Staging
+from papra_pipeline.warehouse.staging import EpochMicroseconds, Staged, Staging, is_out_of_memory
 from papra_pipeline.warehouse.store import (
     Warehouse,
     WarehouseError,
@@ -38,5 +38,6 @@ __all__ = [
     "WarehouseUnreadableError",
     "WarehouseVersionError",
     "WriteSession",
+    "is_out_of_memory",
     "read_state",
 ]

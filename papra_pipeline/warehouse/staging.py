@@ -164,6 +164,17 @@ def _without_lone_surrogates(value: Any) -> Any:
     return value
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether DuckDB ran out of its memory limit, here or in what ``exc`` was raised from."""
+    while exc is not None:
+        if isinstance(exc, duckdb.OutOfMemoryException) or (
+            isinstance(exc, duckdb.Error) and "Out of Memory" in str(exc)
+        ):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def is_lone_surrogate_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.InvalidInputException) and "surrogate" in str(exc)
 
@@ -210,6 +221,10 @@ WIDE_TABLES = frozenset({"documents"})
 # writes it ends (shorter ones go to disk beyond the memory limit): measured with DuckDB 2.0,
 # 40 KB texts committed 200 MB under a 96MB limit, 80 KB ones failed. See :attr:`long_text_bytes`.
 LONG_TEXT = 64 * 1024
+# DuckDB stores a string longer than this outside its column's blocks; a checkpoint of a table
+# appended to re-reads every such string of its last row group (20,000 texts of 20 KB appended
+# batch after batch failed the staging file's 32MB limit at the automatic checkpoint).
+OVERFLOW_TEXT = 4096
 
 
 class Staging:
@@ -245,7 +260,7 @@ class Staging:
         self.batch_rows_by_table = dict(batch_rows_by_table or {})
         self.batch_bytes = batch_bytes
         self.long_text_bytes = 0  # characters staged in texts of LONG_TEXT or more
-        self.largest_text = ("", 0)  # (row id, characters) of the longest text staged
+        self.largest_text = ("", 0)  # (row id, characters) of the longest text of a document
         self._memory_limit = memory_limit
         self._limit_raised = False
         self._bytes: dict[str, int] = {}  # set -> characters of text buffered (wide tables)
@@ -293,8 +308,8 @@ class Staging:
                 size += length
                 if length >= LONG_TEXT:
                     self.long_text_bytes += length
-                    if length > self.largest_text[1]:
-                        self.largest_text = (str(row.get("id", "")), length)
+                if length > self.largest_text[1]:
+                    self.largest_text = (str(row.get("id", "")), length)
         buffered = self._bytes[name] = self._bytes.get(name, 0) + size
         return buffered
 
@@ -364,10 +379,10 @@ class Staging:
         if not self._fit_limit(con, name, frame):
             self._write_into(con, f'"{name}"', name, frame)
             return
-        # A batch holding a long text goes to a table of its own, checkpointed at once:
-        # DuckDB keeps committed long texts in memory until a checkpoint writes them, and a
-        # checkpoint rewrites the whole last row group of a table it appended to (one batch
-        # after another, it re-read every text staged so far, and failed at ~30 MB).
+        # A batch holding a text longer than OVERFLOW_TEXT goes to a table of its own,
+        # checkpointed at once: DuckDB keeps committed long texts in memory until a checkpoint
+        # writes them, and a checkpoint rewrites the whole last row group of a table appended
+        # to (batch after batch, it re-read every text staged so far, and failed at ~30 MB).
         staged = self._sets[name]
         part = f"{name}#{len(staged.long_parts) + 1}"
         self._sets[name] = dataclasses.replace(staged, long_parts=(*staged.long_parts, part))
@@ -383,7 +398,7 @@ class Staging:
             for column in frame.columns:
                 if frame[column].dtype.kind not in "biufcmM":  # text, in whatever dtype
                     longest += max((len(v) for v in frame[column] if isinstance(v, str)), default=0)
-        if longest < LONG_TEXT:
+        if longest <= OVERFLOW_TEXT:
             if self._limit_raised:
                 con.execute(f"SET memory_limit = '{self._memory_limit}'").fetchall()
                 self._limit_raised = False
