@@ -198,7 +198,7 @@ class Staged:
     name: str
     table: str
     columns: tuple[str, ...]
-    long_parts: tuple[str, ...] = ()
+    long_parts: tuple[tuple[str, int, int], ...] = ()  # (table, first and last _seq)
     main: bool = True  # False when every batch went to a table of long texts
 
     @property
@@ -210,7 +210,8 @@ class Staged:
         # scan would hold 2,048 of them at once. Each batch of long texts is a table of its
         # own, so a scan holds one batch at most.
         names = [self.name] if self.main else []
-        tables = [f'{STAGING_ALIAS}."{name}"' for name in [*names, *self.long_parts]]
+        names += [name for name, _, _ in self.long_parts]
+        tables = [f'{STAGING_ALIAS}."{name}"' for name in names]
         return "(" + " UNION ALL ".join(f"SELECT * FROM {t}" for t in tables) + ")"
 
 
@@ -385,7 +386,9 @@ class Staging:
         # to (batch after batch, it re-read every text staged so far, and failed at ~30 MB).
         staged = self._sets[name]
         part = f"{name}#{len(staged.long_parts) + 1}"
-        self._sets[name] = dataclasses.replace(staged, long_parts=(*staged.long_parts, part))
+        sequence = frame["_seq"]
+        long_part = (part, int(sequence.min()), int(sequence.max()))
+        self._sets[name] = dataclasses.replace(staged, long_parts=(*staged.long_parts, long_part))
         self._write_into(con, f'"{part}"', name, frame, create=True)
         con.execute("CHECKPOINT").fetchall()
 
