@@ -504,6 +504,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="skip the Dagster job (and Dagster's webhook latency)")
     parser.add_argument("--no-webhooks", action="store_true",
                         help="skip the webhook figures (python -m benchmarks.webhooks)")
+    parser.add_argument("--no-longtext", action="store_true",
+                        help="skip the long-text figures (python -m benchmarks.longtext)")
     parser.add_argument("--profile", action="append", default=[],
                         choices=["full", "noop", "quick", "edits", "dagster"],
                         help="also run this scenario once under pyinstrument (repeatable)")
@@ -728,6 +730,13 @@ def main(argv: list[str] | None = None) -> int:
     webhooks, webhook_checks = None, []
     if not args.no_webhooks:
         webhooks, webhook_checks = measure_webhooks(args)
+    longtext_report = None
+    if not args.no_longtext:  # issue 25: documents with long texts, a fake of their own
+        from benchmarks import longtext
+        print("\nlong texts (issue 25)", flush=True)
+        longtext_report = longtext.measure(rounds=args.repeat, env=CHILD_ENV, seed=args.seed)
+        longtext.print_report(longtext_report)
+        longtext_report["targets"] = longtext.targets(longtext_report)
     document = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "documents": n,
@@ -743,6 +752,7 @@ def main(argv: list[str] | None = None) -> int:
         "profiles": profiles,
         "webhooks": webhooks,
         "webhook_targets": webhook_checks,
+        "longtext": longtext_report,
         "total_seconds": time.perf_counter() - started,
         "load_average_at_end": os.getloadavg(),
     }
