@@ -164,11 +164,16 @@ def _without_lone_surrogates(value: Any) -> Any:
     return value
 
 
+# How DuckDB 2.0 words running out of its limit: a commit or a checkpoint that cannot pin a
+# block raises a TransactionException or a FatalException, not an OutOfMemoryException.
+_OUT_OF_MEMORY = re.compile(r"Out of Memory|failed to (pin|allocate)|could not allocate")
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether DuckDB ran out of its memory limit, here or in what ``exc`` was raised from."""
     while exc is not None:
         if isinstance(exc, duckdb.OutOfMemoryException) or (
-            isinstance(exc, duckdb.Error) and "Out of Memory" in str(exc)
+            isinstance(exc, duckdb.Error) and _OUT_OF_MEMORY.search(str(exc))
         ):
             return True
         exc = exc.__cause__ or exc.__context__
@@ -237,8 +242,9 @@ class Staging:
     :data:`WIDE_TABLES` are also flushed once they hold ``batch_bytes`` of text: DuckDB holds
     what one statement inserts in memory until it ends, so 2,000 texts of 16 KB (32 MB) broke
     the 32MB limit while 2,000 of 12 KB passed; a bound on bytes keeps a batch of documents
-    within it whatever their texts' length. A single text larger than that is a batch of its
-    own, written under a limit raised for it. The file is created with the first full batch: a
+    within it whatever their texts' length. A batch ends with the row that brings it to that
+    size, so it holds at most ``batch_bytes`` plus one text, and is written under a limit
+    raised for that text if it needs more. The file is created with the first full batch: a
     run that stages nothing (a no-op sync), or less than a batch per set (see :meth:`attach`),
     has none.
     """
@@ -395,7 +401,8 @@ class Staging:
     def _fit_limit(self, con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> bool:
         """Raise the file's memory limit for a batch holding a text too long for it (a batch
         of one row: see the class), and lower it again after: the insert holds the batch's
-        text, about once, in memory until it ends."""
+        text, about once, in memory until it ends. Returns whether the batch holds a text
+        longer than :data:`OVERFLOW_TEXT`."""
         longest = 0
         if self._sets[name].table in WIDE_TABLES:
             for column in frame.columns:
