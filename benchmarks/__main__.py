@@ -461,6 +461,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="skip the webhook figures (python -m benchmarks.webhooks)")
     parser.add_argument("--no-rules", action="store_true",
                         help="skip the tagging-rule figures (python -m benchmarks.rules)")
+    parser.add_argument("--no-longtext", action="store_true",
+                        help="skip the long-text figures (python -m benchmarks.longtext)")
     parser.add_argument("--profile", action="append", default=[],
                         choices=["full", "noop", "quick", "edits", "dagster"],
                         help="also run this scenario once under pyinstrument (repeatable)")
@@ -711,6 +713,13 @@ def main(argv: list[str] | None = None) -> int:
     rules, rule_checks = None, []
     if not args.no_rules:
         rules, rule_checks = measure_rules(args)
+    longtext_report = None
+    if not args.no_longtext:  # issue 25: documents with long texts, a fake of their own
+        from benchmarks import longtext
+        print("\nlong texts (issue 25)", flush=True)
+        longtext_report = longtext.measure(rounds=args.repeat, env=CHILD_ENV, seed=args.seed)
+        longtext.print_report(longtext_report)
+        longtext_report["targets"] = longtext.targets(longtext_report)
     document = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "documents": n,
@@ -729,6 +738,7 @@ def main(argv: list[str] | None = None) -> int:
         "webhook_targets": webhook_checks,
         "rules": rules,
         "rule_targets": rule_checks,
+        "longtext": longtext_report,
         "total_seconds": time.perf_counter() - started,
         "load_average_at_end": os.getloadavg(),
     }

@@ -78,7 +78,9 @@ from papra_pipeline.warehouse import (
     WarehouseError,
     WarehouseLockedError,
     WarehousePublishError,
+    is_out_of_memory,
 )
+from papra_pipeline.warehouse.store import DEFAULT_WRITE_MEMORY_LIMIT
 from papra_pipeline.warehouse.stored import stored_activity
 
 log = logging.getLogger("papra_pipeline.sync")
@@ -120,6 +122,10 @@ def sync(
     try:
         return run.execute()
     except BaseException as exc:
+        if is_out_of_memory(exc):  # DuckDB's message ends in tuning advice meant for its SQL
+            error = SyncError(run.out_of_memory())
+            run.record_failure(error, out_of_memory=True)
+            raise error from exc
         run.record_failure(exc)
         raise
 
@@ -196,7 +202,7 @@ class _SyncRun:
             after["retries"] - self._requests_at_start["retries"],
         )
 
-    def record_failure(self, exc: BaseException) -> None:
+    def record_failure(self, exc: BaseException, *, out_of_memory: bool = False) -> None:
         if isinstance(exc, WarehouseLockedError):
             # Another writer has the file. Taking it just to say so could fail that writer
             # in turn (with no lock timeout, two syncs started at once both failed this way).
@@ -206,8 +212,17 @@ class _SyncRun:
             return  # the run succeeded and is recorded so; only its publish is still owed
         requests, retries = self._totals()
         run = self._run_row("failed", requests, retries, error=f"{type(exc).__name__}: {exc}")
+        warehouse = self.warehouse
+        if out_of_memory:
+            # One row needs little memory, but not none: written under the default limit
+            # when the run's was too small for it.
+            warehouse = Warehouse(
+                warehouse.path,
+                lock_timeout=warehouse.lock_timeout,
+                write_memory_limit=DEFAULT_WRITE_MEMORY_LIMIT,
+            )
         try:
-            with self.warehouse.write() as session:
+            with warehouse.write() as session:
                 session.record_run(run, [])
                 session.publish = False  # readers keep the last good state
         except (WarehouseError, OSError) as write_error:
@@ -680,6 +695,18 @@ class _SyncRun:
             self._stage_definitions(org, definitions)
 
     # -- the write ---------------------------------------------------------------------------
+
+    def out_of_memory(self) -> str:
+        """One line: what ran out, the longest text of the run and the setting to raise."""
+        doc_id, length = self.staging.largest_text
+        longest = (
+            f"; its longest text is document {doc_id} ({length / 1e3:,.0f} KB)" if doc_id else ""
+        )
+        return (
+            f"The sync ran out of memory under PAPRA_WRITE_MEMORY_LIMIT="
+            f"{self.warehouse.write_memory_limit}{longest}. Nothing was written; raise "
+            "PAPRA_WRITE_MEMORY_LIMIT (e.g. to 1GB) and run the sync again."
+        )
 
     def _write(self) -> None:
         now = self.now()

@@ -101,6 +101,7 @@ def write_staged(
             if merged.updated or removed:
                 redefined.append(org)
     documents = stats["documents"]
+    session.make_room_for_long_texts(to_write.staging.long_text_bytes)
     merged, texts = session.upsert_documents(
         to_write.staged("documents"), to_write.staged("document_content"), now
     )

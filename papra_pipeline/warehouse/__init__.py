@@ -29,6 +29,7 @@ _MODULES = {
     "EpochMicroseconds": "staging",
     "Staged": "staging",
     "Staging": "staging",
+    "is_out_of_memory": "staging",
     "Warehouse": "store",
     "MergeCounts": "writes",
     "WriteSession": "writes",
@@ -55,6 +56,7 @@ __all__ = [
     "WarehouseUnreadableError",
     "WarehouseVersionError",
     "WriteSession",
+    "is_out_of_memory",
     "read_state",
 ]
 

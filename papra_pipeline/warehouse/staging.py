@@ -11,6 +11,7 @@ next run in the same temporary directory removes it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import os
@@ -37,6 +38,15 @@ STAGING_ALIAS = "papra_staging"
 # A staging directory's name: the creating process's pid, then mkdtemp's suffix (eight
 # characters from [a-z0-9_]). Names from before the pid was added never match.
 _DIRECTORY = re.compile(r"papra-staging-([1-9][0-9]{0,8})-[a-z0-9_]{8}")
+
+
+def size_in_bytes(size: str) -> int:
+    """A DuckDB memory size (``96MB``, ``1GiB``; see ``settings.MEMORY_SIZE``) in bytes."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT])(i?)B", size.strip(), re.IGNORECASE)
+    if match is None:
+        raise ValueError(f"{size!r} is not a memory size such as 96MB or 1GB")
+    base = 1024 if match[3] else 1000
+    return int(float(match[1]) * base ** ("KMGT".index(match[2].upper()) + 1))
 
 
 def _running(pid: int) -> bool:
@@ -154,6 +164,22 @@ def _without_lone_surrogates(value: Any) -> Any:
     return value
 
 
+# How DuckDB 2.0 words running out of its limit: a commit or a checkpoint that cannot pin a
+# block raises a TransactionException or a FatalException, not an OutOfMemoryException.
+_OUT_OF_MEMORY = re.compile(r"Out of Memory|failed to (pin|allocate)|could not allocate")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether DuckDB ran out of its memory limit, here or in what ``exc`` was raised from."""
+    while exc is not None:
+        if isinstance(exc, duckdb.OutOfMemoryException) or (
+            isinstance(exc, duckdb.Error) and _OUT_OF_MEMORY.search(str(exc))
+        ):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def is_lone_surrogate_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.InvalidInputException) and "surrogate" in str(exc)
 
@@ -171,15 +197,40 @@ def _epoch_us(value: datetime | EpochMicroseconds | None) -> int | None:
 
 @dataclass(frozen=True)
 class Staged:
-    """One set of staged rows for a warehouse table: the staging table and its columns."""
+    """One set of staged rows for a warehouse table: the staging table and its columns, and
+    the tables that each hold one batch of long texts (see :meth:`Staging._write`)."""
 
     name: str
     table: str
     columns: tuple[str, ...]
+    long_parts: tuple[tuple[str, int, int], ...] = ()  # (table, first and last _seq)
+    main: bool = True  # False when every batch went to a table of long texts
 
     @property
     def qualified(self) -> str:
-        return f'{STAGING_ALIAS}."{self.name}"'
+        """The rows, as a table or a subquery to read them from."""
+        if not self.long_parts:
+            return f'{STAGING_ALIAS}."{self.name}"'
+        # DuckDB scans 2,048 rows at a time: read from one table of texts of any length, a
+        # scan would hold 2,048 of them at once. Each batch of long texts is a table of its
+        # own, so a scan holds one batch at most.
+        names = [self.name] if self.main else []
+        names += [name for name, _, _ in self.long_parts]
+        tables = [f'{STAGING_ALIAS}."{name}"' for name in names]
+        return "(" + " UNION ALL ".join(f"SELECT * FROM {t}" for t in tables) + ")"
+
+
+# Tables whose rows carry texts of any length (a document's extracted text, its ``_raw``):
+# their batches are bounded by bytes too. Other rows are small enough for a bound on rows.
+WIDE_TABLES = frozenset({"documents"})
+# DuckDB cannot spill a string of this size or more before the statement or transaction that
+# writes it ends (shorter ones go to disk beyond the memory limit): measured with DuckDB 2.0,
+# 40 KB texts committed 200 MB under a 96MB limit, 80 KB ones failed. See :attr:`long_text_bytes`.
+LONG_TEXT = 64 * 1024
+# DuckDB stores a string longer than this outside its column's blocks; a checkpoint of a table
+# appended to re-reads every such string of its last row group (20,000 texts of 20 KB appended
+# batch after batch failed the staging file's 32MB limit at the automatic checkpoint).
+OVERFLOW_TEXT = 4096
 
 
 class Staging:
@@ -187,9 +238,15 @@ class Staging:
 
     Each row gets a ``_seq`` so the merge can keep the last one written for a key. A set is
     flushed every ``batch_rows`` rows, or every ``batch_rows_by_table[table]`` rows: each flush
-    costs a few milliseconds whatever its size, so narrow rows are worth larger batches. The
-    file is created with the first full batch: a run that stages nothing (a no-op sync), or
-    less than a batch per set (see :meth:`attach`), has none.
+    costs a few milliseconds whatever its size, so narrow rows are worth larger batches. Rows of
+    :data:`WIDE_TABLES` are also flushed once they hold ``batch_bytes`` of text: DuckDB holds
+    what one statement inserts in memory until it ends, so 2,000 texts of 16 KB (32 MB) broke
+    the 32MB limit while 2,000 of 12 KB passed; a bound on bytes keeps a batch of documents
+    within it whatever their texts' length. A batch ends with the row that brings it to that
+    size, so it holds at most ``batch_bytes`` plus one text, and is written under a limit
+    raised for that text if it needs more. The file is created with the first full batch: a
+    run that stages nothing (a no-op sync), or less than a batch per set (see :meth:`attach`),
+    has none.
     """
 
     def __init__(
@@ -198,6 +255,7 @@ class Staging:
         *,
         batch_rows: int = 5000,
         batch_rows_by_table: Mapping[str, int] | None = None,
+        batch_bytes: int = 8 * 2**20,
         memory_limit: str = "32MB",
     ) -> None:
         self.directory = Path(
@@ -207,7 +265,12 @@ class Staging:
         self.path = self.directory / "staging.duckdb"
         self.batch_rows = batch_rows
         self.batch_rows_by_table = dict(batch_rows_by_table or {})
+        self.batch_bytes = batch_bytes
+        self.long_text_bytes = 0  # characters staged in texts of LONG_TEXT or more
+        self.largest_text = ("", 0)  # (row id, characters) of the longest text of a document
         self._memory_limit = memory_limit
+        self._limit_raised = False
+        self._bytes: dict[str, int] = {}  # set -> characters of text buffered (wide tables)
         self._con: duckdb.DuckDBPyConnection | None = None  # opened by the first write
         self._closed = False
         self._buffers: dict[str, dict[str, list[Any]]] = {}  # set -> column -> values
@@ -230,15 +293,32 @@ class Staging:
         """
         target = None
         batch_rows = self.batch_rows_by_table.get(table, self.batch_rows)
+        wide = table in WIDE_TABLES
         for row in rows:
             if target is None:
                 columns, sequence = target = self._buffer(name, table, row)
             for column, values in columns:
                 values.append(row.get(column))
             sequence.append(next(self._seq))
-            if len(sequence) >= batch_rows:
+            full = wide and self._count_text(name, row) >= self.batch_bytes
+            if full or len(sequence) >= batch_rows:
                 self._flush(name)
                 target = None
+
+    def _count_text(self, name: str, row: dict[str, Any]) -> int:
+        """Add the row's text to the set's buffered size (characters: a bound on bytes good
+        enough for batching) and return that size."""
+        size = 0
+        for value in row.values():
+            if isinstance(value, str):
+                length = len(value)
+                size += length
+                if length >= LONG_TEXT:
+                    self.long_text_bytes += length
+                if length > self.largest_text[1]:
+                    self.largest_text = (str(row.get("id", "")), length)
+        buffered = self._bytes[name] = self._bytes.get(name, 0) + size
+        return buffered
 
     def _buffer(
         self, name: str, table: str, row: dict[str, Any]
@@ -276,6 +356,7 @@ class Staging:
         self._batches.put((name, frame))
 
     def _frame(self, name: str) -> pd.DataFrame | None:
+        self._bytes.pop(name, None)
         columns = self._buffers.pop(name, None)
         if not columns or not columns["_seq"] or self._closed:
             return None
@@ -301,17 +382,62 @@ class Staging:
         return self._con
 
     def _write(self, name: str, frame: pd.DataFrame) -> None:
-        self._write_into(self._connection(), f'"{name}"', name, frame)
+        con = self._connection()
+        if not self._fit_limit(con, name, frame):
+            self._write_into(con, f'"{name}"', name, frame)
+            return
+        # A batch holding a text longer than OVERFLOW_TEXT goes to a table of its own,
+        # checkpointed at once: DuckDB keeps committed long texts in memory until a checkpoint
+        # writes them, and a checkpoint rewrites the whole last row group of a table appended
+        # to (batch after batch, it re-read every text staged so far, and failed at ~30 MB).
+        staged = self._sets[name]
+        part = f"{name}#{len(staged.long_parts) + 1}"
+        sequence = frame["_seq"]
+        long_part = (part, int(sequence.min()), int(sequence.max()))
+        self._sets[name] = dataclasses.replace(staged, long_parts=(*staged.long_parts, long_part))
+        self._write_into(con, f'"{part}"', name, frame, create=True)
+        con.execute("CHECKPOINT").fetchall()
+
+    def _fit_limit(self, con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> bool:
+        """Raise the file's memory limit for a batch holding a text too long for it (a batch
+        of one row: see the class), and lower it again after: the insert holds the batch's
+        text, about once, in memory until it ends. Returns whether the batch holds a text
+        longer than :data:`OVERFLOW_TEXT`."""
+        longest = 0
+        if self._sets[name].table in WIDE_TABLES:
+            for column in frame.columns:
+                if frame[column].dtype.kind not in "biufcmM":  # text, in whatever dtype
+                    longest += max((len(v) for v in frame[column] if isinstance(v, str)), default=0)
+        if longest <= OVERFLOW_TEXT:
+            if self._limit_raised:
+                con.execute(f"SET memory_limit = '{self._memory_limit}'").fetchall()
+                self._limit_raised = False
+            return False
+        needed = 3 * longest + 16 * 2**20
+        if needed > size_in_bytes(self._memory_limit):
+            con.execute(f"SET memory_limit = '{needed // 2**20 + 1}MB'").fetchall()
+            self._limit_raised = True
+        elif self._limit_raised:
+            con.execute(f"SET memory_limit = '{self._memory_limit}'").fetchall()
+            self._limit_raised = False
+        return True
 
     def _write_into(
-        self, con: duckdb.DuckDBPyConnection, target: str, name: str, frame: pd.DataFrame
+        self,
+        con: duckdb.DuckDBPyConnection,
+        target: str,
+        name: str,
+        frame: pd.DataFrame,
+        *,
+        create: bool = False,
     ) -> None:
-        """Append a batch of set ``name`` to table ``target`` of ``con`` (created first)."""
+        """Append a batch of set ``name`` to table ``target`` of ``con`` (created first, or
+        always with ``create``)."""
         staged = self._sets[name]
         table = TABLES[staged.table]
         casts = select_typed(frame, table, staged.columns)
         select = f'SELECT {casts}, CAST("_seq" AS BIGINT) AS "_seq" FROM _papra_batch'
-        if name in self._created:
+        if name in self._created and not create:
             statement = f"INSERT INTO {target} {select}"
         else:
             statement = f"CREATE TABLE {target} AS {select}"
@@ -331,7 +457,8 @@ class Staging:
             )
             con.register("_papra_batch", frame)
             con.execute(statement).fetchall()
-        self._created.add(name)
+        if not create:
+            self._created.add(name)
         con.unregister("_papra_batch")
 
     def attach(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -376,6 +503,9 @@ class Staging:
                 frame = self._frame(name)
                 if frame is not None:
                     self._write(name, frame)
+            for name, staged in list(self._sets.items()):
+                if name not in self._created:
+                    self._sets[name] = dataclasses.replace(staged, main=False)
         finally:
             self._closed = True
             if self._con is not None:

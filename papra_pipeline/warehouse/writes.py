@@ -21,9 +21,11 @@ import pandas as pd
 
 from papra_pipeline.warehouse.schema import TABLES, Table
 from papra_pipeline.warehouse.staging import (
+    STAGING_ALIAS,
     Staged,
     replace_lone_surrogates,
     select_typed,
+    size_in_bytes,
 )
 
 log = logging.getLogger("papra_pipeline.warehouse")
@@ -164,6 +166,21 @@ class WriteSession:
             values.append("false")
         return names, values
 
+    def make_room_for_long_texts(self, characters: int) -> None:
+        """Raise the write's memory limit by what the transaction's long texts need.
+
+        DuckDB spills rows beyond its memory limit, but not texts of 64 KB or more
+        (:data:`~papra_pipeline.warehouse.staging.LONG_TEXT`) that a transaction writes: it
+        holds them until the commit, which failed for 114 MB of 100 KB texts under 96MB
+        whatever the statements. So the limit grows by twice their size (UTF-8 and DuckDB's
+        own copies): the write's memory is bounded by the limit plus the long texts this run
+        writes, not by the archive or by how long any text is.
+        """
+        if characters <= 0:
+            return
+        current = size_in_bytes(self._run("SELECT current_setting('memory_limit')")[0])
+        self._run(f"SET memory_limit = '{(current + 2 * characters) // 2**20 + 1}MiB'")
+
     def upsert(
         self, table_name: str, rows: Rows, now: datetime, *, update: bool = True
     ) -> MergeCounts:
@@ -282,15 +299,50 @@ class WriteSession:
             if not _is_empty(documents):
                 select, _ = self._select(table, documents)
                 others = f"id NOT IN (SELECT id FROM ({select}))"
-            # In parts too: `sync --verify` re-reads the text of every document, and comparing
-            # 100,000 texts with the table in one statement ran out of the default 96 MB.
-            for part, where in self._parts(table, texts):
-                condition = " AND ".join(c for c in (others, where) if c) or None
-                source, _, _ = self._source(table, part, condition)
-                columns = ["id", "content", "_content_synced_at"]
-                written += self._update_from(table, source, columns)
-                self._run(f"DROP TABLE {source}")
+            written += self._rewrite_texts(texts, others)
         return counts, written
+
+    def _rewrite_texts(self, texts: pd.DataFrame | Staged, others: str | None) -> int:
+        """Write the texts (id, content, _content_synced_at) that differ from the stored
+        ones, of documents that ``others`` selects; returns how many.
+
+        Texts are compared by their MD5, found in one narrow pass each side, so that no
+        statement holds both a part of the new texts and the stored ones. Then each part
+        (:meth:`_parts`) of the changed texts is written with its documents' other columns,
+        read without their stored text: the rows are deleted and inserted again, as in
+        :meth:`_merge`, rather than updated in place, since DuckDB holds an in-place update in
+        memory until the commit: a run in which every text of 20,000 documents of 20 KB
+        changed (``sync --verify`` after an OCR upgrade) needed all 400 MB at once.
+        """
+        table = TABLES["documents"]
+        select, _ = self._select(table, texts, others)
+        fresh = self._name()
+        self._run(f"CREATE TEMP TABLE {fresh} AS SELECT id, md5(content) AS h FROM ({select})")
+        changed = self._name()
+        count = self._run(
+            f"""CREATE TEMP TABLE {changed} AS SELECT f.id FROM {fresh} f
+                JOIN (SELECT id, md5(content) AS h FROM documents
+                      WHERE id IN (SELECT id FROM {fresh})) t USING (id)
+                WHERE f.h IS DISTINCT FROM t.h"""
+        )[0]
+        self._run(f"DROP TABLE {fresh}")
+        columns = table.column_names
+        row = ", ".join(
+            f's."{c}"' if c in ("content", "_content_synced_at") else f't."{c}"' for c in columns
+        )
+        for part, where in self._parts(table, texts) if count else ():
+            condition = " AND ".join(c for c in (f"id IN (SELECT id FROM {changed})", where) if c)
+            part_select, _ = self._select(table, part, condition)
+            rewritten = self._name()
+            self._run(
+                f"""CREATE TEMP TABLE {rewritten} AS SELECT {row}
+                    FROM ({part_select}) s JOIN documents t USING (id)"""
+            )
+            self._run(f"DELETE FROM documents t USING {rewritten} s WHERE t.id = s.id")
+            self._run(f"INSERT INTO documents ({_quoted(columns)}) SELECT * FROM {rewritten}")
+            self._run(f"DROP TABLE {rewritten}")
+        self._run(f"DROP TABLE {changed}")
+        return count
 
     def _parts(
         self, table: Table, rows: pd.DataFrame | Staged
@@ -308,12 +360,32 @@ class WriteSession:
             frame = rows.drop_duplicates(subset=list(table.key), keep="last")
             size = math.ceil(len(frame) / math.ceil(len(frame) / ROWS_PER_STATEMENT))
             return [(frame.iloc[at : at + size], None) for at in range(0, len(frame), size)]
+        if rows.long_parts:
+            return self._long_text_parts(table, rows)
         total = self._run(f"SELECT count(*) FROM {rows.qualified}")[0]
         parts = math.ceil(total / ROWS_PER_STATEMENT)
         if parts <= 1:
             return [(rows, None)]
         keys = _quoted(table.key)
         return [(rows, f"hash({keys}) % {parts} = {part}") for part in range(parts)]
+
+    def _long_text_parts(self, table: Table, rows: Staged) -> list[tuple[Staged, str | None]]:
+        """A staged set with tables of long texts (see :class:`Staged`) in parts: one per such
+        table, selected by its range of ``_seq`` (so a scan skips the other tables whole), and
+        the rest by a hash of the key. A part then holds at most one staging batch of long
+        texts, ~8 MB or a single text, where a hash of the key would mix texts from every
+        batch; the last row per key is then found within a part, which is where a document's
+        text staged twice in a run (rare) is.
+        """
+        ranges = [f'"_seq" BETWEEN {first} AND {last}' for _, first, last in rows.long_parts]
+        parts: list[tuple[Staged, str | None]] = [(rows, where) for where in ranges]
+        if rows.main:
+            rest = f"NOT ({' OR '.join(ranges)})"
+            total = self._run(f'SELECT count(*) FROM {STAGING_ALIAS}."{rows.name}"')[0]
+            count = math.ceil(total / ROWS_PER_STATEMENT)
+            keys = _quoted(table.key)
+            parts += [(rows, f"{rest} AND hash({keys}) % {count} = {p}") for p in range(count)]
+        return parts
 
     def _insert_documents(
         self, documents: pd.DataFrame | Staged, texts: Rows, now: datetime, where: str | None

@@ -77,7 +77,10 @@ def test_instants_python_cannot_hold_are_staged_exactly(tmp_path, dates):
         for i, date in enumerate(dates)
     ]
     expected = [
-        None if d is None else d.value if isinstance(d, EpochMicroseconds)
+        None
+        if d is None
+        else d.value
+        if isinstance(d, EpochMicroseconds)
         else int(d.timestamp()) * 1_000_000
         for d in dates
     ]
@@ -98,7 +101,7 @@ def test_instants_python_cannot_hold_are_staged_exactly(tmp_path, dates):
 def test_lone_surrogates_are_replaced_only_when_duckdb_refuses_a_batch(tmp_path, caplog):
     rows = [
         {"id": "doc_1", "organization_id": "org_1", "name": "half \ud800 pair"},
-        {"id": "doc_2", "organization_id": "org_1", "name": "whole \U0001F600 pair"},
+        {"id": "doc_2", "organization_id": "org_1", "name": "whole \U0001f600 pair"},
     ]
     staging = Staging(tmp_path)
     try:
@@ -109,7 +112,7 @@ def test_lone_surrogates_are_replaced_only_when_duckdb_refuses_a_batch(tmp_path,
         con.close()
     finally:
         staging.remove()
-    assert names == [("half \ufffd pair",), ("whole \U0001F600 pair",)]
+    assert names == [("half \ufffd pair",), ("whole \U0001f600 pair",)]
     assert "doc_1" in caplog.text and "doc_2" not in caplog.text
 
 
@@ -153,3 +156,55 @@ def test_a_run_that_filled_a_batch_merges_every_set_from_the_file(tmp_path):
     finally:
         staging.remove()
     assert (counts.inserted, links.inserted) == (3, 1)
+
+
+def test_long_texts_are_staged_in_batches_bounded_by_bytes(tmp_path):
+    """2,000 texts of 16 KB in one statement broke the scratch file's 32MB limit (issue 25):
+    batches end at a number of characters, and each batch of long texts is a table of its
+    own, read together through the set."""
+    staging = Staging(tmp_path, batch_bytes=1_000_000)
+    texts = [("x" * 16_000, 70), ("y" * 3_000_000, 2), ("z" * 100, 10)]
+    rows = [
+        {"id": f"doc_{kind}_{i}", "content": text}
+        for kind, (text, count) in enumerate(texts)
+        for i in range(count)
+    ]
+    try:
+        staging.add("document_content", "documents", rows)
+        staging.close()
+        staged = staging.staged("document_content")
+        con = duckdb.connect()
+        con.execute(f"ATTACH '{staging.path}' AS papra_staging (READ_ONLY)")
+        stored = con.execute(f"SELECT id, strlen(content), _seq FROM {staged.qualified}").fetchall()
+        con.close()
+    finally:
+        staging.remove()
+    assert sorted(stored, key=lambda r: r[2]) == [
+        (row["id"], len(row["content"]), seq) for seq, row in enumerate(rows)
+    ]
+    # A batch ends with the row that brings it to 1,000,000 characters: 63 texts of 16 KB,
+    # then the other 7 with the first 3 MB text, then the second alone; the short texts that
+    # end the run go to the set's own table.
+    assert [(last - first + 1) for _, first, last in staged.long_parts] == [63, 8, 1]
+    assert staged.main
+    assert staging.largest_text == ("doc_1_0", 3_000_000)
+    assert staging.long_text_bytes == 6_000_000
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block"), True),
+        # A commit or a checkpoint that cannot pin a block says so in other exception types.
+        (duckdb.TransactionException("Failed to commit: failed to pin block of size 256"), True),
+        (duckdb.IOException("Could not write file: No space left on device"), False),
+        (ValueError("Out of Memory"), False),  # not DuckDB's
+    ],
+)
+def test_out_of_memory_is_recognized_whatever_its_type(error, expected):
+    from papra_pipeline.warehouse import is_out_of_memory
+
+    assert is_out_of_memory(error) is expected
+    wrapped = RuntimeError("the write failed")
+    wrapped.__cause__ = error
+    assert is_out_of_memory(wrapped) is expected

@@ -1,0 +1,109 @@
+"""Documents whose extracted text is long (a contract extracts to 100 KB, a manual to megabytes)
+sync with the default settings, and a sync that still runs out of memory says so in one line.
+
+Before issue 25, 2,100 documents of 16 KB already failed every sync: DuckDB holds a statement's
+inserted rows in memory, and the scratch staging wrote 2,000 texts per statement under 32MB.
+Peak memory is measured by the bench (``make bench``), not here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from papra_pipeline.client import PapraClient
+from papra_pipeline.sync import SyncError, SyncOptions, sync
+from papra_pipeline.testing import FakePapra, populate
+from papra_pipeline.warehouse import Warehouse
+from tests.sync.helpers import table_fingerprints
+
+FULL = SyncOptions(mode="full")
+
+
+def _client(fake: FakePapra) -> PapraClient:
+    return PapraClient(
+        "http://papra.test", fake.api_key, transport=fake.transport(), sleep=lambda s: None
+    )
+
+
+def _long_text_mix() -> tuple[FakePapra, dict[str, int]]:
+    """One organization: 400 texts of 100 KB, 50 of 1 MB and 3 of 10 MB, mixed in order."""
+    fake = FakePapra()
+    summary = populate(
+        fake, organizations=1, documents=453, tags=4, custom_properties=4, text_bytes=100_000
+    )
+    org = summary["organizations"][0]
+    lengths = {}
+    for index, doc in enumerate(fake.documents(org, include_deleted=True)):
+        size = 10_000_000 if index % 150 == 7 else 1_000_000 if index % 9 == 1 else None
+        if size is not None:
+            text = (f"{doc['id']} " * (size // 20 + 1))[:size]
+            fake.update_document(org, doc["id"], content=text)
+        lengths[doc["id"]] = size or len(doc["content"])
+    assert sorted(lengths.values())[-3:] == [10_000_000] * 3
+    return fake, lengths
+
+
+def _stored_lengths(warehouse: Warehouse) -> dict[str, int]:
+    with warehouse.read() as con:
+        return dict(con.execute("SELECT id, strlen(content) FROM documents").fetchall())
+
+
+def test_the_long_text_mix_syncs_with_default_settings(tmp_path):
+    fake, lengths = _long_text_mix()
+    warehouse = Warehouse(tmp_path / "papra.duckdb")
+    with _client(fake) as client:
+        result = sync(client, warehouse, FULL)
+        assert result.streams["documents"].inserted == len(lengths)
+        assert _stored_lengths(warehouse) == lengths
+        # Every text read again: the write compares and keeps them all, changing nothing.
+        again = sync(client, warehouse, SyncOptions(mode="full", verify=True))
+    assert again.streams["document_content"].updated == 0
+    assert _stored_lengths(warehouse) == lengths
+
+
+def test_a_run_in_which_every_text_changed(tmp_path):
+    """6,000 texts of 20 KB: 120 MB, more than the write's 96MB limit, all rewritten in the
+    run's one transaction (the bench runs 20,000; here the in-process fake costs most)."""
+    fake = FakePapra()
+    summary = populate(
+        fake, organizations=1, documents=6_000, tags=4, custom_properties=2, text_bytes=20_000
+    )
+    org = summary["organizations"][0]
+    warehouse = Warehouse(tmp_path / "papra.duckdb")
+    with _client(fake) as client:
+        sync(client, warehouse, FULL)
+        for doc in fake.documents(org, include_deleted=True):
+            fake.update_document(org, doc["id"], content=doc["content"][::-1])
+        result = sync(client, warehouse, SyncOptions(mode="full", verify=True))
+    assert result.streams["document_content"].updated == 6_000
+    with warehouse.read() as con:
+        stored = dict(con.execute("SELECT id, content FROM documents").fetchall())
+    assert stored == {
+        doc["id"]: doc["content"] for doc in fake.documents(org, include_deleted=True)
+    }
+
+
+def test_running_out_of_memory_is_one_line_and_changes_nothing(tmp_path):
+    fake = FakePapra()
+    summary = populate(
+        fake, organizations=1, documents=300, tags=4, custom_properties=2, text_bytes=16_000
+    )
+    org = summary["organizations"][0]
+    warehouse = Warehouse(tmp_path / "papra.duckdb")
+    with _client(fake) as client:
+        sync(client, warehouse, SyncOptions(mode="full", content=False))
+        before = table_fingerprints(warehouse)
+        tight = Warehouse(tmp_path / "papra.duckdb", write_memory_limit="1MB")
+        with pytest.raises(SyncError) as raised:
+            sync(client, tight, FULL)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "PAPRA_WRITE_MEMORY_LIMIT=1MB" in message and "raise PAPRA_WRITE_MEMORY_LIMIT" in message
+    longest = max(fake.documents(org, include_deleted=True), key=lambda d: len(d["content"]))
+    assert f"document {longest['id']}" in message
+    assert table_fingerprints(warehouse) == before
+    with warehouse.read_private() as con:
+        status = con.execute(
+            "SELECT status, error FROM _papra_sync_runs ORDER BY started_at DESC LIMIT 1"
+        ).fetchall()
+    assert status[0][0] == "failed" and "out of memory" in status[0][1]
