@@ -67,6 +67,7 @@ SCAFFOLD_YAML = textwrap.dedent(
     type: {type}
 
     attributes:
+      # name: work                 # one more Papra server: a name prefixes all its definitions
       # The key and the login only as references to environment variables.
       api_url: "{{{{ env('PAPRA_API_URL', 'https://api.papra.app') }}}}"
       api_key: "{{{{ env.PAPRA_API_KEY }}}}"
