@@ -504,6 +504,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="skip the Dagster job (and Dagster's webhook latency)")
     parser.add_argument("--no-webhooks", action="store_true",
                         help="skip the webhook figures (python -m benchmarks.webhooks)")
+    parser.add_argument("--no-deployed", action="store_true",
+                        help="skip the deployed topology's delivery-to-row figures")
     parser.add_argument("--profile", action="append", default=[],
                         choices=["full", "noop", "quick", "edits", "dagster"],
                         help="also run this scenario once under pyinstrument (repeatable)")
@@ -537,6 +539,19 @@ def measure_webhooks(args: argparse.Namespace) -> tuple[dict, list[dict]]:
         print(f"  [{'met ' if c['met'] else 'MISS'}] {c['target']}: {c['measured']} "
               f"(limit {c['limit']})")
     return report, checks
+
+
+def measure_deployed() -> dict | None:
+    """Issue 21's figure: delivery to row with the daemon and PostgreSQL of deploy/."""
+    from benchmarks import deployed
+
+    print("\ndeployed topology: delivery to row (issue 21)", flush=True)
+    if reason := deployed.available():
+        print(f"  skipped: {reason}")
+        return None
+    report = deployed.measure()
+    deployed.print_report(report)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -728,6 +743,7 @@ def main(argv: list[str] | None = None) -> int:
     webhooks, webhook_checks = None, []
     if not args.no_webhooks:
         webhooks, webhook_checks = measure_webhooks(args)
+    deployed = None if args.no_deployed else measure_deployed()
     document = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "documents": n,
@@ -743,6 +759,7 @@ def main(argv: list[str] | None = None) -> int:
         "profiles": profiles,
         "webhooks": webhooks,
         "webhook_targets": webhook_checks,
+        "deployed": deployed,
         "total_seconds": time.perf_counter() - started,
         "load_average_at_end": os.getloadavg(),
     }
