@@ -231,11 +231,24 @@ class Deployment:
             answer = self.graphql(mutation, s={**selector, "scheduleName": name})
         elif kind == "schedule":
             query = ("query($s: ScheduleSelector!) { scheduleOrError(scheduleSelector: $s) "
-                     "{ ... on Schedule { scheduleState { id } } } }")
-            found = self.graphql(query, s={**selector, "scheduleName": name})
+                     "{ ... on Schedule { scheduleState { id status } } } }")
             mutation = ("mutation($id: String!) { stopRunningSchedule(id: $id) "
                         "{ __typename ... on PythonError { message } } }")
-            answer = self.graphql(mutation, id=found["scheduleOrError"]["scheduleState"]["id"])
+
+            def stopped() -> bool:
+                # A tick being evaluated while the stop lands writes its state back as
+                # running (seen with Dagster 1.13): stop again until it stays stopped.
+                state = self.graphql(query, s={**selector, "scheduleName": name})
+                state = state["scheduleOrError"]["scheduleState"]
+                if state["status"] == "STOPPED":
+                    time.sleep(5)
+                    state = self.graphql(query, s={**selector, "scheduleName": name})
+                    return state["scheduleOrError"]["scheduleState"]["status"] == "STOPPED"
+                self.graphql(mutation, id=state["id"])
+                return False
+
+            wait_for(stopped, 120, f"schedule {name} to stay stopped")
+            return
         else:
             verb = "startSensor" if running else "resetSensor"
             mutation = (f"mutation($s: SensorSelector!) {{ {verb}(sensorSelector: $s) "
