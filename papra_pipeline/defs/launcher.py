@@ -6,8 +6,8 @@ a run whose process died while it keeps running; but when the server dies with i
 SIGKILL, an OOM kill, a restarted container or unit), nothing is left to notice: the run
 would stay "started" for ever and keep the ``papra_duckdb`` slot, so no sync would run again.
 
-This launcher answers the health check by asking the run's code server which runs it is
-executing. A server that answers without the run has lost it: the run is failed and its slot
+This launcher answers the health check by asking the run's code server whether it is
+executing the run. A server that answers no has lost it: the run is failed and its slot
 freed (``free_slots_after_run_end_seconds``). A server that does not answer (restarting) gets
 the benefit of the doubt until it does.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dagster import DefaultRunLauncher
 from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRun
-from dagster._grpc.types import GetCurrentRunsResult
+from dagster._grpc.types import CanCancelExecutionRequest, CanCancelExecutionResult
 from dagster._serdes import deserialize_value
 
 
@@ -34,12 +34,15 @@ class CheckedRunLauncher(DefaultRunLauncher):
         if client is None:  # finished meanwhile, or not launched by a gRPC server
             return CheckRunHealthResult(WorkerStatus.RUNNING, "no code server to ask")
         try:
-            current = deserialize_value(client.get_current_runs(), GetCurrentRunsResult)
+            # ``dagster code-server start`` is a proxy that forwards this call (and not
+            # GetCurrentRuns) to the server executing the runs: True while it executes the run.
+            answer = client.can_cancel_execution(CanCancelExecutionRequest(run_id=run.run_id))
+            executing = deserialize_value(answer, CanCancelExecutionResult).can_cancel
         except Exception as exc:  # unreachable: restarting, or gone for now
             return CheckRunHealthResult(
                 WorkerStatus.RUNNING, f"code server unreachable ({type(exc).__name__})"
             )
-        if run.run_id in current.current_runs:
+        if executing:
             return CheckRunHealthResult(WorkerStatus.RUNNING)
         return CheckRunHealthResult(
             WorkerStatus.FAILED,
