@@ -160,9 +160,17 @@ class Deployment:
         return Path(self.env["PAPRA_DUCKDB_PATH"])
 
     def graphql(self, query: str, **variables: Any) -> dict:
-        response = httpx.post(f"{self.webserver_url}/graphql",
-                              json={"query": query, "variables": variables}, timeout=60)
-        response.raise_for_status()
+        # Right after a PostgreSQL restart the webserver answers 500 until it reconnects.
+        for attempt in range(30):
+            try:
+                response = httpx.post(f"{self.webserver_url}/graphql",
+                                      json={"query": query, "variables": variables}, timeout=60)
+                response.raise_for_status()
+                break
+            except (httpx.TransportError, httpx.HTTPStatusError):
+                if attempt == 29:
+                    raise
+                time.sleep(2)
         body = response.json()
         if body.get("errors"):
             raise AssertionError(f"GraphQL errors: {body['errors']}")
