@@ -81,8 +81,10 @@ def sync_windows(instance: dg.DagsterInstance, run_ids: list[str]) -> list[tuple
                 start = event.timestamp
             elif kind in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
                 end = event.timestamp
+        if start is not None and end is None:  # killed mid-step: it wrote until its run ended
+            end = instance.get_run_record_by_id(run_id).end_time or float("inf")
         if start is not None:
-            windows.append((start, end if end is not None else float("inf")))
+            windows.append((start, end))
     return windows
 
 
