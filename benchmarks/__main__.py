@@ -463,6 +463,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="skip the tagging-rule figures (python -m benchmarks.rules)")
     parser.add_argument("--no-longtext", action="store_true",
                         help="skip the long-text figures (python -m benchmarks.longtext)")
+    parser.add_argument("--no-deployed", action="store_true",
+                        help="skip the deployed topology's delivery-to-row figures")
     parser.add_argument("--profile", action="append", default=[],
                         choices=["full", "noop", "quick", "edits", "dagster"],
                         help="also run this scenario once under pyinstrument (repeatable)")
@@ -513,6 +515,17 @@ def measure_rules(args: argparse.Namespace) -> tuple[dict, list[dict]]:
         print(f"  [{'met ' if c['met'] else 'MISS'}] {c['target']}: {c['measured']} "
               f"(limit {c['limit']})")
     return report, checks
+def measure_deployed() -> dict | None:
+    """Issue 21's figure: delivery to row with the daemon and PostgreSQL of deploy/."""
+    from benchmarks import deployed
+
+    print("\ndeployed topology: delivery to row (issue 21)", flush=True)
+    if reason := deployed.available():
+        print(f"  skipped: {reason}")
+        return None
+    report = deployed.measure()
+    deployed.print_report(report)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -720,6 +733,7 @@ def main(argv: list[str] | None = None) -> int:
         longtext_report = longtext.measure(rounds=args.repeat, env=CHILD_ENV, seed=args.seed)
         longtext.print_report(longtext_report)
         longtext_report["targets"] = longtext.targets(longtext_report)
+    deployed = None if args.no_deployed else measure_deployed()
     document = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "documents": n,
@@ -739,6 +753,7 @@ def main(argv: list[str] | None = None) -> int:
         "rules": rules,
         "rule_targets": rule_checks,
         "longtext": longtext_report,
+        "deployed": deployed,
         "total_seconds": time.perf_counter() - started,
         "load_average_at_end": os.getloadavg(),
     }

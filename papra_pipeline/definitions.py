@@ -5,6 +5,9 @@ Configured from the environment (a ``.env`` file in the repo root works): see
 ``.env.example`` for every variable.
 """
 
-from papra_pipeline.defs import build_definitions
+import dagster as dg
 
-defs = build_definitions()
+from papra_pipeline.defs import build_definitions, retention
+
+# The run retention job serves the deployment (deploy/), once per code location.
+defs = dg.Definitions.merge(build_definitions(), retention.retention_definitions)

@@ -10,7 +10,8 @@ from datetime import timedelta
 import dagster as dg
 from pydantic import Field
 
-from papra_pipeline.defs.resources import PapraResource, WarehouseResource
+from papra_pipeline.defs.names import DEFAULT_NAMES, Names
+from papra_pipeline.defs.names import POOL as POOL  # without a name; else Names.pool
 from papra_pipeline.sync import StreamStats, SyncOptions, SyncResult
 from papra_pipeline.sync.gone import gone_message
 from papra_pipeline.sync.probe import snapshot_statistics
@@ -26,11 +27,7 @@ from papra_pipeline.warehouse.figures import (
 )
 from papra_pipeline.warehouse.reports import refresh_daily_reports
 
-GROUP = "papra"
 KINDS = {"python", "duckdb"}
-# DuckDB allows one writing process: every step that writes takes a slot of this pool, whose
-# limit is 1 (dagster.yaml), so concurrent runs wait for each other instead of failing.
-POOL = "papra_duckdb"
 COUNTERS = (
     "inserted",
     "updated",
@@ -210,29 +207,39 @@ class SyncConfig(dg.Config):
     )
 
 
-@dg.multi_asset(
-    name="papra_sync",
-    specs=[
-        dg.AssetSpec(
-            t.asset,
-            description=t.description,
-            deps=list(t.deps),
-            group_name=GROUP,
-            kinds=KINDS,
-            metadata=table_metadata(t.table),
-        )
-        for t in SYNCED_TABLES
-    ],
-    description="One pass over the Papra API fills every table below in a single DuckDB "
-    "transaction: a failed run leaves the warehouse exactly as the last good run left it.",
-    pool=POOL,
-)
-def papra_sync(
-    context: dg.AssetExecutionContext,
-    config: SyncConfig,
-    papra: PapraResource,
-    warehouse: WarehouseResource,
+def build_sync_assets(names: Names = DEFAULT_NAMES) -> dg.AssetsDefinition:
+    """The multi-asset of the synced tables, under ``names``."""
+
+    @dg.multi_asset(
+        name=names("papra_sync"),
+        specs=[
+            dg.AssetSpec(
+                names.asset(t.asset),
+                description=t.description,
+                deps=[names.asset(d) for d in t.deps],
+                group_name=names.group,
+                kinds=KINDS,
+                metadata=table_metadata(t.table),
+            )
+            for t in SYNCED_TABLES
+        ],
+        description="One pass over the Papra API fills every table below in a single DuckDB "
+        "transaction: a failed run leaves the warehouse exactly as the last good run left it.",
+        pool=names.pool,
+        required_resource_keys={names.papra, names.warehouse},
+    )
+    def papra_sync(
+        context: dg.AssetExecutionContext, config: SyncConfig
+    ) -> Iterator[dg.MaterializeResult]:
+        yield from sync_and_report(context, config, names)
+
+    return papra_sync
+
+
+def sync_and_report(
+    context: dg.AssetExecutionContext, config: SyncConfig, names: Names
 ) -> Iterator[dg.MaterializeResult]:
+    papra, warehouse = names.papra_of(context), names.warehouse_of(context)
     if config.mode not in ("full", "quick"):
         raise dg.Failure(f"mode must be 'full' or 'quick', got {config.mode!r}")
     options = SyncOptions(
@@ -280,12 +287,12 @@ def papra_sync(
             metadata["statistics_snapshots"] = result.streams["organization_statistics"].inserted
             after = organization_figures(store, result.organization_ids)
             metadata |= figures_metadata(before, after)
-        yield dg.MaterializeResult(asset_key=t.asset, metadata=metadata)
+        yield dg.MaterializeResult(asset_key=names.asset(t.asset), metadata=metadata)
     # The sync appended a statistics snapshot per organization: the statistics asset is
     # materialized by this run, so no second snapshot is needed to keep it current.
     context.log_event(
         dg.AssetMaterialization(
-            asset_key="papra_organization_statistics",
+            asset_key=names.asset("papra_organization_statistics"),
             description=f"Snapshot appended by the {result.mode} sync.",
             metadata={
                 "dagster/row_count": row_count(store, "organization_statistics"),
@@ -297,27 +304,36 @@ def papra_sync(
     )
 
 
-def sync_assets_fresh_within(hours: float) -> dg.AssetsDefinition:
+def sync_assets_fresh_within(hours: float, names: Names = DEFAULT_NAMES) -> dg.AssetsDefinition:
     """``papra_sync`` whose tables count as stale (failing freshness) once no sync has
     materialized them for ``hours`` (PAPRA_FRESHNESS_HOURS), whether syncs stopped or fail."""
     policy = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=hours))
-    return papra_sync.map_asset_specs(lambda spec: dg.apply_freshness_policy(spec, policy))
+    return build_sync_assets(names).map_asset_specs(
+        lambda spec: dg.apply_freshness_policy(spec, policy)
+    )
 
 
-@dg.asset(
-    name="papra_organization_statistics",
-    description="Snapshots of Papra's own counters per organization over time: live and "
-    "trashed documents and bytes. Append-only; every sync adds one too (and materializes "
-    "this asset), so the statistics job is only needed between syncs.",
-    group_name=GROUP,
-    kinds=KINDS,
-    deps=["papra_organizations"],
-    metadata=table_metadata("organization_statistics"),
-    pool=POOL,
-)
-def papra_organization_statistics(
-    context: dg.AssetExecutionContext, papra: PapraResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
+def build_statistics_asset(names: Names = DEFAULT_NAMES) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=names.asset("papra_organization_statistics"),
+        description="Snapshots of Papra's own counters per organization over time: live and "
+        "trashed documents and bytes. Append-only; every sync adds one too (and materializes "
+        "this asset), so the statistics job is only needed between syncs.",
+        group_name=names.group,
+        kinds=KINDS,
+        deps=[names.asset("papra_organizations")],
+        metadata=table_metadata("organization_statistics"),
+        pool=names.pool,
+        required_resource_keys={names.papra, names.warehouse},
+    )
+    def papra_organization_statistics(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        return snapshot_and_report(context, names)
+
+    return papra_organization_statistics
+
+
+def snapshot_and_report(context: dg.AssetExecutionContext, names: Names) -> dg.MaterializeResult:
+    papra, warehouse = names.papra_of(context), names.warehouse_of(context)
     store = warehouse.get_warehouse()
     with papra.get_client() as client:
         snapshot = snapshot_statistics(client, store, run_id=context.run.run_id)
@@ -352,22 +368,30 @@ class TaggingConfig(dg.Config):
     reason: str = Field(default="manual", description="Recorded with each application.")
 
 
-@dg.asset(
-    name="papra_tagging_rule_applications",
-    description="One row per tagging-rule apply request sent to Papra, with the task id it "
-    "returned, the rule's content hash and why it was applied. Papra runs the task in the "
-    "background; tags appear in papra_document_tags after the next sync.",
-    group_name=GROUP,
-    kinds=KINDS,
-    metadata=table_metadata("tagging_rule_applications"),
-    pool=POOL,
-)
-def papra_tagging_rule_applications(
-    context: dg.AssetExecutionContext,
-    config: TaggingConfig,
-    papra: PapraResource,
-    warehouse: WarehouseResource,
+def build_tagging_asset(names: Names = DEFAULT_NAMES) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=names.asset("papra_tagging_rule_applications"),
+        description="One row per tagging-rule apply request sent to Papra, with the task id it "
+        "returned, the rule's content hash and why it was applied. Papra runs the task in the "
+        "background; tags appear in papra_document_tags after the next sync.",
+        group_name=names.group,
+        kinds=KINDS,
+        metadata=table_metadata("tagging_rule_applications"),
+        pool=names.pool,
+        required_resource_keys={names.papra, names.warehouse},
+    )
+    def papra_tagging_rule_applications(
+        context: dg.AssetExecutionContext, config: TaggingConfig
+    ) -> dg.MaterializeResult:
+        return apply_and_report(context, config, names)
+
+    return papra_tagging_rule_applications
+
+
+def apply_and_report(
+    context: dg.AssetExecutionContext, config: TaggingConfig, names: Names
 ) -> dg.MaterializeResult:
+    papra, warehouse = names.papra_of(context), names.warehouse_of(context)
     store = warehouse.get_warehouse()
     with papra.get_client() as client:
         applications = apply_tagging_rules(
@@ -419,7 +443,7 @@ REPORT_ASSETS = {
 }
 
 
-def build_report_assets(start_date: str) -> dg.AssetsDefinition:
+def build_report_assets(start_date: str, names: Names = DEFAULT_NAMES) -> dg.AssetsDefinition:
     """The daily report tables, partitioned by UTC day from ``start_date``.
 
     A backfill runs as one run over its whole range (one transaction); re-running a day
@@ -428,13 +452,16 @@ def build_report_assets(start_date: str) -> dg.AssetsDefinition:
     partitions = dg.DailyPartitionsDefinition(start_date=start_date, timezone="UTC")
 
     @dg.multi_asset(
-        name="papra_daily_reports",
+        name=names("papra_daily_reports"),
         specs=[
             dg.AssetSpec(
-                asset,
+                names.asset(asset),
                 description=description,
-                deps=["papra_documents", "papra_document_activity", "papra_organizations"],
-                group_name=GROUP,
+                deps=[
+                    names.asset(d)
+                    for d in ("papra_documents", "papra_document_activity", "papra_organizations")
+                ],
+                group_name=names.group,
                 kinds=KINDS,
                 metadata={"dagster/table_name": table},
                 partitions_def=partitions,
@@ -443,11 +470,11 @@ def build_report_assets(start_date: str) -> dg.AssetsDefinition:
         ],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=POOL,
+        pool=names.pool,
+        required_resource_keys={names.warehouse},
     )
-    def papra_daily_reports(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource
-    ) -> Iterator[dg.MaterializeResult]:
+    def papra_daily_reports(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+        warehouse = names.warehouse_of(context)
         window = context.partition_time_window
         first = window.start.date()
         last = (window.end - timedelta(days=1)).date()
@@ -455,11 +482,11 @@ def build_report_assets(start_date: str) -> dg.AssetsDefinition:
         context.log.info(f"daily reports {first}..{last}: {counts}")
         common = {"first_day": first.isoformat(), "last_day": last.isoformat(), "mode": "replace"}
         yield dg.MaterializeResult(
-            asset_key="papra_report_daily_documents",
+            asset_key=names.asset("papra_report_daily_documents"),
             metadata={"dagster/row_count": counts.document_rows, "days": counts.days, **common},
         )
         yield dg.MaterializeResult(
-            asset_key="papra_report_daily_activity",
+            asset_key=names.asset("papra_report_daily_activity"),
             metadata={"dagster/row_count": counts.activity_rows, "days": counts.days, **common},
         )
 

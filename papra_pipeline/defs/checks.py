@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from papra_pipeline.defs.assets import SYNCED_TABLES
+from papra_pipeline.defs.names import DEFAULT_NAMES, Names
 from papra_pipeline.defs.resources import WarehouseResource
 from papra_pipeline.warehouse import TABLES, WarehouseMissingError
 from papra_pipeline.warehouse.health import (
@@ -23,7 +24,7 @@ from papra_pipeline.warehouse.health import (
 UNIQUE_IDS = "unique_ids"
 
 
-def _missing(check_name: str, asset: str) -> dg.AssetCheckResult:
+def _missing(check_name: str, asset: dg.AssetKey) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=check_name,
@@ -32,51 +33,63 @@ def _missing(check_name: str, asset: str) -> dg.AssetCheckResult:
     )
 
 
-@dg.multi_asset_check(
-    name="papra_unique_ids",
-    specs=[
-        dg.AssetCheckSpec(
-            UNIQUE_IDS,
-            asset=t.asset,
-            description=f"Every row of {t.table} has a non-null, unique "
-            f"({', '.join(TABLES[t.table].key)}).",
-        )
-        for t in SYNCED_TABLES
-    ],
-)
-def papra_unique_ids(warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
-    try:
-        with warehouse.get_warehouse().read() as con:
+def unique_ids(names: Names) -> dg.AssetChecksDefinition:
+    @dg.multi_asset_check(
+        name=names("papra_unique_ids"),
+        specs=[
+            dg.AssetCheckSpec(
+                UNIQUE_IDS,
+                asset=names.asset(t.asset),
+                description=f"Every row of {t.table} has a non-null, unique "
+                f"({', '.join(TABLES[t.table].key)}).",
+            )
+            for t in SYNCED_TABLES
+        ],
+        required_resource_keys={names.warehouse},
+    )
+    def papra_unique_ids(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+        warehouse = names.warehouse_of(context)
+        try:
+            with warehouse.get_warehouse().read() as con:
+                for t in SYNCED_TABLES:
+                    health = key_health(con, t.table)
+                    yield dg.AssetCheckResult(
+                        asset_key=names.asset(t.asset),
+                        check_name=UNIQUE_IDS,
+                        passed=health.duplicates == 0 and health.null_keys == 0,
+                        metadata={
+                            "rows": health.rows,
+                            "duplicates": health.duplicates,
+                            "null_keys": health.null_keys,
+                        },
+                    )
+        except WarehouseMissingError:
             for t in SYNCED_TABLES:
-                health = key_health(con, t.table)
-                yield dg.AssetCheckResult(
-                    asset_key=t.asset,
-                    check_name=UNIQUE_IDS,
-                    passed=health.duplicates == 0 and health.null_keys == 0,
-                    metadata={
-                        "rows": health.rows,
-                        "duplicates": health.duplicates,
-                        "null_keys": health.null_keys,
-                    },
-                )
-    except WarehouseMissingError:
-        for t in SYNCED_TABLES:
-            yield _missing(UNIQUE_IDS, t.asset)
+                yield _missing(UNIQUE_IDS, names.asset(t.asset))
+
+    return papra_unique_ids
 
 
 def _references_check(
-    asset: str, table: str, description: str, missing_names: dict[str, str]
+    names: Names, asset: str, table: str, description: str, missing_names: dict[str, str]
 ) -> dg.AssetChecksDefinition:
     """A check that every row of ``table`` points at stored rows; ``missing_names`` names
     the metadata entry counting the misses of each referencing column."""
+    key = names.asset(asset)
 
-    @dg.asset_check(asset=asset, name="references_existing_rows", description=description)
-    def check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    @dg.asset_check(
+        asset=key,
+        name="references_existing_rows",
+        description=description,
+        required_resource_keys={names.warehouse},
+    )
+    def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        warehouse = names.warehouse_of(context)
         try:
             with warehouse.get_warehouse().read() as con:
                 health = reference_health(con, table)
         except WarehouseMissingError:
-            return _missing("references_existing_rows", asset)
+            return _missing("references_existing_rows", key)
         return dg.AssetCheckResult(
             passed=not any(health.missing.values()),
             metadata={
@@ -88,27 +101,41 @@ def _references_check(
     return check
 
 
-document_tags_reference_existing_rows = _references_check(
-    "papra_document_tags",
-    "document_tags",
-    "Every document tag points at a stored document and a stored tag.",
-    {"document_id": "missing_documents", "tag_id": "missing_tags"},
-)
-custom_property_values_reference_existing_rows = _references_check(
-    "papra_document_custom_property_values",
-    "document_custom_property_values",
-    "Every custom-property value points at a stored document and a stored property definition.",
-    {"document_id": "missing_documents", "property_definition_id": "missing_definitions"},
-)
+def document_tags_reference_existing_rows(names: Names) -> dg.AssetChecksDefinition:
+    return _references_check(
+        names,
+        "papra_document_tags",
+        "document_tags",
+        "Every document tag points at a stored document and a stored tag.",
+        {"document_id": "missing_documents", "tag_id": "missing_tags"},
+    )
 
 
-@dg.asset_check(
-    asset="papra_documents",
-    name="live_count_matches_api",
-    description="For each organization of the last successful sync, the live documents in "
-    "the warehouse equal the documentsCount Papra reported during that sync.",
-)
-def live_count_matches_api(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def custom_property_values_reference_existing_rows(names: Names) -> dg.AssetChecksDefinition:
+    return _references_check(
+        names,
+        "papra_document_custom_property_values",
+        "document_custom_property_values",
+        "Every custom-property value points at a stored document and a stored property definition.",
+        {"document_id": "missing_documents", "property_definition_id": "missing_definitions"},
+    )
+
+
+def live_count_matches_api(names: Names) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=names.asset("papra_documents"),
+        name="live_count_matches_api",
+        description="For each organization of the last successful sync, the live documents in "
+        "the warehouse equal the documentsCount Papra reported during that sync.",
+        required_resource_keys={names.warehouse},
+    )
+    def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        return live_count_result(names.warehouse_of(context), names)
+
+    return check
+
+
+def live_count_result(warehouse: WarehouseResource, names: Names) -> dg.AssetCheckResult:
     try:
         with warehouse.get_warehouse().read() as con:
             last = last_successful_run(con)
@@ -119,7 +146,7 @@ def live_count_matches_api(warehouse: WarehouseResource) -> dg.AssetCheckResult:
             run_id, mode = last
             rows = live_counts(con, run_id)
     except WarehouseMissingError:
-        return _missing("live_count_matches_api", "papra_documents")
+        return _missing("live_count_matches_api", names.asset("papra_documents"))
     organizations = {org: {"api": api, "warehouse": live} for org, api, live in rows}
     mismatched = sorted(org for org, c in organizations.items() if c["api"] != c["warehouse"])
     return dg.AssetCheckResult(
@@ -136,20 +163,28 @@ def live_count_matches_api(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 UNTYPED_SHOWN = 50
 
 
-@dg.asset_check(
-    asset="papra_documents",
-    name="all_values_typed",
-    description="Every value Papra sent fits its typed column. A value the sync could not "
-    "type (a shape a later Papra may send) does not stop the sync: the document is stored "
-    "with that column empty and the value exactly as sent in _raw or raw_value, and it is "
-    "listed in _papra_untyped_values. This check warns while any is listed.",
-)
-def all_values_typed(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def all_values_typed(names: Names) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=names.asset("papra_documents"),
+        name="all_values_typed",
+        description="Every value Papra sent fits its typed column. A value the sync could not "
+        "type (a shape a later Papra may send) does not stop the sync: the document is stored "
+        "with that column empty and the value exactly as sent in _raw or raw_value, and it is "
+        "listed in _papra_untyped_values. This check warns while any is listed.",
+        required_resource_keys={names.warehouse},
+    )
+    def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        return untyped_result(names.warehouse_of(context), names)
+
+    return check
+
+
+def untyped_result(warehouse: WarehouseResource, names: Names) -> dg.AssetCheckResult:
     try:
         with warehouse.get_warehouse().read() as con:
             rows = listed_untyped_values(con)
     except WarehouseMissingError:
-        return _missing("all_values_typed", "papra_documents")
+        return _missing("all_values_typed", names.asset("papra_documents"))
     return dg.AssetCheckResult(
         passed=not rows,
         severity=dg.AssetCheckSeverity.WARN,
@@ -169,13 +204,13 @@ def all_values_typed(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
-def build_checks() -> list[dg.AssetChecksDefinition]:
+def build_checks(names: Names = DEFAULT_NAMES) -> list[dg.AssetChecksDefinition]:
     # Freshness is not a check (one would only run after a sync, so could never see syncs
     # stop): the synced assets carry a FreshnessPolicy the Dagster daemon evaluates.
     return [
-        papra_unique_ids,
-        document_tags_reference_existing_rows,
-        custom_property_values_reference_existing_rows,
-        live_count_matches_api,
-        all_values_typed,
+        unique_ids(names),
+        document_tags_reference_existing_rows(names),
+        custom_property_values_reference_existing_rows(names),
+        live_count_matches_api(names),
+        all_values_typed(names),
     ]

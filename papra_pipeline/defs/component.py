@@ -19,6 +19,7 @@ from dagster.components import Scaffolder, ScaffoldRequest
 from pydantic import Field
 
 from papra_pipeline.defs import build_definitions
+from papra_pipeline.defs.names import Names
 from papra_pipeline.defs.resources import resources_from_settings
 from papra_pipeline.settings import Settings
 
@@ -66,6 +67,7 @@ SCAFFOLD_YAML = textwrap.dedent(
     type: {type}
 
     attributes:
+      # name: work                 # one more Papra server: a name prefixes all its definitions
       # The key and the login only as references to environment variables.
       api_url: "{{{{ env('PAPRA_API_URL', 'https://api.papra.app') }}}}"
       api_key: "{{{{ env.PAPRA_API_KEY }}}}"
@@ -94,6 +96,14 @@ class PapraComponent(dg.Component, dg.Resolvable, dg.Model):
     Attributes left out come from the PAPRA_* environment variables.
     """
 
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        description="Prefixes every asset key, job, schedule, sensor, resource, pool and group "
+        "(and the default DuckDB file and inbox) so that several Papra servers fit in one "
+        "project: 'work' gives work/papra_documents, work_papra_full_sync_job, "
+        "work_papra.duckdb. Unset: today's names.",
+    )
     api_url: str | None = Field(default=None, description="Papra server URL (PAPRA_API_URL).")
     api_key: Annotated[EnvReference, _environment_reference("api_key")] = Field(
         default=None,
@@ -109,6 +119,10 @@ class PapraComponent(dg.Component, dg.Resolvable, dg.Model):
     )
     duckdb_path: str | None = Field(
         default=None, description="The warehouse's DuckDB file (PAPRA_DUCKDB_PATH)."
+    )
+    webhook_inbox: str | None = Field(
+        default=None,
+        description="The webhook inbox (PAPRA_WEBHOOK_INBOX); unset: beside the DuckDB file.",
     )
     organizations: list[str] = Field(
         default_factory=list, description="Organization ids to sync; empty means all."
@@ -129,13 +143,16 @@ class PapraComponent(dg.Component, dg.Resolvable, dg.Model):
     sensors: bool = Field(default=True, description="Include the sensors (start stopped).")
 
     def settings(self) -> Settings:
-        """The environment's settings with what this YAML sets on top."""
+        """The environment's settings with what this YAML sets on top; with a ``name``, the
+        environment's files get the name (each instance writes a file of its own)."""
         settings = Settings.from_env()
+        names = Names(self.name)
         changes: dict[str, object] = {}
         if self.api_url:
             changes["api_url"] = self.api_url
-        if self.duckdb_path:
-            changes["duckdb_path"] = self.duckdb_path
+        changes["duckdb_path"] = self.duckdb_path or names.file(settings.duckdb_path)
+        if self.webhook_inbox or settings.webhook_inbox:
+            changes["webhook_inbox"] = self.webhook_inbox or names.file(settings.webhook_inbox)
         if self.reverify_days is not None:
             changes["reverify_days"] = self.reverify_days
         if self.tagging_rules:
@@ -156,5 +173,5 @@ class PapraComponent(dg.Component, dg.Resolvable, dg.Model):
             content=self.content,
         )
         return build_definitions(
-            resources, settings, schedules=self.schedules, sensors=self.sensors
+            resources, settings, schedules=self.schedules, sensors=self.sensors, name=self.name
         )

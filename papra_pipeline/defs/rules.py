@@ -6,11 +6,13 @@ key needs ``documents:update`` and ``tags:read``, checked before anything is pla
 """
 
 from datetime import datetime
+from functools import cache
 
 import dagster as dg
 from pydantic import Field
 
-from papra_pipeline.defs.assets import GROUP, KINDS, POOL, row_count, table_metadata
+from papra_pipeline.defs.assets import KINDS, row_count, table_metadata
+from papra_pipeline.defs.names import DEFAULT_NAMES, Names
 from papra_pipeline.defs.resources import PapraResource, WarehouseResource
 from papra_pipeline.sync.clock import utcnow
 from papra_pipeline.sync.rules import (
@@ -53,6 +55,7 @@ def rules_run_config(
     *,
     changed_after: datetime | None = None,
     changed_until: datetime | None = None,
+    names: Names = DEFAULT_NAMES,
 ) -> dict:
     config: dict = {}
     if organization_ids:
@@ -61,7 +64,12 @@ def rules_run_config(
         config["changed_after"] = changed_after.isoformat()
     if changed_until is not None:
         config["changed_until"] = changed_until.isoformat()
-    return {"ops": {RULES_OP: {"config": config}}}
+    return {"ops": {rules_op(names): {"config": config}}}
+
+
+def rules_op(names: Names = DEFAULT_NAMES) -> str:
+    """The op of the additions asset: Dagster names it after the asset key."""
+    return names.asset(RULES_OP).to_python_identifier()
 
 
 def _plan(papra: PapraResource, warehouse: WarehouseResource, config: RulesConfig) -> Plan:
@@ -91,44 +99,57 @@ def _per_rule_metadata(counts: dict[str, int], what: str) -> dict[str, int]:
     return {f"{what}: {rule}": count for rule, count in sorted(counts.items())}
 
 
-@dg.asset(
-    name="papra_tagging_rule_plan",
-    description="The tags the rules of PAPRA_TAGGING_RULES would add now, from the warehouse "
-    "(nothing is sent): per rule, the count (plotted over time), and the documents in total.",
-    group_name=GROUP,
-    kinds=KINDS,
-    pool=POOL,
-)
-def papra_tagging_rule_plan(
-    config: RulesConfig, papra: PapraResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    plan = _plan(papra, warehouse, config)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(plan.additions),
-            "documents": plan.documents,
-            "pending": len(plan.pending),
-            **_per_rule_metadata(plan.per_rule(), "planned"),
-        }
+def build_rule_plan_asset(names: Names = DEFAULT_NAMES) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=names.asset("papra_tagging_rule_plan"),
+        description="The tags the rules of PAPRA_TAGGING_RULES would add now, from the "
+        "warehouse (nothing is sent): per rule, the count (plotted over time), and the "
+        "documents in total.",
+        group_name=names.group,
+        kinds=KINDS,
+        pool=names.pool,
+        required_resource_keys={names.papra, names.warehouse},
     )
+    def papra_tagging_rule_plan(
+        context: dg.AssetExecutionContext, config: RulesConfig
+    ) -> dg.MaterializeResult:
+        plan = _plan(names.papra_of(context), names.warehouse_of(context), config)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": len(plan.additions),
+                "documents": plan.documents,
+                "pending": len(plan.pending),
+                **_per_rule_metadata(plan.per_rule(), "planned"),
+            }
+        )
+
+    return papra_tagging_rule_plan
 
 
-@dg.asset(
-    name=RULES_OP,
-    description="One row per tag a rule of PAPRA_TAGGING_RULES added to a document through "
-    "the API key's batch route: rule, document, tag, run and time. Applying again adds only "
-    "what is new; the tags reach papra_document_tags with the next sync.",
-    group_name=GROUP,
-    kinds=KINDS,
-    metadata=table_metadata(RULES_TABLE),
-    pool=POOL,
-)
-def papra_tagging_rule_additions(
-    context: dg.AssetExecutionContext,
-    config: RulesConfig,
-    papra: PapraResource,
-    warehouse: WarehouseResource,
+def build_rule_additions_asset(names: Names = DEFAULT_NAMES) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=names.asset(RULES_OP),
+        description="One row per tag a rule of PAPRA_TAGGING_RULES added to a document through "
+        "the API key's batch route: rule, document, tag, run and time. Applying again adds "
+        "only what is new; the tags reach papra_document_tags with the next sync.",
+        group_name=names.group,
+        kinds=KINDS,
+        metadata=table_metadata(RULES_TABLE),
+        pool=names.pool,
+        required_resource_keys={names.papra, names.warehouse},
+    )
+    def papra_tagging_rule_additions(
+        context: dg.AssetExecutionContext, config: RulesConfig
+    ) -> dg.MaterializeResult:
+        return apply_and_record(context, config, names)
+
+    return papra_tagging_rule_additions
+
+
+def apply_and_record(
+    context: dg.AssetExecutionContext, config: RulesConfig, names: Names
 ) -> dg.MaterializeResult:
+    papra, warehouse = names.papra_of(context), names.warehouse_of(context)
     store = warehouse.get_warehouse()
     with papra.get_client() as client:
         try:
@@ -170,10 +191,12 @@ def papra_tagging_rule_additions(
     return dg.MaterializeResult(metadata=metadata)
 
 
-apply_rules_job = dg.define_asset_job(
-    "papra_apply_rules_job",
-    selection=dg.AssetSelection.assets(papra_tagging_rule_additions),
-    description="Apply the rules of PAPRA_TAGGING_RULES with the API key (documents:update, "
-    "tags:read): one request per tag set and 1,000 documents, each addition recorded. "
-    "Config: organization_ids, rules (names), dry_run.",
-)
+@cache
+def apply_rules_job(names: Names = DEFAULT_NAMES) -> "dg.UnresolvedAssetJobDefinition":
+    return dg.define_asset_job(
+        names("papra_apply_rules_job"),
+        selection=dg.AssetSelection.assets(names.asset(RULES_OP)),
+        description="Apply the rules of PAPRA_TAGGING_RULES with the API key (documents:update, "
+        "tags:read): one request per tag set and 1,000 documents, each addition recorded. "
+        "Config: organization_ids, rules (names), dry_run.",
+    )

@@ -27,6 +27,7 @@ from papra_pipeline.defs.jobs import (
     sync_run_config,
     tagging_run_config,
 )
+from papra_pipeline.defs.names import DEFAULT_NAMES, Names
 from papra_pipeline.defs.resources import PapraResource, WarehouseResource
 from papra_pipeline.defs.rules import apply_rules_job, rules_run_config
 from papra_pipeline.sync.gone import gone_message
@@ -38,6 +39,9 @@ from papra_pipeline.warehouse.figures import document_rows_per_organization
 from papra_pipeline.warehouse.inbox import WebhookInbox
 from papra_pipeline.warehouse.rules import changed_documents, newest_sync
 
+# Each sensor reads its instance's resources from ``context.resources`` under the instance's
+# keys (``Names``). Called directly (in tests), Dagster also passes them as keyword arguments:
+# ``**_called_with`` takes those.
 TRANSIENT_ERRORS = (PapraConnectionError, PapraRateLimitError, PapraServerError, PapraTimeoutError)
 # Sensors must finish within Dagster's tick timeout: never wait long for the DuckDB lock.
 SENSOR_LOCK_TIMEOUT = 5.0
@@ -58,19 +62,23 @@ def _transient(exc: Exception) -> dg.SkipReason:
     )
 
 
-def build_change_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
+def build_change_sensor(
+    minimum_interval_seconds: int, names: Names = DEFAULT_NAMES
+) -> dg.SensorDefinition:
     @dg.sensor(
-        name="papra_change_sensor",
-        jobs=[quick_sync_job, full_sync_job],
+        name=names("papra_change_sensor"),
+        jobs=[quick_sync_job(names), full_sync_job(names)],
         minimum_interval_seconds=minimum_interval_seconds,
         description="Probes Papra cheaply (statistics and newest document per organization) "
         "and requests a quick sync of the organizations whose fingerprint moved (a full sync when "
         "a new organization appears). Renames and tag edits do not move it: the scheduled "
         "full sync catches those.",
+        required_resource_keys={names.papra},
     )
     def papra_change_sensor(
-        context: dg.SensorEvaluationContext, papra: PapraResource
+        context: dg.SensorEvaluationContext, **_called_with: object
     ) -> dg.SensorResult | dg.SkipReason:
+        papra = names.papra_of(context)
         cursor = _load(context.cursor)
         previous = cursor.get("organizations", {})
         try:
@@ -97,14 +105,14 @@ def build_change_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
         request = (
             dg.RunRequest(
                 run_key=f"full-sync-{seq}-{short_digest(states)}",
-                job_name=full_sync_job.name,
+                job_name=full_sync_job(names).name,
                 tags={"papra/trigger": "change_sensor"},
             )
             if new
             else dg.RunRequest(
                 run_key=f"quick-sync-{seq}-{short_digest(states)}",
-                job_name=quick_sync_job.name,
-                run_config=sync_run_config("quick", changed),
+                job_name=quick_sync_job(names).name,
+                run_config=sync_run_config("quick", changed, names=names),
                 tags={"papra/trigger": "change_sensor"},
             )
         )
@@ -131,7 +139,7 @@ def _document_counts(warehouse: WarehouseResource) -> dict[str, int] | None:
 
 
 def _rules_file_request(
-    warehouse: WarehouseResource, seen: str | None
+    warehouse: WarehouseResource, seen: str | None, names: Names
 ) -> tuple[str | None, dg.RunRequest | None, str]:
     """The API-key path: a run of papra_apply_rules_job for the documents the syncs since
     ``seen`` (the finish time of the last sync looked at) stored as new or changed.
@@ -163,15 +171,17 @@ def _rules_file_request(
         return finished.isoformat(), None, "No new or changed documents for the tagging rules."
     request = dg.RunRequest(
         run_key=f"rules-file-{run_id}",
-        job_name=apply_rules_job.name,
-        run_config=rules_run_config(sorted(changed), changed_after=after, changed_until=finished),
+        job_name=apply_rules_job(names).name,
+        run_config=rules_run_config(
+            sorted(changed), changed_after=after, changed_until=finished, names=names
+        ),
         tags={"papra/trigger": "tagging_rules_sensor"},
     )
     return finished.isoformat(), request, ""
 
 
 def build_tagging_rules_sensor(
-    minimum_interval_seconds: int, reapply_rule_ids: Sequence[str]
+    minimum_interval_seconds: int, reapply_rule_ids: Sequence[str], names: Names = DEFAULT_NAMES
 ) -> dg.SensorDefinition:
     """``reapply_rule_ids``: rules to apply again whenever a sync brought new documents."""
     reapply = tuple(reapply_rule_ids)
@@ -224,7 +234,8 @@ def build_tagging_rules_sensor(
                 requests.append(
                     dg.RunRequest(
                         run_key=f"rules-changed-{new_cursor['seq']}-{org}-{digest}",
-                        run_config=tagging_run_config([org], changed, "rule_changed"),
+                        job_name=apply_tagging_rules_job(names).name,
+                        run_config=tagging_run_config([org], changed, "rule_changed", names),
                         tags={"papra/trigger": "tagging_rules_sensor"},
                     )
                 )
@@ -234,7 +245,8 @@ def build_tagging_rules_sensor(
                 requests.append(
                     dg.RunRequest(
                         run_key=f"rules-new-documents-{org}-{counts[org]}",
-                        run_config=tagging_run_config([org], again, "new_documents"),
+                        job_name=apply_tagging_rules_job(names).name,
+                        run_config=tagging_run_config([org], again, "new_documents", names),
                         tags={"papra/trigger": "tagging_rules_sensor"},
                     )
                 )
@@ -247,8 +259,8 @@ def build_tagging_rules_sensor(
         return dg.SensorResult(run_requests=requests, cursor=_dump(new_cursor))
 
     @dg.sensor(
-        name="papra_tagging_rules_sensor",
-        jobs=[apply_tagging_rules_job, apply_rules_job],
+        name=names("papra_tagging_rules_sensor"),
+        jobs=[apply_tagging_rules_job(names), apply_rules_job(names)],
         minimum_interval_seconds=minimum_interval_seconds,
         description="With PAPRA_TAGGING_RULES: requests papra_apply_rules_job (the API key) "
         "for the documents each new sync stored as new or changed. With PAPRA_EMAIL and "
@@ -256,12 +268,12 @@ def build_tagging_rules_sensor(
         "hashed: Papra never moves a rule's updatedAt), and re-applies the rules listed in "
         "PAPRA_REAPPLY_RULES_ON_NEW_DOCUMENTS when a sync brought new documents. The first "
         "tick only records where things are.",
+        required_resource_keys={names.papra, names.warehouse},
     )
     def papra_tagging_rules_sensor(
-        context: dg.SensorEvaluationContext,
-        papra: PapraResource,
-        warehouse: WarehouseResource,
+        context: dg.SensorEvaluationContext, **_called_with: object
     ) -> dg.SensorResult | dg.SkipReason:
+        papra, warehouse = names.papra_of(context), names.warehouse_of(context)
         if not papra.has_session and not papra.tagging_rules:
             return dg.SkipReason(
                 "No tagging rules to apply: set PAPRA_TAGGING_RULES to a rules file (applied "
@@ -280,7 +292,7 @@ def build_tagging_rules_sensor(
                 requests += own.run_requests or []
                 reasons.append(own.skip_reason.skip_message if own.skip_reason else "")
                 cursor = {**_load(own.cursor), "rules_file": cursor.get("rules_file")}
-        mark, request, reason = _rules_file_request(warehouse, cursor.get("rules_file"))
+        mark, request, reason = _rules_file_request(warehouse, cursor.get("rules_file"), names)
         cursor["rules_file"] = mark
         requests += [request] if request else []
         reasons.append(reason)
@@ -292,29 +304,35 @@ def build_tagging_rules_sensor(
 
 
 def build_sensors(
-    change_seconds: int, tagging_seconds: int, reapply_rule_ids: Sequence[str]
+    change_seconds: int,
+    tagging_seconds: int,
+    reapply_rule_ids: Sequence[str],
+    names: Names = DEFAULT_NAMES,
 ) -> list[dg.SensorDefinition]:
     return [
-        build_change_sensor(change_seconds),
-        build_tagging_rules_sensor(tagging_seconds, reapply_rule_ids),
+        build_change_sensor(change_seconds, names),
+        build_tagging_rules_sensor(tagging_seconds, reapply_rule_ids, names),
     ]
 
 
-def build_webhook_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
+def build_webhook_sensor(
+    minimum_interval_seconds: int, names: Names = DEFAULT_NAMES
+) -> dg.SensorDefinition:
     """Requests a quick sync while the webhook inbox holds pending deliveries."""
 
     @dg.sensor(
-        name="papra_webhook_sensor",
-        job=quick_sync_job,
+        name=names("papra_webhook_sensor"),
+        job=quick_sync_job(names),
         minimum_interval_seconds=minimum_interval_seconds,
         description="Requests a quick sync when `papra-pipeline webhooks serve` has stored "
         "deliveries the sync has not consumed yet; the sync re-reads each document they name "
         "(text, activity, tags, trash state). One run per high-water mark of the inbox.",
+        required_resource_keys={names.warehouse},
     )
     def papra_webhook_sensor(
-        context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+        context: dg.SensorEvaluationContext, **_called_with: object
     ) -> dg.SensorResult | dg.SkipReason:
-        path = warehouse.inbox_path()
+        path = names.warehouse_of(context).inbox_path()
         if not path.exists():
             return dg.SkipReason(
                 f"No webhook inbox at {path}: start `papra-pipeline webhooks serve` and "
@@ -330,7 +348,7 @@ def build_webhook_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
             run_requests=[
                 dg.RunRequest(
                     run_key=f"webhooks-{high_water_mark}",
-                    run_config=sync_run_config("quick"),
+                    run_config=sync_run_config("quick", names=names),
                     tags={"papra/trigger": "webhook_sensor"},
                 )
             ]

@@ -15,6 +15,7 @@ from papra_pipeline.defs.checks import (
     live_count_matches_api,
 )
 from papra_pipeline.defs.jobs import sync_run_config
+from papra_pipeline.defs.names import DEFAULT_NAMES
 from papra_pipeline.defs.resources import PapraResource
 from tests.defs.conftest import DOCUMENTS, ORGANIZATIONS, check_results, materializations, run_job
 
@@ -53,9 +54,12 @@ def test_full_sync_materializes_every_table_with_its_counts(defs, instance, ware
     checks = check_results(result)
     assert {(asset, "unique_ids") for asset in SYNC_ASSETS} <= set(checks)
     assert {key: c.passed for key, c in checks.items() if not c.passed} == {}
-    assert checks[("papra_documents", "live_count_matches_api")].metadata[
-        "mismatched_organizations"
-    ].value == []
+    assert (
+        checks[("papra_documents", "live_count_matches_api")]
+        .metadata["mismatched_organizations"]
+        .value
+        == []
+    )
 
 
 def test_second_full_sync_changes_nothing_and_quick_sync_sees_an_upload(
@@ -123,15 +127,18 @@ def test_statistics_snapshot_appends_one_row_per_organization(defs, instance, wa
     assert meta["mode"] == "snapshot"
     assert meta["requests"] == ORGANIZATIONS  # one statistics request per organization
     run_id = result.run_id
-    assert count(
-        warehouse, "SELECT count(*) FROM organization_statistics WHERE run_id = ?", [run_id]
-    ) == ORGANIZATIONS
+    assert (
+        count(warehouse, "SELECT count(*) FROM organization_statistics WHERE run_id = ?", [run_id])
+        == ORGANIZATIONS
+    )
 
 
 def _rule(fake, org: str, name: str = "Invoices") -> str:
     tag = fake.create_tag(org, f"tag for {name}")
     return fake.create_tagging_rule(
-        org, name, conditions=[{"field": "name", "operator": "contains", "value": "invoice"}],
+        org,
+        name,
+        conditions=[{"field": "name", "operator": "contains", "value": "invoice"}],
         tag_ids=[tag["id"]],
     )
 
@@ -143,7 +150,9 @@ def test_apply_tagging_rules_records_each_task_id(defs, instance, fake, warehous
     fake.update_tagging_rule(org, disabled, enabled=False)
 
     result = run_job(
-        defs, "papra_apply_tagging_rules_job", instance,
+        defs,
+        "papra_apply_tagging_rules_job",
+        instance,
         run_config={"ops": {"papra_tagging_rule_applications": {"config": {"reason": "test"}}}},
     )
 
@@ -160,7 +169,11 @@ def test_apply_tagging_rules_records_each_task_id(defs, instance, fake, warehous
     assert len(rows) == 1
     task_id, row_org, rule_id, name, rule_hash, reason = rows[0]
     assert (task_id, row_org, rule_id, name, reason) == (
-        application["task_id"], org, enabled, "Invoices", "test"
+        application["task_id"],
+        org,
+        enabled,
+        "Invoices",
+        "test",
     )
     assert len(rule_hash) == 16
 
@@ -190,9 +203,10 @@ def test_checks_fail_when_the_warehouse_is_inconsistent(defs, instance, warehous
     ).fetchall()
     con.close()
 
-    tags = document_tags_reference_existing_rows(warehouse=warehouse)
-    values = custom_property_values_reference_existing_rows(warehouse=warehouse)
-    live = live_count_matches_api(warehouse=warehouse)
+    context = dg.build_op_context(resources={"warehouse": warehouse})
+    tags = document_tags_reference_existing_rows(DEFAULT_NAMES)(context)
+    values = custom_property_values_reference_existing_rows(DEFAULT_NAMES)(context)
+    live = live_count_matches_api(DEFAULT_NAMES)(context)
 
     assert not tags.passed
     assert tags.metadata["missing_documents"].value == 1
@@ -217,8 +231,8 @@ def test_a_value_that_could_not_be_typed_warns_until_papra_sends_a_typed_one(
     check = check_results(result)[("papra_documents", "all_values_typed")]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.metadata["untyped_values"].value == 1
-    assert check.metadata["values"].value[0].startswith(
-        f"{doc_id} customProperties.{amount['key']}: "
+    assert (
+        check.metadata["values"].value[0].startswith(f"{doc_id} customProperties.{amount['key']}: ")
     )
     metadata = materializations(result)
     assert metadata["papra_document_custom_property_values"]["untyped"] == 1
@@ -231,5 +245,6 @@ def test_a_value_that_could_not_be_typed_warns_until_papra_sends_a_typed_one(
 
 
 def test_checks_fail_before_any_sync(warehouse):
-    assert not all_values_typed(warehouse=warehouse).passed
-    assert not live_count_matches_api(warehouse=warehouse).passed
+    context = dg.build_op_context(resources={"warehouse": warehouse})
+    assert not all_values_typed(DEFAULT_NAMES)(context).passed
+    assert not live_count_matches_api(DEFAULT_NAMES)(context).passed

@@ -215,11 +215,17 @@ def test_the_readme_yaml_loads(monkeypatch):
     import yaml
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    [example] = [y for y in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "PapraComponent" in y]
-    document = yaml.safe_load(example)
+    one, named = [
+        yaml.safe_load(y)["attributes"]
+        for y in re.findall(r"```yaml\n(.*?)```", readme, re.S)
+        if "PapraComponent" in y
+    ]
     monkeypatch.setenv("PAPRA_API_KEY", "ppapi_from_the_environment")
-    component = PapraComponent.from_attributes_dict(attributes=document["attributes"])
+    component = PapraComponent.from_attributes_dict(attributes=one)
     assert component.api_key == "PAPRA_API_KEY" and component.organizations == []
+    monkeypatch.setenv("WORK_PAPRA_KEY", "ppapi_of_work")
+    component = PapraComponent.from_attributes_dict(attributes=named)
+    assert component.name == "work" and component.api_key == "WORK_PAPRA_KEY"
 
 
 def test_sensors_keep_to_the_organizations_the_deployment_syncs(fake, papra_url):

@@ -40,11 +40,13 @@ JOBS = {
     "papra_statistics_snapshot_job",
     "papra_daily_reports_job",
     "papra_apply_rules_job",
+    "papra_run_retention_job",  # the deployment's, once per code location (defs/retention.py)
 }
 SCHEDULES = {
     "papra_full_sync_schedule",
     "papra_statistics_snapshot_schedule",
     "papra_daily_reports_schedule",
+    "papra_run_retention_schedule",
 }
 SENSORS = {
     "papra_change_sensor",

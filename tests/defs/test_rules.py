@@ -11,7 +11,7 @@ import pytest
 
 from papra_pipeline.defs import build_definitions
 from papra_pipeline.defs.resources import PapraResource
-from papra_pipeline.defs.rules import papra_tagging_rule_plan
+from papra_pipeline.defs.rules import build_rule_plan_asset
 from papra_pipeline.defs.sensors import build_tagging_rules_sensor
 from papra_pipeline.sync import SyncOptions, sync
 from tests.defs.conftest import materializations, run_job
@@ -67,7 +67,7 @@ def _tags(fake) -> set[tuple[str, str]]:
 def test_plan_asset_counts_per_rule_and_sends_nothing(rules_defs, keyed, warehouse, instance, fake):
     fake.reset_requests()
     plan = dg.materialize(
-        [papra_tagging_rule_plan],
+        [build_rule_plan_asset()],
         instance=instance,
         resources={"papra": keyed, "warehouse": warehouse},
     )
