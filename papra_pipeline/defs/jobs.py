@@ -35,7 +35,7 @@ def tagging_run_config(
 ) -> dict:
     return {
         "ops": {
-            names(TAGGING_OP): {
+            names.asset(TAGGING_OP).to_python_identifier(): {  # the op Dagster names
                 "config": {
                     "organization_ids": organization_ids,
                     "rule_ids": rule_ids,

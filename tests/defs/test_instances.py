@@ -10,8 +10,10 @@ import dagster as dg
 import pytest
 
 from papra_pipeline.defs import build_definitions
+from papra_pipeline.defs.jobs import sync_run_config, tagging_run_config
 from papra_pipeline.defs.names import Names
 from papra_pipeline.defs.pool import writer_pools_of
+from papra_pipeline.defs.rules import rules_run_config
 from papra_pipeline.testing import FakePapra, populate, serve
 from papra_pipeline.warehouse import Warehouse
 from tests.defs.test_component import dg_command, load_project, project  # noqa: F401
@@ -92,6 +94,21 @@ def test_the_python_way_merges_two_named_instances(monkeypatch, tmp_path):
         assert warehouse.inbox_path() == tmp_path / f"{name}_papra.webhooks.sqlite"
         sync = repository.get_job(f"{name}_papra_full_sync_job")
         assert writer_pools_of(sync) == {f"{name}_papra_duckdb"}
+
+
+@pytest.mark.parametrize("name", [None, "work"])
+def test_the_run_config_sensors_request_fits_the_instances_jobs(name, monkeypatch, tmp_path):
+    """Asset ops take the name Dagster derives from the prefixed key (``work__...``)."""
+    monkeypatch.setenv("PAPRA_API_KEY", "ppapi_from_the_environment")
+    monkeypatch.setenv("PAPRA_DUCKDB_PATH", str(tmp_path / "papra.duckdb"))
+    names = Names(name)
+    repository = build_definitions(name=name).get_repository_def()
+    for job, config in [
+        ("papra_quick_sync_job", sync_run_config("quick", ["org_1"], names=names)),
+        ("papra_apply_tagging_rules_job", tagging_run_config(["org_1"], ["r"], "why", names)),
+        ("papra_apply_rules_job", rules_run_config(["org_1"], names=names)),
+    ]:
+        dg.validate_run_config(repository.get_job(names(job)), config)
 
 
 def test_without_a_name_the_names_stay_as_they_were():
