@@ -397,7 +397,8 @@ class WriteSession:
         names, values = self._insert_parts(table, columns)
         source = f"({select}) s"
         if not _is_empty(texts):
-            text_select, _ = self._select(table, texts, where)
+            text_where = _texts_of(documents, where, f"({select})")
+            text_select, _ = self._select(table, texts, text_where)
             source += f" LEFT JOIN ({text_select}) x USING (id)"
             names += ["content", "_content_synced_at"]
             values += ["x.content", "x._content_synced_at"]
@@ -415,7 +416,7 @@ class WriteSession:
         source, columns, total = self._source(table, documents, where)
         written = 0
         if not _is_empty(texts):
-            text_select, _ = self._select(table, texts, where)
+            text_select, _ = self._select(table, texts, _texts_of(documents, where, source))
             joined = self._name()
             self._run(
                 f"""CREATE TEMP TABLE {joined} AS
@@ -763,6 +764,16 @@ class WriteSession:
                     SELECT document_id, organization_id, field, raw_value, reason, run_id,
                            found_at FROM {frame}"""
             )
+
+
+def _texts_of(documents: pd.DataFrame | Staged, where: str | None, part: str) -> str | None:
+    """The condition that picks the texts of a part of ``documents`` (the part's rows are
+    ``part``, a table or subquery). A hash of the key picks the same documents in both sets,
+    but a range of ``_seq`` (a staged batch of long rows, see ``_long_text_parts``) means
+    nothing in the texts' set: there the part's ids pick them (texts were lost otherwise)."""
+    if isinstance(documents, Staged) and documents.long_parts:
+        return f"id IN (SELECT id FROM {part})"
+    return where
 
 
 def read_state(con: duckdb.DuckDBPyConnection, stream: str, organization_id: str) -> dict:
