@@ -205,6 +205,7 @@ class Staged:
     columns: tuple[str, ...]
     long_parts: tuple[tuple[str, int, int], ...] = ()  # (table, first and last _seq)
     main: bool = True  # False when every batch went to a table of long texts
+    main_text: int = 0  # characters of text in the rows of the main table (wide tables)
 
     @property
     def qualified(self) -> str:
@@ -389,8 +390,11 @@ class Staging:
 
     def _write(self, name: str, frame: pd.DataFrame) -> None:
         con = self._connection()
-        if not self._fit_limit(con, name, frame):
+        longest, total = self._text_size(name, frame)
+        if not self._fit_limit(con, longest):
             self._write_into(con, f'"{name}"', name, frame)
+            staged = self._sets[name]
+            self._sets[name] = dataclasses.replace(staged, main_text=staged.main_text + total)
             return
         # A batch holding a text longer than OVERFLOW_TEXT goes to a table of its own,
         # checkpointed at once: DuckDB keeps committed long texts in memory until a checkpoint
@@ -404,16 +408,23 @@ class Staging:
         self._write_into(con, f'"{part}"', name, frame, create=True)
         con.execute("CHECKPOINT").fetchall()
 
-    def _fit_limit(self, con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> bool:
-        """Raise the file's memory limit for a batch holding a text too long for it (a batch
-        of one row: see the class), and lower it again after: the insert holds the batch's
-        text, about once, in memory until it ends. Returns whether the batch holds a text
-        longer than :data:`OVERFLOW_TEXT`."""
-        longest = 0
+    def _text_size(self, name: str, frame: pd.DataFrame) -> tuple[int, int]:
+        """Characters of the batch's longest row of text (the longest value of each text
+        column, summed) and of all its text; zeros outside :data:`WIDE_TABLES`."""
+        longest = total = 0
         if self._sets[name].table in WIDE_TABLES:
             for column in frame.columns:
                 if frame[column].dtype.kind not in "biufcmM":  # text, in whatever dtype
-                    longest += max((len(v) for v in frame[column] if isinstance(v, str)), default=0)
+                    lengths = [len(v) for v in frame[column] if isinstance(v, str)]
+                    longest += max(lengths, default=0)
+                    total += sum(lengths)
+        return longest, total
+
+    def _fit_limit(self, con: duckdb.DuckDBPyConnection, longest: int) -> bool:
+        """Raise the file's memory limit for a batch holding a text too long for it (a batch
+        of one row: see the class), and lower it again after: the insert holds the batch's
+        text, about once, in memory until it ends. Returns whether the batch holds a text
+        longer than :data:`OVERFLOW_TEXT` (``longest`` characters, see :meth:`_text_size`)."""
         if longest <= OVERFLOW_TEXT:
             if self._limit_raised:
                 con.execute(f"SET memory_limit = '{self._memory_limit}'").fetchall()

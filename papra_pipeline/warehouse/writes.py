@@ -33,6 +33,11 @@ log = logging.getLogger("papra_pipeline.warehouse")
 # Rows per statement when a large set is merged in parts (see WriteSession._parts): a part of
 # documents joined to their text must fit the default limit (25,000 failed under 96MB).
 ROWS_PER_STATEMENT = 8_000
+# ...and at most this many characters of text (a staged set's main table, see Staged.main_text):
+# 6,000 new documents of 20 KB (120 MB) in one statement failed that limit now and then (its
+# join spills, not always in time), where parts of 8,000 documents of 2 KB of text and 2 KB of
+# ``_raw`` (32 MB) never did.
+TEXT_PER_STATEMENT = 32 * 2**20
 
 
 @dataclass
@@ -286,7 +291,8 @@ class WriteSession:
         first = self._empty(table)
         counts, written = MergeCounts(), 0
         if not _is_empty(documents):
-            for part, where in self._parts(table, documents):
+            text = texts.main_text if isinstance(texts, Staged) else 0
+            for part, where in self._parts(table, documents, text):
                 if first:
                     counts += self._insert_documents(part, texts, now, where)
                 else:
@@ -345,10 +351,12 @@ class WriteSession:
         return count
 
     def _parts(
-        self, table: Table, rows: pd.DataFrame | Staged
+        self, table: Table, rows: pd.DataFrame | Staged, companion_text: int = 0
     ) -> list[tuple[pd.DataFrame | Staged, str | None]]:
-        """A large set as parts of about ``ROWS_PER_STATEMENT`` rows, each written by its own
-        statements in the same transaction, with the condition selecting it (if any).
+        """A large set as parts of at most ``ROWS_PER_STATEMENT`` rows and, with
+        ``companion_text`` characters of text written along (the documents' texts),
+        ``TEXT_PER_STATEMENT`` of text, each written by its own statements in the same
+        transaction, with the condition selecting it (if any).
 
         A join of documents with their text holds one side's rows in memory: with 2 KB of text
         and 2 KB of ``_raw`` per document, 200,000 new documents in one statement exceeded a
@@ -361,15 +369,17 @@ class WriteSession:
             size = math.ceil(len(frame) / math.ceil(len(frame) / ROWS_PER_STATEMENT))
             return [(frame.iloc[at : at + size], None) for at in range(0, len(frame), size)]
         if rows.long_parts:
-            return self._long_text_parts(table, rows)
+            return self._long_text_parts(table, rows, companion_text)
         total = self._run(f"SELECT count(*) FROM {rows.qualified}")[0]
-        parts = math.ceil(total / ROWS_PER_STATEMENT)
+        parts = _part_count(total, rows.main_text + companion_text)
         if parts <= 1:
             return [(rows, None)]
         keys = _quoted(table.key)
         return [(rows, f"hash({keys}) % {parts} = {part}") for part in range(parts)]
 
-    def _long_text_parts(self, table: Table, rows: Staged) -> list[tuple[Staged, str | None]]:
+    def _long_text_parts(
+        self, table: Table, rows: Staged, companion_text: int
+    ) -> list[tuple[Staged, str | None]]:
         """A staged set with tables of long texts (see :class:`Staged`) in parts: one per such
         table, selected by its range of ``_seq`` (so a scan skips the other tables whole), and
         the rest by a hash of the key. A part then holds at most one staging batch of long
@@ -382,7 +392,7 @@ class WriteSession:
         if rows.main:
             rest = f"NOT ({' OR '.join(ranges)})"
             total = self._run(f'SELECT count(*) FROM {STAGING_ALIAS}."{rows.name}"')[0]
-            count = math.ceil(total / ROWS_PER_STATEMENT)
+            count = _part_count(total, rows.main_text + companion_text)
             keys = _quoted(table.key)
             parts += [(rows, f"{rest} AND hash({keys}) % {count} = {p}") for p in range(count)]
         return parts
@@ -774,6 +784,10 @@ def _texts_of(documents: pd.DataFrame | Staged, where: str | None, part: str) ->
     if isinstance(documents, Staged) and documents.long_parts:
         return f"id IN (SELECT id FROM {part})"
     return where
+
+
+def _part_count(rows: int, text: int) -> int:
+    return max(math.ceil(rows / ROWS_PER_STATEMENT), math.ceil(text / TEXT_PER_STATEMENT), 1)
 
 
 def read_state(con: duckdb.DuckDBPyConnection, stream: str, organization_id: str) -> dict:
