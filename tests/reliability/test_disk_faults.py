@@ -186,6 +186,30 @@ def test_a_full_disk_fails_in_one_line_and_the_next_sync_recovers(cli_on_disk, d
     assert_recovers(cli)
 
 
+def test_a_full_disk_at_the_commit_of_long_texts_fails_the_run_in_one_line(cli_on_disk, disk):
+    """A run with long texts checkpoints at its commit instead of writing the WAL: the fault
+    names the sync's file and fails the run (logged once), readers keep the last good state."""
+    cli = cli_on_disk
+    assert cli.run("sync")[0] == 0
+    before = table_fingerprints(cli.warehouse)
+    cli.upload(count=3, size=100 * KB)  # long texts: 64 KB or more
+    disk.fill(400 * KB)  # room for their WAL, not for a checkpoint
+
+    code, err = cli.run("sync")
+
+    assert code == 1
+    line = one_error_line(err)
+    assert f"{disk.root / '.papra.duckdb.sync'}:" in line, line
+    assert "no space left" in line.lower() and "changed nothing" in line, line
+    assert table_fingerprints(cli.warehouse) == before
+    assert cli.leftovers() == []
+    runs = cli.runs()
+    assert len({run_id for run_id, _ in runs}) == len(runs)
+    assert runs[-1][1] == "failed"
+    disk.free_up()
+    assert_recovers(cli)
+
+
 def test_a_publish_that_keeps_failing_leaves_no_copy_and_recovers(cli_on_disk, disk):
     """Each retry of the owed publish fails cleanly too; nothing accumulates meanwhile."""
     cli = cli_on_disk
