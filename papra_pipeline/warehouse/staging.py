@@ -30,6 +30,7 @@ import duckdb
 import pandas as pd
 
 from papra_pipeline.warehouse.connections import open_duckdb
+from papra_pipeline.warehouse.processes import running
 from papra_pipeline.warehouse.schema import TABLES, Table
 
 log = logging.getLogger("papra_pipeline.warehouse")
@@ -49,16 +50,6 @@ def size_in_bytes(size: str) -> int:
     return int(float(match[1]) * base ** ("KMGT".index(match[2].upper()) + 1))
 
 
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        pass
-    return True
-
-
 def _remove_orphans(directory: Path) -> None:
     """Remove the staging directories in ``directory`` whose process no longer runs.
 
@@ -73,7 +64,7 @@ def _remove_orphans(directory: Path) -> None:
     with contextlib.suppress(OSError):
         for entry in directory.iterdir():
             match = _DIRECTORY.fullmatch(entry.name)
-            if match and not _running(int(match[1])):
+            if match and not running(int(match[1])):
                 shutil.rmtree(entry, ignore_errors=True)
 
 
