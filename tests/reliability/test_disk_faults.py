@@ -241,6 +241,25 @@ def test_a_stale_partial_copy_is_removed_before_anything_else(cli_on_disk, disk)
     assert_matches_server(cli.fake, cli.warehouse)
 
 
+def test_copies_left_by_killed_adoptions_are_removed(cli):
+    """A sync killed while adopting the readers' file leaves a copy named by its pid, as
+    large as the warehouse; the next sync removes it, and keeps a running process's."""
+    assert cli.run("sync")[0] == 0
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    killed = cli.warehouse.files.adopting().with_name(f".papra.duckdb.adopting-{dead.pid}")
+    Path(f"{killed}.wal").write_bytes(b"\0" * KB)
+    killed.write_bytes(b"\0" * (64 * KB))
+    alive = killed.with_name(f".papra.duckdb.adopting-{os.getppid()}")
+    alive.write_bytes(b"\0" * KB)
+
+    code, err = cli.run("sync")
+
+    assert code == 0, err
+    assert not killed.exists() and not Path(f"{killed}.wal").exists()
+    assert alive.exists()
+
+
 @pytest.fixture
 def read_only_directory(tmp_path):
     """Make a directory's entries unchangeable while its files stay writable: chmod for
