@@ -245,6 +245,7 @@ class Warehouse:
                     write_publish_state(self.files, PublishState(pending=True))
                     owed = True
                 con.execute("COMMIT")
+                session.committed = True
             except BaseException as exc:
                 _roll_back(con)
                 failure = self._write_failure(exc)

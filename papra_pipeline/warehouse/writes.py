@@ -88,6 +88,8 @@ class WriteSession:
         # Whether readers get this transaction (a copy of the whole file) once it commits: a
         # sync that changed no rows clears it, and its run log reaches readers with the next.
         self.publish = True
+        # Set once the transaction commits: an interrupted publish must not log the run again.
+        self.committed = False
 
     def _run(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> tuple:
         """Execute and drain one statement (DuckDB refuses new work while a result is open).

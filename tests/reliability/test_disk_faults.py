@@ -260,6 +260,30 @@ def test_copies_left_by_killed_adoptions_are_removed(cli):
     assert alive.exists()
 
 
+def test_ctrl_c_between_the_commit_and_the_publish_logs_the_run_once(cli, monkeypatch, caplog):
+    """The run is saved: it stays logged as succeeded (not again as failed, which its
+    run_id forbids), the command says so, and the next sync publishes it."""
+    assert cli.run("sync")[0] == 0
+    before = table_fingerprints(cli.warehouse)
+    cli.upload(count=3)
+
+    def interrupted(source, target):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "copy_file", interrupted)
+        code, err = cli.run("sync")
+
+    assert code == 130
+    assert "this run is saved" in err and "nothing was written" not in err, err
+    assert "could not record" not in caplog.text
+    runs = cli.runs()
+    assert len({run_id for run_id, _ in runs}) == len(runs) == 2
+    assert [status for _, status in runs] == ["succeeded", "succeeded"]
+    assert table_fingerprints(cli.warehouse) == before  # readers wait for the next sync
+    assert_recovers(cli)
+
+
 @pytest.fixture
 def read_only_directory(tmp_path):
     """Make a directory's entries unchangeable while its files stay writable: chmod for
