@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 from papra_pipeline import rules_cli
 from papra_pipeline.client import PapraClient, PapraError, PapraSessionRequiredError
 from papra_pipeline.settings import Settings
-from papra_pipeline.sync import SyncError, SyncOptions, SyncResult
+from papra_pipeline.sync import InterruptedAfterCommit, SyncError, SyncOptions, SyncResult
 from papra_pipeline.sync.summary import describe_progress, format_summary
 from papra_pipeline.warehouse import WarehouseError
 from papra_pipeline.warehouse.diskfaults import disk_fault, free_space, megabytes, sqlite_fault
@@ -369,6 +369,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             advice = fault.advice(setting="TMPDIR")
             return _failed(args, f"{fault} (the run's scratch file); {advice}.")
         return _failed(args, f"{fault}; {fault.advice()}.")
+    except InterruptedAfterCommit:
+        print(
+            "interrupted while publishing: this run is saved, and the next sync gives it to "
+            "readers",
+            file=sys.stderr,
+        )
+        return 130
     except KeyboardInterrupt:
         print("interrupted: nothing was written by this run", file=sys.stderr)
         return 130

@@ -26,6 +26,10 @@ from .errors import PapraResponseError
 _MISSING = object()
 
 
+class JSONTooDeepError(ValueError):
+    """JSON nested deeper than Python's stack can read (orjson refuses past 1,024 levels)."""
+
+
 def decode_json(body: bytes) -> Any:
     """Decode a response body; raises ``ValueError`` when it is not JSON.
 
@@ -36,7 +40,10 @@ def decode_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
-        return json.loads(body)
+        try:
+            return json.loads(body)
+        except RecursionError:
+            raise JSONTooDeepError("JSON nested too deep to read") from None
 
 
 def _obj(data: Any, model: str) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from .errors import (
     PapraSessionRequiredError,
     PapraTimeoutError,
 )
-from .models import SessionUser, decode_json
+from .models import JSONTooDeepError, SessionUser, decode_json
 
 logger = logging.getLogger("papra_pipeline.client")
 
@@ -401,6 +401,13 @@ class PapraTransport:
     def _decode(self, response: httpx.Response, route: Route, path: str) -> Any:
         try:
             return decode_json(response.content)
+        except JSONTooDeepError as exc:
+            raise PapraResponseError(
+                f"{exc} ({len(response.content)} bytes)",
+                method=route.method,
+                path=path,
+                status=response.status_code,
+            ) from None
         except ValueError:
             excerpt = scrub(response.content[:200].decode("utf-8", "replace"), self._secrets)
             raise PapraResponseError(

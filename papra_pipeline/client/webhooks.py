@@ -22,7 +22,7 @@ from typing import Any
 
 from . import _checks as check
 from .errors import PapraResponseError
-from .models import _get, _obj, _ts, decode_json, parse_timestamp
+from .models import JSONTooDeepError, _get, _obj, _ts, decode_json, parse_timestamp
 
 WEBHOOK_EVENTS = (
     "document:created",
@@ -273,10 +273,10 @@ def parse_delivery(
         )
     try:
         payload = decode_json(body)
+    except JSONTooDeepError:
+        raise InvalidDeliveryError(400, "body is JSON nested too deep") from None
     except ValueError:
         raise InvalidDeliveryError(400, "body is not JSON") from None
-    except RecursionError:  # the standard library's parser, on what orjson refused
-        raise InvalidDeliveryError(400, "body is JSON nested too deep") from None
     return _read_payload(payload, delivery_id, sent, body)
 
 

@@ -6,6 +6,7 @@ first use, with the warehouse's DuckDB and pandas; the options, results and erro
 
 from papra_pipeline.sync.results import (
     STREAMS,
+    InterruptedAfterCommit,
     StreamStats,
     SyncError,
     SyncOptions,
@@ -13,7 +14,16 @@ from papra_pipeline.sync.results import (
     Untyped,
 )
 
-__all__ = ["STREAMS", "StreamStats", "SyncError", "SyncOptions", "SyncResult", "Untyped", "sync"]
+__all__ = [
+    "STREAMS",
+    "InterruptedAfterCommit",
+    "StreamStats",
+    "SyncError",
+    "SyncOptions",
+    "SyncResult",
+    "Untyped",
+    "sync",
+]
 
 
 def __getattr__(name: str) -> object:

@@ -55,6 +55,7 @@ from papra_pipeline.sync.pages import newest_pages, read_trash, scan_all_pages
 from papra_pipeline.sync.read_ahead import ReadAhead
 from papra_pipeline.sync.results import (
     STREAMS,
+    InterruptedAfterCommit,
     ProgressCallback,
     StreamStats,
     SyncError,
@@ -78,6 +79,7 @@ from papra_pipeline.warehouse import (
     WarehouseError,
     WarehouseLockedError,
     WarehousePublishError,
+    WriteSession,
     is_out_of_memory,
 )
 from papra_pipeline.warehouse.store import DEFAULT_WRITE_MEMORY_LIMIT
@@ -127,6 +129,8 @@ def sync(
             run.record_failure(error, out_of_memory=True)
             raise error from exc
         run.record_failure(exc)
+        if isinstance(exc, KeyboardInterrupt) and run.committed:
+            raise InterruptedAfterCommit from exc
         raise
 
 
@@ -179,6 +183,7 @@ class _SyncRun:
         self._mark_all_organizations = False
         self._requests_at_start = client.stats.snapshot()
         self.read_ahead = ReadAhead((), workers=1, read_detail=self._get_or_none)
+        self._session: WriteSession | None = None  # the run's write, once it started
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -202,14 +207,21 @@ class _SyncRun:
             after["retries"] - self._requests_at_start["retries"],
         )
 
+    @property
+    def committed(self) -> bool:
+        """Whether the run's write committed (what fails after it is the publish only)."""
+        return self._session is not None and self._session.committed
+
     def record_failure(self, exc: BaseException, *, out_of_memory: bool = False) -> None:
         if isinstance(exc, WarehouseLockedError):
             # Another writer has the file. Taking it just to say so could fail that writer
             # in turn (with no lock timeout, two syncs started at once both failed this way).
             log.info("failed run not recorded in the run log: %s", exc)
             return
-        if isinstance(exc, WarehousePublishError):
-            return  # the run succeeded and is recorded so; only its publish is still owed
+        if isinstance(exc, WarehousePublishError) or self.committed:
+            # The run succeeded and is recorded so; only its publish is still owed (it failed,
+            # or Ctrl-C came between the commit and the publish).
+            return
         requests, retries = self._totals()
         run = self._run_row("failed", requests, retries, error=f"{type(exc).__name__}: {exc}")
         warehouse = self.warehouse
@@ -712,6 +724,7 @@ class _SyncRun:
         now = self.now()
         stats = self.stats
         with self.warehouse.write(self.staging) as session:
+            self._session = session
             self.untyped = write_staged(
                 session,
                 self.to_write,

@@ -145,5 +145,10 @@ class SyncResult:
         return (self.finished_at - self.started_at).total_seconds()
 
 
+class InterruptedAfterCommit(KeyboardInterrupt):
+    """Ctrl-C came after the run committed, while readers were getting it: the run is
+    saved (and logged as succeeded), and the next sync publishes it."""
+
+
 class SyncError(Exception):
     """A sync could not finish; the warehouse was left as the last good run left it."""

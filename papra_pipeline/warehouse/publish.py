@@ -18,7 +18,9 @@ something else since (an older papra-pipeline) is noticed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import glob
 import json
 import os
 import shutil
@@ -28,6 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from papra_pipeline.warehouse.processes import running
 
 # Linux's FICLONE ioctl (``_IOW(0x94, 9, int)``; Python's fcntl names it only from 3.12).
 _FICLONE = 0x40049409
@@ -250,6 +254,24 @@ def remove_stale_copy(files: WarehouseFiles) -> int:
             raise
         return 0
     return size
+
+
+def remove_orphaned_adoptions(files: WarehouseFiles) -> int:
+    """Remove the copies (and their WALs) that adoptions by processes no longer running left
+    behind, a SIGKILL or power loss mid-copy; returns the bytes freed. Each is as large as the
+    warehouse, and a later sync, with another pid, would never reuse it. Copies of running
+    processes (a sync adopting right now) are left alone."""
+    prefix = files.adopting().name.rsplit("-", 1)[0] + "-"
+    freed = 0
+    for path in files.readers.parent.glob(f"{glob.escape(prefix)}*"):
+        pid = path.name[len(prefix) :].removesuffix(".wal")
+        if not pid.isdigit() or running(int(pid)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            size = path.stat().st_size
+            path.unlink()
+            freed += size
+    return freed
 
 
 def install_adopted(source: Path, target: Path, *, replace: bool) -> bool:

@@ -30,6 +30,7 @@ import duckdb
 import pandas as pd
 
 from papra_pipeline.warehouse.connections import open_duckdb
+from papra_pipeline.warehouse.processes import running
 from papra_pipeline.warehouse.schema import TABLES, Table
 
 log = logging.getLogger("papra_pipeline.warehouse")
@@ -49,16 +50,6 @@ def size_in_bytes(size: str) -> int:
     return int(float(match[1]) * base ** ("KMGT".index(match[2].upper()) + 1))
 
 
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        pass
-    return True
-
-
 def _remove_orphans(directory: Path) -> None:
     """Remove the staging directories in ``directory`` whose process no longer runs.
 
@@ -73,7 +64,7 @@ def _remove_orphans(directory: Path) -> None:
     with contextlib.suppress(OSError):
         for entry in directory.iterdir():
             match = _DIRECTORY.fullmatch(entry.name)
-            if match and not _running(int(match[1])):
+            if match and not running(int(match[1])):
                 shutil.rmtree(entry, ignore_errors=True)
 
 
@@ -205,6 +196,7 @@ class Staged:
     columns: tuple[str, ...]
     long_parts: tuple[tuple[str, int, int], ...] = ()  # (table, first and last _seq)
     main: bool = True  # False when every batch went to a table of long texts
+    main_text: int = 0  # characters of text in the rows of the main table (wide tables)
 
     @property
     def qualified(self) -> str:
@@ -232,6 +224,12 @@ LONG_TEXT = 64 * 1024
 # batch after batch failed the staging file's 32MB limit at the automatic checkpoint).
 OVERFLOW_TEXT = 4096
 
+# The staging file's DuckDB memory limit. Its batches hold at most ``batch_bytes`` (8 MB) of
+# text, yet 2,000 documents of 5 KB, a seventh of them with 12 KB of name and ``_raw``, failed
+# 32MB (one 16 MiB allocation on top of 16.5 MiB used). The write runs after the staging
+# closes, under a larger limit, so this does not raise a sync's peak.
+STAGING_MEMORY_LIMIT = "64MB"
+
 
 class Staging:
     """Buffers rows per named set and appends them to a scratch DuckDB file in batches.
@@ -256,7 +254,7 @@ class Staging:
         batch_rows: int = 5000,
         batch_rows_by_table: Mapping[str, int] | None = None,
         batch_bytes: int = 8 * 2**20,
-        memory_limit: str = "32MB",
+        memory_limit: str = STAGING_MEMORY_LIMIT,
     ) -> None:
         self.directory = Path(
             tempfile.mkdtemp(prefix=f"papra-staging-{os.getpid()}-", dir=directory)
@@ -383,8 +381,11 @@ class Staging:
 
     def _write(self, name: str, frame: pd.DataFrame) -> None:
         con = self._connection()
-        if not self._fit_limit(con, name, frame):
+        longest, total = self._text_size(name, frame)
+        if not self._fit_limit(con, longest):
             self._write_into(con, f'"{name}"', name, frame)
+            staged = self._sets[name]
+            self._sets[name] = dataclasses.replace(staged, main_text=staged.main_text + total)
             return
         # A batch holding a text longer than OVERFLOW_TEXT goes to a table of its own,
         # checkpointed at once: DuckDB keeps committed long texts in memory until a checkpoint
@@ -398,16 +399,23 @@ class Staging:
         self._write_into(con, f'"{part}"', name, frame, create=True)
         con.execute("CHECKPOINT").fetchall()
 
-    def _fit_limit(self, con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> bool:
-        """Raise the file's memory limit for a batch holding a text too long for it (a batch
-        of one row: see the class), and lower it again after: the insert holds the batch's
-        text, about once, in memory until it ends. Returns whether the batch holds a text
-        longer than :data:`OVERFLOW_TEXT`."""
-        longest = 0
+    def _text_size(self, name: str, frame: pd.DataFrame) -> tuple[int, int]:
+        """Characters of the batch's longest row of text (the longest value of each text
+        column, summed) and of all its text; zeros outside :data:`WIDE_TABLES`."""
+        longest = total = 0
         if self._sets[name].table in WIDE_TABLES:
             for column in frame.columns:
                 if frame[column].dtype.kind not in "biufcmM":  # text, in whatever dtype
-                    longest += max((len(v) for v in frame[column] if isinstance(v, str)), default=0)
+                    lengths = [len(v) for v in frame[column] if isinstance(v, str)]
+                    longest += max(lengths, default=0)
+                    total += sum(lengths)
+        return longest, total
+
+    def _fit_limit(self, con: duckdb.DuckDBPyConnection, longest: int) -> bool:
+        """Raise the file's memory limit for a batch holding a text too long for it (a batch
+        of one row: see the class), and lower it again after: the insert holds the batch's
+        text, about once, in memory until it ends. Returns whether the batch holds a text
+        longer than :data:`OVERFLOW_TEXT` (``longest`` characters, see :meth:`_text_size`)."""
         if longest <= OVERFLOW_TEXT:
             if self._limit_raised:
                 con.execute(f"SET memory_limit = '{self._memory_limit}'").fetchall()

@@ -49,6 +49,7 @@ from papra_pipeline.warehouse.publish import (
     install_adopted,
     published_state,
     read_publish_state,
+    remove_orphaned_adoptions,
     remove_stale_copy,
     replace_readers_file,
     write_publish_state,
@@ -244,6 +245,7 @@ class Warehouse:
                     write_publish_state(self.files, PublishState(pending=True))
                     owed = True
                 con.execute("COMMIT")
+                session.committed = True
             except BaseException as exc:
                 _roll_back(con)
                 failure = self._write_failure(exc)
@@ -346,11 +348,14 @@ class Warehouse:
             # First, now that no other sync can be making one: a copy a failed publish left
             # is as large as the warehouse, on a disk that may be full.
             removed = remove_stale_copy(files)
+            freed = remove_orphaned_adoptions(files)
         except BaseException:
             con.close()
             raise
         if removed:
             log.info("removed %s (%d bytes), left by a failed publish", files.copy, removed)
+        if freed:
+            log.info("removed copies (%d bytes) that killed syncs left while adopting", freed)
         state = read_publish_state(files)
         if state is None or state.pending or not files.readers.exists():
             return con, True

@@ -33,6 +33,11 @@ log = logging.getLogger("papra_pipeline.warehouse")
 # Rows per statement when a large set is merged in parts (see WriteSession._parts): a part of
 # documents joined to their text must fit the default limit (25,000 failed under 96MB).
 ROWS_PER_STATEMENT = 8_000
+# ...and at most this many characters of text (a staged set's main table, see Staged.main_text):
+# 6,000 new documents of 20 KB (120 MB) in one statement failed that limit now and then (its
+# join spills, not always in time), where parts of 8,000 documents of 2 KB of text and 2 KB of
+# ``_raw`` (32 MB) never did.
+TEXT_PER_STATEMENT = 32 * 2**20
 
 
 @dataclass
@@ -83,6 +88,8 @@ class WriteSession:
         # Whether readers get this transaction (a copy of the whole file) once it commits: a
         # sync that changed no rows clears it, and its run log reaches readers with the next.
         self.publish = True
+        # Set once the transaction commits: an interrupted publish must not log the run again.
+        self.committed = False
 
     def _run(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> tuple:
         """Execute and drain one statement (DuckDB refuses new work while a result is open).
@@ -175,11 +182,18 @@ class WriteSession:
         whatever the statements. So the limit grows by twice their size (UTF-8 and DuckDB's
         own copies): the write's memory is bounded by the limit plus the long texts this run
         writes, not by the archive or by how long any text is.
+
+        The commit then checkpoints instead of writing the WAL. DuckDB leaves long texts out
+        of its estimate of a transaction's WAL (120 MB of them came under its 16 MB threshold),
+        so it wrote them to the WAL, then into the file again at the publish's checkpoint,
+        holding them in memory in between: a first sync of 120 MB of long texts peaked at
+        650 MB of RSS, 470 MB checkpointed at its commit, and wrote them once fewer.
         """
         if characters <= 0:
             return
         current = size_in_bytes(self._run("SELECT current_setting('memory_limit')")[0])
         self._run(f"SET memory_limit = '{(current + 2 * characters) // 2**20 + 1}MiB'")
+        self._run("SET checkpoint_threshold = '1MiB'")
 
     def upsert(
         self, table_name: str, rows: Rows, now: datetime, *, update: bool = True
@@ -286,7 +300,8 @@ class WriteSession:
         first = self._empty(table)
         counts, written = MergeCounts(), 0
         if not _is_empty(documents):
-            for part, where in self._parts(table, documents):
+            text = texts.main_text if isinstance(texts, Staged) else 0
+            for part, where in self._parts(table, documents, text):
                 if first:
                     counts += self._insert_documents(part, texts, now, where)
                 else:
@@ -345,10 +360,12 @@ class WriteSession:
         return count
 
     def _parts(
-        self, table: Table, rows: pd.DataFrame | Staged
+        self, table: Table, rows: pd.DataFrame | Staged, companion_text: int = 0
     ) -> list[tuple[pd.DataFrame | Staged, str | None]]:
-        """A large set as parts of about ``ROWS_PER_STATEMENT`` rows, each written by its own
-        statements in the same transaction, with the condition selecting it (if any).
+        """A large set as parts of at most ``ROWS_PER_STATEMENT`` rows and, with
+        ``companion_text`` characters of text written along (the documents' texts),
+        ``TEXT_PER_STATEMENT`` of text, each written by its own statements in the same
+        transaction, with the condition selecting it (if any).
 
         A join of documents with their text holds one side's rows in memory: with 2 KB of text
         and 2 KB of ``_raw`` per document, 200,000 new documents in one statement exceeded a
@@ -361,15 +378,17 @@ class WriteSession:
             size = math.ceil(len(frame) / math.ceil(len(frame) / ROWS_PER_STATEMENT))
             return [(frame.iloc[at : at + size], None) for at in range(0, len(frame), size)]
         if rows.long_parts:
-            return self._long_text_parts(table, rows)
+            return self._long_text_parts(table, rows, companion_text)
         total = self._run(f"SELECT count(*) FROM {rows.qualified}")[0]
-        parts = math.ceil(total / ROWS_PER_STATEMENT)
+        parts = _part_count(total, rows.main_text + companion_text)
         if parts <= 1:
             return [(rows, None)]
         keys = _quoted(table.key)
         return [(rows, f"hash({keys}) % {parts} = {part}") for part in range(parts)]
 
-    def _long_text_parts(self, table: Table, rows: Staged) -> list[tuple[Staged, str | None]]:
+    def _long_text_parts(
+        self, table: Table, rows: Staged, companion_text: int
+    ) -> list[tuple[Staged, str | None]]:
         """A staged set with tables of long texts (see :class:`Staged`) in parts: one per such
         table, selected by its range of ``_seq`` (so a scan skips the other tables whole), and
         the rest by a hash of the key. A part then holds at most one staging batch of long
@@ -382,7 +401,7 @@ class WriteSession:
         if rows.main:
             rest = f"NOT ({' OR '.join(ranges)})"
             total = self._run(f'SELECT count(*) FROM {STAGING_ALIAS}."{rows.name}"')[0]
-            count = math.ceil(total / ROWS_PER_STATEMENT)
+            count = _part_count(total, rows.main_text + companion_text)
             keys = _quoted(table.key)
             parts += [(rows, f"{rest} AND hash({keys}) % {count} = {p}") for p in range(count)]
         return parts
@@ -397,7 +416,8 @@ class WriteSession:
         names, values = self._insert_parts(table, columns)
         source = f"({select}) s"
         if not _is_empty(texts):
-            text_select, _ = self._select(table, texts, where)
+            text_where = _texts_of(documents, where, f"({select})")
+            text_select, _ = self._select(table, texts, text_where)
             source += f" LEFT JOIN ({text_select}) x USING (id)"
             names += ["content", "_content_synced_at"]
             values += ["x.content", "x._content_synced_at"]
@@ -415,7 +435,7 @@ class WriteSession:
         source, columns, total = self._source(table, documents, where)
         written = 0
         if not _is_empty(texts):
-            text_select, _ = self._select(table, texts, where)
+            text_select, _ = self._select(table, texts, _texts_of(documents, where, source))
             joined = self._name()
             self._run(
                 f"""CREATE TEMP TABLE {joined} AS
@@ -763,6 +783,20 @@ class WriteSession:
                     SELECT document_id, organization_id, field, raw_value, reason, run_id,
                            found_at FROM {frame}"""
             )
+
+
+def _texts_of(documents: pd.DataFrame | Staged, where: str | None, part: str) -> str | None:
+    """The condition that picks the texts of a part of ``documents`` (the part's rows are
+    ``part``, a table or subquery). A hash of the key picks the same documents in both sets,
+    but a range of ``_seq`` (a staged batch of long rows, see ``_long_text_parts``) means
+    nothing in the texts' set: there the part's ids pick them (texts were lost otherwise)."""
+    if isinstance(documents, Staged) and documents.long_parts:
+        return f"id IN (SELECT id FROM {part})"
+    return where
+
+
+def _part_count(rows: int, text: int) -> int:
+    return max(math.ceil(rows / ROWS_PER_STATEMENT), math.ceil(text / TEXT_PER_STATEMENT), 1)
 
 
 def read_state(con: duckdb.DuckDBPyConnection, stream: str, organization_id: str) -> dict:

@@ -172,6 +172,13 @@ def test_truncated_json_gives_response_error_when_budget_is_spent(make_client, s
         client.list_organizations()
 
 
+def test_json_nested_too_deep_gives_response_error_not_recursion_error(make_client, sleeps):
+    """orjson refuses past 1,024 levels; the standard library then ran out of stack."""
+    deep = httpx.Response(200, content=b"[" * 200_000 + b"]" * 200_000)
+    with pytest.raises(PapraResponseError, match="nested too deep to read"):
+        make_client(Recorder(deep, deep), max_retries=1).list_organizations()
+
+
 def test_missing_field_is_not_retried(make_client, sleeps):
     recorder = Recorder(json_response(200, {"organizations": [{"id": ORG}]}))
     with pytest.raises(PapraResponseError, match="Organization: missing required field 'name'"):

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,12 +179,32 @@ ops:
 """
 
 
+def _wait_until_blocked_on_the_pool(home: Path, timeout: float) -> None:
+    """Until a run of the instance at ``home`` logged that its step waits for papra_duckdb
+    (or ``timeout``: the test then finds no such wait and says so)."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    deadline = time.monotonic() + timeout
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        while time.monotonic() < deadline:
+            for run in instance.get_runs():
+                if any("blocked by limit for pool papra_duckdb" in (entry.message or "")
+                       for entry in instance.all_logs(run.run_id)):
+                    return
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def dagster_runs(tmp_path_factory):
-    """Two ``dg launch`` of the full sync started a second apart on one new DAGSTER_HOME (the
-    repo's dagster.yaml, no pool slot set by hand: each run makes sure of it) and one DuckDB
-    file, with a known key and password. Shared by the pool test and the secrets test (it is
-    the slow part)."""
+    """Two ``dg launch`` of the full sync on one new DAGSTER_HOME (the repo's dagster.yaml, no
+    pool slot set by hand: each run makes sure of it) and one DuckDB file, with a known key
+    and password. Shared by the pool test and the secrets test (it is the slow part).
+
+    The first run's sync holds the slot at a gate (its first document page waits) until the
+    second run's step has been told the pool is full, however slow the machine: with a fixed
+    head start and delay instead, a loaded machine once let both steps ask within 50 ms, and
+    Dagster's SQLite storage then granted the slot twice (seen in CI too)."""
     import shutil as _shutil
 
     import dagster as dg
@@ -198,11 +219,14 @@ def dagster_runs(tmp_path_factory):
         assert "papra_duckdb" not in instance.event_log_storage.get_concurrency_keys()
     (root / "run.yaml").write_text(RUN_CONFIG)
     fake = make_fake(password=PASSWORD)
-    # The first run's sync must still hold the slot when the second run's step asks for it,
-    # a second later plus Dagster's start-up: its first list page is answered 4 s late. (On
-    # its own the sync of this fake takes about a second and was sometimes over first.)
-    fake.faults.add("slow", route="GET /api/organizations/{org}/documents", on_requests=[1],
-                    delay=4.0)
+    holding, release = threading.Event(), threading.Event()
+
+    def gate(record) -> None:
+        if record.route == "GET /api/organizations/{org}/documents" and not holding.is_set():
+            holding.set()
+            release.wait(timeout=600)
+
+    fake.add_hook(gate)
     db = root / "papra.duckdb"
     with serve(fake) as url:
         env = cli_env(fake, url, db, DAGSTER_HOME=str(home), PAPRA_EMAIL=fake.email,
@@ -211,15 +235,18 @@ def dagster_runs(tmp_path_factory):
                    "papra_pipeline.definitions", "--job", "papra_full_sync_job",
                    "-c", str(root / "run.yaml")]
         started = time.monotonic()
-        processes = []
-        for delay in (0, 1):
-            # One second apart: two steps claiming the slot within milliseconds of each other
-            # on Dagster's SQLite storage both got it (seen twice in CI, even with the slot
-            # created beforehand); their writes were then serialized by the DuckDB file lock.
-            time.sleep(delay)
-            processes.append(subprocess.Popen(command, env=env, cwd=root,
-                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                              text=True))
+
+        def launch() -> subprocess.Popen:
+            return subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+
+        processes = [launch()]
+        try:
+            assert holding.wait(timeout=300), "the first run's sync never listed documents"
+            processes.append(launch())
+            _wait_until_blocked_on_the_pool(home, timeout=300)
+        finally:
+            release.set()
         outputs = [p.communicate(timeout=300) for p in processes]
         seconds = time.monotonic() - started
     return {

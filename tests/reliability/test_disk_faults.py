@@ -186,6 +186,30 @@ def test_a_full_disk_fails_in_one_line_and_the_next_sync_recovers(cli_on_disk, d
     assert_recovers(cli)
 
 
+def test_a_full_disk_at_the_commit_of_long_texts_fails_the_run_in_one_line(cli_on_disk, disk):
+    """A run with long texts checkpoints at its commit instead of writing the WAL: the fault
+    names the sync's file and fails the run (logged once), readers keep the last good state."""
+    cli = cli_on_disk
+    assert cli.run("sync")[0] == 0
+    before = table_fingerprints(cli.warehouse)
+    cli.upload(count=3, size=100 * KB)  # long texts: 64 KB or more
+    disk.fill(400 * KB)  # room for their WAL, not for a checkpoint
+
+    code, err = cli.run("sync")
+
+    assert code == 1
+    line = one_error_line(err)
+    assert f"{disk.root / '.papra.duckdb.sync'}:" in line, line
+    assert "no space left" in line.lower() and "changed nothing" in line, line
+    assert table_fingerprints(cli.warehouse) == before
+    assert cli.leftovers() == []
+    runs = cli.runs()
+    assert len({run_id for run_id, _ in runs}) == len(runs)
+    assert runs[-1][1] == "failed"
+    disk.free_up()
+    assert_recovers(cli)
+
+
 def test_a_publish_that_keeps_failing_leaves_no_copy_and_recovers(cli_on_disk, disk):
     """Each retry of the owed publish fails cleanly too; nothing accumulates meanwhile."""
     cli = cli_on_disk
@@ -215,6 +239,49 @@ def test_a_stale_partial_copy_is_removed_before_anything_else(cli_on_disk, disk)
     assert code == 0, err
     assert not stale.exists() and cli.leftovers() == []
     assert_matches_server(cli.fake, cli.warehouse)
+
+
+def test_copies_left_by_killed_adoptions_are_removed(cli):
+    """A sync killed while adopting the readers' file leaves a copy named by its pid, as
+    large as the warehouse; the next sync removes it, and keeps a running process's."""
+    assert cli.run("sync")[0] == 0
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    killed = cli.warehouse.files.adopting().with_name(f".papra.duckdb.adopting-{dead.pid}")
+    Path(f"{killed}.wal").write_bytes(b"\0" * KB)
+    killed.write_bytes(b"\0" * (64 * KB))
+    alive = killed.with_name(f".papra.duckdb.adopting-{os.getppid()}")
+    alive.write_bytes(b"\0" * KB)
+
+    code, err = cli.run("sync")
+
+    assert code == 0, err
+    assert not killed.exists() and not Path(f"{killed}.wal").exists()
+    assert alive.exists()
+
+
+def test_ctrl_c_between_the_commit_and_the_publish_logs_the_run_once(cli, monkeypatch, caplog):
+    """The run is saved: it stays logged as succeeded (not again as failed, which its
+    run_id forbids), the command says so, and the next sync publishes it."""
+    assert cli.run("sync")[0] == 0
+    before = table_fingerprints(cli.warehouse)
+    cli.upload(count=3)
+
+    def interrupted(source, target):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "copy_file", interrupted)
+        code, err = cli.run("sync")
+
+    assert code == 130
+    assert "this run is saved" in err and "nothing was written" not in err, err
+    assert "could not record" not in caplog.text
+    runs = cli.runs()
+    assert len({run_id for run_id, _ in runs}) == len(runs) == 2
+    assert [status for _, status in runs] == ["succeeded", "succeeded"]
+    assert table_fingerprints(cli.warehouse) == before  # readers wait for the next sync
+    assert_recovers(cli)
 
 
 @pytest.fixture

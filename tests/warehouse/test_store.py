@@ -215,12 +215,21 @@ def stage(tmp_path, **sets):
     return staging
 
 
-@pytest.mark.parametrize("source", ["frame", "staged"])
+@pytest.mark.parametrize(("source", "bound"),
+                         [("frame", "rows"), ("staged", "rows"), ("staged", "text")])
 def test_large_sets_are_merged_in_parts_with_the_same_result(warehouse, tmp_path, monkeypatch,
-                                                             source):
-    """Parts split a set by key (see WriteSession._parts); counts, text, first-seen and
-    last-changed times come out as from one statement, in one transaction."""
-    monkeypatch.setattr(writes, "ROWS_PER_STATEMENT", 7)
+                                                             source, bound):
+    """Parts split a set by key (see WriteSession._parts), at most so many rows or, staged,
+    so many characters of text; counts, text, first-seen and last-changed times come out as
+    from one statement, in one transaction."""
+    if bound == "rows":
+        monkeypatch.setattr(writes, "ROWS_PER_STATEMENT", 7)
+    else:  # ~3 KB of documents and ~0.5 KB of texts: several parts of 400 characters
+        monkeypatch.setattr(writes, "TEXT_PER_STATEMENT", 400)
+    parts = []
+    split = writes.WriteSession._parts
+    monkeypatch.setattr(writes.WriteSession, "_parts",
+                        lambda self, *args: parts.append(split(self, *args)) or parts[-1])
     ids = [f"d{i:04d}" for i in range(50)]
 
     def write(docs, content, when):
@@ -255,6 +264,7 @@ def test_large_sets_are_merged_in_parts_with_the_same_result(warehouse, tmp_path
     assert rows[10] == ("d0010", "doc 10", "text d0010", NOW, NOW)
     assert rows[45] == ("d0045", "doc 45", "new d0045", NOW, NOW)
     assert rows[49] == ("d0049", "doc 49", None, NOW, NOW)
+    assert max(len(p) for p in parts) > 1
 
 
 def test_a_large_upsert_in_parts_counts_exactly_and_keeps_first_seen(warehouse, monkeypatch):
