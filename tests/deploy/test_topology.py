@@ -149,7 +149,8 @@ def test_the_deployed_topology(capsys):
 
         # A webhook delivery -> receiver -> papra_webhook_sensor -> quick sync -> the row.
         documents = client.list_documents(org, page_size=3).ids
-        latencies = deliveries_to_rows(deployment, client, org, documents[:1], "webhook")
+        deliveries = deliveries_to_rows(deployment, client, org, documents[:1], "webhook")
+        latencies = [d.seconds for d in deliveries]
         webhook_runs = [r for r in deployment.runs()
                         if r["tags"].get("dagster/sensor_name") == WEBHOOK_SENSOR]
         assert webhook_runs and all(r["jobName"] == "papra_quick_sync_job" for r in webhook_runs)
