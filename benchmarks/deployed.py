@@ -4,8 +4,8 @@ PostgreSQL, the code location, the webserver, the daemon and the webhook receive
 from deploy/ (tests/deploy/topology.py, the harness tests/deploy uses), against a fake Papra.
 Each edit of a document makes the fake deliver a webhook; the latency runs from the edit to
 the new text in the readers' file, through the receiver, ``papra_webhook_sensor`` (ticking
-every second) and a quick-sync run that the daemon launches in a process of its own (with its
-step in another): the seconds a deployment adds to the in-process figures of
+every second) and a quick-sync run that the daemon launches in a process of its own (its
+steps in that process): the seconds a deployment adds to the in-process figures of
 ``benchmarks/webhooks.py``.
 """
 
