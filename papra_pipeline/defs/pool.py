@@ -47,4 +47,27 @@ def with_writer_pool(default: dg.ExecutorDefinition) -> dg.ExecutorDefinition:
     )
 
 
-writer_pool_executor = with_writer_pool(dg.multi_or_in_process_executor)
+def in_process_by_default() -> dg.ExecutorDefinition:
+    """Dagster's default executor (same name and config) whose runs execute their steps in
+    the run's own process unless their config asks for ``multiprocess``.
+
+    A sync job is one writing step and five checks that each read the readers' file in a
+    fraction of a second, and the writers of an instance take turns through its pool anyway:
+    a process per step only added its imports of Dagster and the definitions to each step
+    (seconds; to each webhook's way to its row) and six processes to each run. Runs still
+    each start in a process of their own, and ``execution: config: multiprocess: {}`` in a
+    run's config brings step processes back.
+    """
+    default = dg.multi_or_in_process_executor
+    return dg.ExecutorDefinition(
+        name=default.name,
+        config_schema=dg.Field(
+            default.config_schema.as_field().config_type, default_value={"in_process": {}}
+        ),
+        requirements=default.get_requirements,
+        executor_creation_fn=default.executor_creation_fn,
+        description=default.description,
+    )
+
+
+writer_pool_executor = with_writer_pool(in_process_by_default())

@@ -50,6 +50,36 @@ def test_a_run_on_a_new_instance_creates_the_single_slot(tmp_path):
     assert slots(home) == 1
 
 
+def test_a_sync_run_executes_its_steps_in_its_own_process_by_default(tmp_path):
+    """The sync and its five checks in the run's process: no step process to start (the
+    pool still serializes writers: tests/reliability/test_concurrency.py, with this default)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    fake = FakePapra()
+    populate(fake, organizations=1, documents=5, seed=3)
+    with serve(fake) as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPRA_", "DAGSTER_"))}
+        env |= {
+            "DAGSTER_HOME": str(home),
+            "PAPRA_API_URL": url,
+            "PAPRA_API_KEY": fake.api_key,
+            "PAPRA_DUCKDB_PATH": str(tmp_path / "papra.duckdb"),
+        }
+        launched = subprocess.run(
+            [str(DG), "launch", "-m", "papra_pipeline.definitions", "--job", "papra_full_sync_job"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        [run] = instance.get_runs()
+        events = [e.dagster_event for e in instance.all_logs(run.run_id) if e.is_dagster_event]
+    [run_pid] = {e.pid for e in events if e.event_type == dg.DagsterEventType.RUN_START}
+    started = {e.step_key: e.pid for e in events if e.event_type == dg.DagsterEventType.STEP_START}
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    assert len(started) == 6 and set(started.values()) == {run_pid}, (run_pid, started)
+
+
 def test_a_limit_set_by_the_user_is_kept():
     with dg.instance_for_test() as instance:
         ensure_writer_pool(instance)

@@ -407,19 +407,25 @@ def stored_content(path: Path, document_id: str) -> str | None:
     return row[0] if row else None
 
 
+@dataclass
+class Delivery:
+    edited: float  # epoch seconds of the edit, when Papra sends its webhook
+    seconds: float  # from the edit to the new text in the readers' file
+
+
 def deliveries_to_rows(deployment: Deployment, client: PapraClient, org: str,
-                       documents: list[str], label: str) -> list[float]:
-    """Edit each document in turn; seconds from the edit (Papra's delivery) to its row in the
+                       documents: list[str], label: str) -> list[Delivery]:
+    """Edit each document in turn; time from the edit (Papra's delivery) to its row in the
     readers' file, through the receiver, the sensor and a quick-sync run."""
-    latencies = []
+    deliveries = []
     for document in documents:
         text = f"{label} {document} {time.time()}"
-        started = time.monotonic()
+        edited, started = time.time(), time.monotonic()
         client.update_document(org, document, content=text)
         wait_for(lambda d=document, t=text: stored_content(deployment.duckdb_path, d) == t, 300,
                  f"the edit of {document} in the readers' file\n{deployment.logs()}", every=0.2)
-        latencies.append(time.monotonic() - started)
-    return latencies
+        deliveries.append(Delivery(edited, time.monotonic() - started))
+    return deliveries
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -169,10 +169,7 @@ class Stopwatch:
 # A login the secrets tests look for everywhere (the fake accepts it for its user).
 PASSWORD = "Kn0wn-Passw0rd-for-leak-search!"
 
-RUN_CONFIG = """execution:
-  config:
-    in_process: {}
-ops:
+RUN_CONFIG = """ops:
   papra_sync:
     config:
       mode: full
