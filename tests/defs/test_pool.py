@@ -25,14 +25,14 @@ def slots(home: Path) -> int:
         return instance.event_log_storage.get_concurrency_info(POOL).slot_count
 
 
-def test_a_run_on_a_new_instance_creates_the_single_slot(tmp_path):
-    """An instance whose dagster.yaml sets no pool limit (another project's, say): Dagster
-    alone would let every writer in at once."""
+def launch(tmp_path: Path, job: str, seed: int) -> Path:
+    """``dg launch`` of ``job`` on a new instance whose dagster.yaml sets no pool limit
+    (another project's, say), against a small fake; returns the instance's home."""
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     fake = FakePapra()
-    populate(fake, organizations=1, documents=5, seed=2)
+    populate(fake, organizations=1, documents=5, seed=seed)
     with serve(fake) as url:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPRA_", "DAGSTER_"))}
         env |= {
@@ -42,35 +42,23 @@ def test_a_run_on_a_new_instance_creates_the_single_slot(tmp_path):
             "PAPRA_DUCKDB_PATH": str(tmp_path / "papra.duckdb"),
         }
         launched = subprocess.run(
-            [str(DG), "launch", "-m", "papra_pipeline.definitions",
-             "--job", "papra_statistics_snapshot_job"],
+            [str(DG), "launch", "-m", "papra_pipeline.definitions", "--job", job],
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
         )
     assert launched.returncode == 0, launched.stderr[-3000:]
+    return home
+
+
+def test_a_run_on_a_new_instance_creates_the_single_slot(tmp_path):
+    """Dagster alone would let every writer in at once on an instance without a pool limit."""
+    home = launch(tmp_path, "papra_statistics_snapshot_job", seed=2)
     assert slots(home) == 1
 
 
 def test_a_sync_run_executes_its_steps_in_its_own_process_by_default(tmp_path):
     """The sync and its five checks in the run's process: no step process to start (the
     pool still serializes writers: tests/reliability/test_concurrency.py, with this default)."""
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    fake = FakePapra()
-    populate(fake, organizations=1, documents=5, seed=3)
-    with serve(fake) as url:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPRA_", "DAGSTER_"))}
-        env |= {
-            "DAGSTER_HOME": str(home),
-            "PAPRA_API_URL": url,
-            "PAPRA_API_KEY": fake.api_key,
-            "PAPRA_DUCKDB_PATH": str(tmp_path / "papra.duckdb"),
-        }
-        launched = subprocess.run(
-            [str(DG), "launch", "-m", "papra_pipeline.definitions", "--job", "papra_full_sync_job"],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        )
-    assert launched.returncode == 0, launched.stderr[-3000:]
+    home = launch(tmp_path, "papra_full_sync_job", seed=3)
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         [run] = instance.get_runs()
         events = [e.dagster_event for e in instance.all_logs(run.run_id) if e.is_dagster_event]
