@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from papra_pipeline.client import PapraClient
 from papra_pipeline.testing import FakePapra, populate
 from papra_pipeline.warehouse import Warehouse
+from tests.sync.helpers import logged_in_client
 
 
 @pytest.fixture
@@ -20,14 +20,7 @@ def fake() -> FakePapra:
 
 @pytest.fixture
 def client(fake):
-    with PapraClient(
-        "http://papra.test",
-        fake.api_key,
-        email=fake.email,
-        password=fake.password,
-        transport=fake.transport(),
-        sleep=lambda seconds: None,
-    ) as client:
+    with logged_in_client(fake) as client:
         yield client
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from papra_pipeline.client import PapraClient
 from papra_pipeline.testing import FakePapra
 from papra_pipeline.warehouse import PUBLIC_TABLES, Warehouse
 
@@ -85,3 +86,16 @@ def assert_matches_server(fake: FakePapra, warehouse: Warehouse, *, content: boo
                 assert {k for k in values if k[0] == doc["id"]} == expected_values
     purged = {doc_id for doc_id, row in stored.items() if row[4]}
     assert set(stored) - purged == server_ids
+
+
+def logged_in_client(fake: FakePapra) -> PapraClient:
+    """A client on the fake's in-process transport with its API key and its login (the
+    routes Papra keeps session-only), that never really sleeps."""
+    return PapraClient(
+        "http://papra.test",
+        fake.api_key,
+        email=fake.email,
+        password=fake.password,
+        transport=fake.transport(),
+        sleep=lambda seconds: None,
+    )

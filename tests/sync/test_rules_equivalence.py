@@ -12,12 +12,12 @@ import random
 
 import pytest
 
-from papra_pipeline.client import PapraClient
 from papra_pipeline.sync import sync
 from papra_pipeline.sync.rules import papra_rules_as_yaml, parse_rules, plan_rules
 from papra_pipeline.sync.tagging import list_rules
 from papra_pipeline.testing import FakePapra
 from papra_pipeline.warehouse import Warehouse
+from tests.sync.helpers import logged_in_client
 
 OPERATORS = ("equal", "not_equal", "contains", "not_contains", "starts_with", "ends_with")
 WORDS = [
@@ -94,14 +94,7 @@ def _papra_with_rules(seed: int) -> tuple[FakePapra, str]:
 def test_the_plan_adds_exactly_what_papras_own_apply_adds(tmp_path, seed):
     fake, org = _papra_with_rules(seed)
     warehouse = Warehouse(tmp_path / "papra.duckdb", lock_timeout=5)
-    with PapraClient(
-        "http://papra.test",
-        fake.api_key,
-        email=fake.email,
-        password=fake.password,
-        transport=fake.transport(),
-        sleep=lambda seconds: None,
-    ) as client:
+    with logged_in_client(fake) as client:
         sync(client, warehouse)
         yaml_text = papra_rules_as_yaml(list_rules(client))
     plan = plan_rules(warehouse, parse_rules(yaml_text))
