@@ -24,6 +24,10 @@ class WarehouseDiskError(WarehouseError):
     The message names the file, the cause and what to do."""
 
 
+class WarehouseMemoryError(WarehouseError):
+    """A write would need more memory than it may use on this machine; nothing was written."""
+
+
 class WarehouseVersionError(WarehouseError):
     """The file was written by a newer papra-pipeline with a schema this version cannot read."""
 

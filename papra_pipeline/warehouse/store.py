@@ -55,7 +55,7 @@ from papra_pipeline.warehouse.publish import (
     write_publish_state,
 )
 from papra_pipeline.warehouse.schema import view_ddl
-from papra_pipeline.warehouse.staging import Staging
+from papra_pipeline.warehouse.staging import Staging, size_in_bytes
 from papra_pipeline.warehouse.writes import WriteSession
 
 log = logging.getLogger("papra_pipeline.warehouse")
@@ -96,6 +96,9 @@ class Warehouse:
         lock_timeout: how long to keep retrying while another process holds the sync's file
             (and, on Windows, while readers keep the readers' file from being replaced).
         write_memory_limit: DuckDB's memory limit for a write (``PAPRA_WRITE_MEMORY_LIMIT``).
+        memory_ceiling: the most memory a write may raise that limit to for the long texts it
+            writes (see :meth:`WriteSession.make_room_for_long_texts`); by default DuckDB's
+            own default limit, 80% of the machine's or container's memory.
         reader_storage_version: the oldest DuckDB release that must open the files, whose
             storage format the sync's file, and so the readers', is written in
             (``PAPRA_READER_STORAGE_VERSION``, see :mod:`papra_pipeline.warehouse.formats`).
@@ -108,14 +111,17 @@ class Warehouse:
         *,
         lock_timeout: float = 30.0,
         write_memory_limit: str = DEFAULT_WRITE_MEMORY_LIMIT,
+        memory_ceiling: str | None = None,
         reader_storage_version: str = DEFAULT_READER_STORAGE_VERSION,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         # Checked here because the write puts it into a SET statement.
-        if not MEMORY_SIZE.fullmatch(write_memory_limit):
-            raise WarehouseError(
-                f"write_memory_limit {write_memory_limit!r} is not a size such as 96MB or 1GB."
-            )
+        for name, size in (
+            ("write_memory_limit", write_memory_limit),
+            ("memory_ceiling", memory_ceiling),
+        ):
+            if size is not None and not MEMORY_SIZE.fullmatch(size):
+                raise WarehouseError(f"{name} {size!r} is not a size such as 96MB or 1GB.")
         try:
             self.reader_storage_version = check_storage_version(reader_storage_version)
         except ValueError as exc:
@@ -124,6 +130,7 @@ class Warehouse:
         self.files = WarehouseFiles(self.path)
         self.lock_timeout = lock_timeout
         self.write_memory_limit = write_memory_limit
+        self.memory_ceiling = memory_ceiling
         self._sleep = sleep
         self.last_publication: Publication | None = None
 
@@ -237,7 +244,10 @@ class Warehouse:
                 staging.attach(con)
             con.execute("BEGIN TRANSACTION")
             try:
-                session = WriteSession(con)
+                ceiling = self.memory_ceiling
+                session = WriteSession(
+                    con, memory_ceiling=size_in_bytes(ceiling) if ceiling else None
+                )
                 yield session
                 if session.publish and not owed:
                     # Said before the commit, so a run killed between its commit and the

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from papra_pipeline.warehouse.errors import WarehouseMemoryError
 from papra_pipeline.warehouse.schema import TABLES, Table
 from papra_pipeline.warehouse.staging import (
     STAGING_ALIAS,
@@ -82,8 +83,12 @@ class WriteSession:
     writes them with one statement.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, *, memory_ceiling: int | None = None
+    ) -> None:
         self.con = con
+        # The most memory the write may take for long texts (see make_room_for_long_texts).
+        self.memory_ceiling = memory_ceiling
         self._sources = 0
         # Whether readers get this transaction (a copy of the whole file) once it commits: a
         # sync that changed no rows clears it, and its run log reaches readers with the next.
@@ -181,7 +186,9 @@ class WriteSession:
         holds them until the commit, which failed for 114 MB of 100 KB texts under 96MB
         whatever the statements. So the limit grows by twice their size (UTF-8 and DuckDB's
         own copies): the write's memory is bounded by the limit plus the long texts this run
-        writes, not by the archive or by how long any text is.
+        writes, not by the archive or by how long any text is. Where that is more than
+        ``memory_ceiling`` (by default DuckDB's own limit for the machine), the write fails at
+        once with :class:`WarehouseMemoryError` rather than being killed by the kernel.
 
         The commit then checkpoints instead of writing the WAL. DuckDB leaves long texts out
         of its estimate of a transaction's WAL (120 MB of them came under its 16 MB threshold),
@@ -192,7 +199,18 @@ class WriteSession:
         if characters <= 0:
             return
         current = size_in_bytes(self._run("SELECT current_setting('memory_limit')")[0])
-        self._run(f"SET memory_limit = '{(current + 2 * characters) // 2**20 + 1}MiB'")
+        needed = current + 2 * characters
+        ceiling = self.memory_ceiling or machine_memory_ceiling()
+        if needed > ceiling:
+            # Beyond the machine's memory the kernel would kill the sync mid-write, silently.
+            raise WarehouseMemoryError(
+                f"This run brings in {characters / 1e6:,.0f} MB of texts of 64 KB or more, "
+                "which DuckDB holds in memory until the write commits: the write needs about "
+                f"{needed / 1e6:,.0f} MB, more than the {ceiling / 1e6:,.0f} MB it may use "
+                "here (80% of the machine's or container's memory, as DuckDB counts it). "
+                "Nothing was written; run this sync with more memory free."
+            )
+        self._run(f"SET memory_limit = '{needed // 2**20 + 1}MiB'")
         self._run("SET checkpoint_threshold = '1MiB'")
 
     def upsert(
@@ -783,6 +801,13 @@ class WriteSession:
                     SELECT document_id, organization_id, field, raw_value, reason, run_id,
                            found_at FROM {frame}"""
             )
+
+
+def machine_memory_ceiling() -> int:
+    """DuckDB's own default memory limit, in bytes: 80% of the memory of the machine, or of
+    the container's cgroup when it has a limit."""
+    with duckdb.connect() as con:
+        return size_in_bytes(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
 
 
 def _texts_of(documents: pd.DataFrame | Staged, where: str | None, part: str) -> str | None:
