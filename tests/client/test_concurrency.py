@@ -63,19 +63,40 @@ def test_empty_input_and_bad_worker_count(make_client):
         client.map_concurrent(str, [1], max_workers=0)
 
 
+class InFlight:
+    """Counts the requests a handler serves at once. :meth:`hold` makes a request wait for a
+    cohort of ``together`` requests in flight at the same time, so that they overlap however
+    busy the machine. A request left waiting ``patience`` seconds goes on alone instead of
+    failing every request after it, as a broken barrier does (a 60 s barrier broke in CI once,
+    its cause unknown): the assertion on :attr:`max` then says whether requests overlapped."""
+
+    def __init__(self, patience: float = 10.0) -> None:
+        self.now = self.max = 0
+        self.patience = patience
+        self._changed = threading.Condition()
+        self._cohort = self._waiting = 0
+
+    def hold(self, together: int) -> None:
+        with self._changed:
+            self.now += 1
+            self.max = max(self.max, self.now)
+            if together > 1:
+                cohort = self._cohort
+                self._waiting += 1
+                if self._waiting == together:
+                    self._waiting, self._cohort = 0, cohort + 1
+                    self._changed.notify_all()
+                elif not self._changed.wait_for(lambda: self._cohort != cohort, self.patience):
+                    self._waiting -= 1
+            self.now -= 1
+
+
 def test_concurrent_pages_share_client_and_count_requests(make_client):
-    lock = threading.Lock()
-    in_flight = {"now": 0, "max": 0}
-    gate = threading.Barrier(4, timeout=60)
+    in_flight = InFlight()
 
     def handle(request: httpx.Request) -> httpx.Response:
-        with lock:
-            in_flight["now"] += 1
-            in_flight["max"] = max(in_flight["max"], in_flight["now"])
-        if int(request.url.params["pageIndex"]) < 4:
-            gate.wait()  # the first four requests must be in flight together
-        with lock:
-            in_flight["now"] -= 1
+        # The first four requests must be in flight together.
+        in_flight.hold(4 if int(request.url.params["pageIndex"]) < 4 else 1)
         return json_response(200, {"documents": [], "documentsCount": 0})
 
     client = make_client(handle, max_concurrency=4)
@@ -86,7 +107,7 @@ def test_concurrent_pages_share_client_and_count_requests(make_client):
         range(40),
     )
     assert [p.page_index for p in pages] == list(range(40))
-    assert in_flight["max"] == 4
+    assert in_flight.max == 4
     snapshot = client.stats.snapshot()
     assert snapshot["requests"] == 40
     assert snapshot["by_endpoint"] == {"GET /api/organizations/{org}/documents": 40}
@@ -98,17 +119,10 @@ def test_threads_beyond_max_concurrency_wait_before_the_connection_pool(make_cli
     """A sync's read-ahead and its own fan-outs together ask with more threads than there are
     connections; httpcore's pool, with requests queued in it, can close a connection it has
     just handed out (encode/httpcore#1110), so the extra threads wait before httpx."""
-    lock = threading.Lock()
-    in_flight = {"now": 0, "max": 0}
-    pair = threading.Barrier(2, timeout=60)
+    in_flight = InFlight()
 
     def handle(request: httpx.Request) -> httpx.Response:
-        with lock:
-            in_flight["now"] += 1
-            in_flight["max"] = max(in_flight["max"], in_flight["now"])
-        pair.wait()  # every request waits for another to be in flight, however busy the machine
-        with lock:
-            in_flight["now"] -= 1
+        in_flight.hold(2)  # every request waits for another to be in flight
         return json_response(200, {"documents": [], "documentsCount": 0})
 
     client = make_client(handle, max_concurrency=2)
@@ -116,4 +130,4 @@ def test_threads_beyond_max_concurrency_wait_before_the_connection_pool(make_cli
         lambda i: client.list_documents(ORG, page_index=i), range(24), max_workers=8
     )
     assert len(pages) == 24
-    assert in_flight["max"] == 2
+    assert in_flight.max == 2
