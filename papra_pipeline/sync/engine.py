@@ -619,13 +619,24 @@ class _SyncRun:
             self.to_write.stage(
                 "document_content",
                 "documents",
-                (
+                self._within_memory(
                     content_row(doc_id, text, now)
                     for doc_id, text in zip(wanted, texts, strict=True)
                     if text is not _PURGED
                 ),
             )
         self.progress("document_content", scan.org, len(wanted), len(wanted))
+
+    def _within_memory(self, rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """The rows, stopping the run as soon as the long texts staged need more memory than
+        the write may use (see ``Warehouse.check_room_for_long_texts``)."""
+        checked = 0
+        for row in rows:
+            yield row
+            staged = self.staging.long_text_bytes  # counted as the row was staged
+            if staged != checked:
+                self.warehouse.check_room_for_long_texts(staged)
+                checked = staged
 
     def _get_or_none(self, org: str, doc_id: str) -> Document | None:
         try:

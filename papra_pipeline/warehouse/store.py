@@ -56,7 +56,11 @@ from papra_pipeline.warehouse.publish import (
 )
 from papra_pipeline.warehouse.schema import view_ddl
 from papra_pipeline.warehouse.staging import Staging, size_in_bytes
-from papra_pipeline.warehouse.writes import WriteSession
+from papra_pipeline.warehouse.writes import (
+    WriteSession,
+    machine_memory_ceiling,
+    room_for_long_texts,
+)
 
 log = logging.getLogger("papra_pipeline.warehouse")
 
@@ -131,6 +135,7 @@ class Warehouse:
         self.lock_timeout = lock_timeout
         self.write_memory_limit = write_memory_limit
         self.memory_ceiling = memory_ceiling
+        self._ceiling: int | None = None  # in bytes, once check_room_for_long_texts needs it
         self._sleep = sleep
         self.last_publication: Publication | None = None
 
@@ -267,6 +272,16 @@ class Warehouse:
         finally:
             if con is not None:
                 con.close()
+
+    def check_room_for_long_texts(self, characters: int) -> None:
+        """Raise :class:`WarehouseMemoryError` if a write of ``characters`` of long texts
+        would need more memory than it may use (see :func:`room_for_long_texts`). A sync checks
+        as texts arrive, so an archive too large for the machine fails early, not after all
+        of it was fetched."""
+        if self._ceiling is None:
+            ceiling = self.memory_ceiling
+            self._ceiling = size_in_bytes(ceiling) if ceiling else machine_memory_ceiling()
+        room_for_long_texts(size_in_bytes(self.write_memory_limit), characters, self._ceiling)
 
     def ensure_schema(self) -> None:
         """Create or upgrade the warehouse without writing any data; publish what a run

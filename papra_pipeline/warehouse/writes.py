@@ -199,17 +199,8 @@ class WriteSession:
         if characters <= 0:
             return
         current = size_in_bytes(self._run("SELECT current_setting('memory_limit')")[0])
-        needed = current + 2 * characters
         ceiling = self.memory_ceiling or machine_memory_ceiling()
-        if needed > ceiling:
-            # Beyond the machine's memory the kernel would kill the sync mid-write, silently.
-            raise WarehouseMemoryError(
-                f"This run brings in {characters / 1e6:,.0f} MB of texts of 64 KB or more, "
-                "which DuckDB holds in memory until the write commits: the write needs about "
-                f"{needed / 1e6:,.0f} MB, more than the {ceiling / 1e6:,.0f} MB it may use "
-                "here (80% of the machine's or container's memory, as DuckDB counts it). "
-                "Nothing was written; run this sync with more memory free."
-            )
+        needed = room_for_long_texts(current, characters, ceiling)
         self._run(f"SET memory_limit = '{needed // 2**20 + 1}MiB'")
         self._run("SET checkpoint_threshold = '1MiB'")
 
@@ -801,6 +792,23 @@ class WriteSession:
                     SELECT document_id, organization_id, field, raw_value, reason, run_id,
                            found_at FROM {frame}"""
             )
+
+
+def room_for_long_texts(limit: int, characters: int, ceiling: int) -> int:
+    """The memory limit a write needs for ``characters`` of long texts: ``limit`` plus twice
+    them (see :meth:`WriteSession.make_room_for_long_texts`). Past ``ceiling`` it raises
+    :class:`WarehouseMemoryError`: beyond the machine's memory the kernel would kill the sync
+    mid-write, without a word."""
+    needed = limit + 2 * characters
+    if needed > ceiling:
+        raise WarehouseMemoryError(
+            f"This run has fetched {characters / 1e6:,.0f} MB of texts of 64 KB or more, "
+            "which DuckDB holds in memory until the write commits: writing them needs about "
+            f"{needed / 1e6:,.0f} MB, more than the {ceiling / 1e6:,.0f} MB it may use here "
+            "(80% of the machine's or container's memory, as DuckDB counts it). Nothing was "
+            "written; run this sync with more memory free."
+        )
+    return needed
 
 
 def machine_memory_ceiling() -> int:

@@ -110,30 +110,34 @@ def test_running_out_of_memory_is_one_line_and_changes_nothing(tmp_path):
 
 
 
-def test_long_texts_beyond_the_machines_memory_fail_in_one_line_before_the_write(tmp_path):
+def test_long_texts_beyond_the_machines_memory_fail_early_in_one_line(tmp_path):
     """The write raises its limit by twice the run's long texts; beyond what the machine has,
-    the kernel would kill the sync mid-write without a word. It fails in one line instead,
-    writes nothing, and a run with the memory succeeds."""
+    the kernel would kill the sync mid-write without a word. It fails in one line instead, as
+    soon as the texts fetched pass that, writes nothing, and a run with the memory succeeds."""
     fake = FakePapra()
-    populate(fake, organizations=1, documents=40, tags=4, custom_properties=2,
+    populate(fake, organizations=1, documents=80, tags=4, custom_properties=2,
              text_bytes=100_000)
     warehouse = Warehouse(tmp_path / "papra.duckdb")
     with _client(fake) as client:
         sync(client, warehouse, SyncOptions(mode="full", content=False))
         before = table_fingerprints(warehouse)
-        # 96MB of limit plus twice 4 MB of long texts: more than 100MB.
+        # 96MB of limit plus twice the texts: past 100MB after about 2 MB of them.
         small = Warehouse(tmp_path / "papra.duckdb", memory_ceiling="100MB")
+        client.reset_stats()
         with pytest.raises(WarehouseMemoryError) as raised:
             sync(client, small, FULL)
+        requests = client.stats.snapshot()["by_endpoint"]
+        fetched = requests["GET /api/organizations/{org}/documents/{doc}"]
         message = str(raised.value)
         assert "\n" not in message
-        assert "4 MB of texts of 64 KB or more" in message and "100 MB" in message
+        assert "2 MB of texts of 64 KB or more" in message and "100 MB" in message
+        assert fetched < 60  # of 80 texts: the run stopped when they passed the room
         assert table_fingerprints(warehouse) == before
         with warehouse.read_private() as con:
             status = con.execute(
                 "SELECT status, error FROM _papra_sync_runs ORDER BY started_at DESC LIMIT 1"
             ).fetchall()
-        assert status[0][0] == "failed" and "4 MB of texts" in status[0][1]
+        assert status[0][0] == "failed" and "2 MB of texts" in status[0][1]
         sync(client, warehouse, FULL)
     org = fake.list_organizations()[0]["id"]
     live = {doc["id"]: len(doc["content"]) for doc in fake.documents(org, include_deleted=False)}
