@@ -48,6 +48,14 @@ def _stored_lengths(warehouse: Warehouse) -> dict[str, int]:
         return dict(con.execute("SELECT id, strlen(content) FROM documents").fetchall())
 
 
+def _last_run(warehouse: Warehouse) -> list[tuple]:
+    """The status and error of the newest run in the sync's own run log."""
+    with warehouse.read_private() as con:
+        return con.execute(
+            "SELECT status, error FROM _papra_sync_runs ORDER BY started_at DESC LIMIT 1"
+        ).fetchall()
+
+
 def test_the_long_text_mix_syncs_with_default_settings(tmp_path):
     fake, lengths = _long_text_mix()
     warehouse = Warehouse(tmp_path / "papra.duckdb")
@@ -102,12 +110,8 @@ def test_running_out_of_memory_is_one_line_and_changes_nothing(tmp_path):
     longest = max(fake.documents(org, include_deleted=True), key=lambda d: len(d["content"]))
     assert f"document {longest['id']}" in message
     assert table_fingerprints(warehouse) == before
-    with warehouse.read_private() as con:
-        status = con.execute(
-            "SELECT status, error FROM _papra_sync_runs ORDER BY started_at DESC LIMIT 1"
-        ).fetchall()
+    status = _last_run(warehouse)
     assert status[0][0] == "failed" and "out of memory" in status[0][1]
-
 
 
 def test_long_texts_beyond_the_machines_memory_fail_early_in_one_line(tmp_path):
@@ -133,10 +137,7 @@ def test_long_texts_beyond_the_machines_memory_fail_early_in_one_line(tmp_path):
         assert "2 MB of texts of 64 KB or more" in message and "100 MB" in message
         assert fetched < 60  # of 80 texts: the run stopped when they passed the room
         assert table_fingerprints(warehouse) == before
-        with warehouse.read_private() as con:
-            status = con.execute(
-                "SELECT status, error FROM _papra_sync_runs ORDER BY started_at DESC LIMIT 1"
-            ).fetchall()
+        status = _last_run(warehouse)
         assert status[0][0] == "failed" and "2 MB of texts" in status[0][1]
         sync(client, warehouse, FULL)
     org = fake.list_organizations()[0]["id"]
