@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from papra_pipeline.client import PapraClient
 from papra_pipeline.sync import sync
 from papra_pipeline.sync.tagging import apply_tagging_rules
 from papra_pipeline.testing import FakePapra, populate
 from papra_pipeline.warehouse import PUBLIC_TABLES, VIEWS, Warehouse
 from papra_pipeline.warehouse.reports import REPORT_TABLES, refresh_daily_reports
+from tests.sync.helpers import logged_in_client
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 EXAMPLES = re.findall(r"```sql\n(.*?)```", README, flags=re.DOTALL)
@@ -35,17 +35,6 @@ DAGSTER_EXAMPLES = [
 ]
 
 
-def client_of(fake: FakePapra) -> PapraClient:
-    """A client of ``fake`` in process, logged in (tagging rules need the session)."""
-    return PapraClient(
-        "http://papra.test",
-        fake.api_key,
-        email=fake.email,
-        password=fake.password,
-        transport=fake.transport(),
-    )
-
-
 def readme_warehouse(warehouse: Warehouse) -> FakePapra:
     """Fill ``warehouse`` so that every README query has rows: a sync, a tagging rule applied,
     the daily reports; returns the fake Papra it came from."""
@@ -56,7 +45,7 @@ def readme_warehouse(warehouse: Warehouse) -> FakePapra:
     fake.create_tagging_rule(
         org, "Invoices", [{"field": "name", "operator": "contains", "value": "invoice"}], [tag]
     )
-    with client_of(fake) as client:
+    with logged_in_client(fake) as client:
         sync(client, warehouse)
         apply_tagging_rules(client, warehouse)
     with warehouse.read() as con:

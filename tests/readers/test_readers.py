@@ -27,7 +27,8 @@ from papra_pipeline.warehouse.formats import storage_version_of
 from papra_pipeline.warehouse.reports import REPORT_TABLES
 from tests.readers.tools import READERS, Reader, ReaderUnavailable
 from tests.reliability.conftest import change_things
-from tests.test_readme import EXAMPLES, client_of, readme_warehouse
+from tests.sync.helpers import logged_in_client
+from tests.test_readme import EXAMPLES, readme_warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -122,7 +123,7 @@ def test_the_reader_holds_the_published_file_while_a_sync_writes_and_reads_every
 
         def run_sync() -> None:
             try:
-                with client_of(fake) as client:
+                with logged_in_client(fake) as client:
                     outcome["result"] = sync(client, warehouse, SyncOptions(mode="full"))
             except BaseException as exc:  # re-raised below, in the test's thread
                 outcome["error"] = exc
@@ -158,7 +159,7 @@ def test_a_warehouse_of_the_release_before_is_republished_for_every_reader(tmp_p
     path = tmp_path / "papra.duckdb"
     old = Warehouse(path, reader_storage_version="v2.0.0")  # how the release before wrote it
     fake = readme_warehouse(old)
-    with client_of(fake) as client:
+    with logged_in_client(fake) as client:
         sync(client, old)  # catches up with the tagging rule's additions
     assert storage_version_of(path) == storage_version_of(old.private_path) == "v2.0.0"
     refused = next(r for r in readers if r.name == "python-duckdb-1.5")
@@ -167,7 +168,7 @@ def test_a_warehouse_of_the_release_before_is_republished_for_every_reader(tmp_p
     before = answers_of_the_writer(path)
 
     upgraded = Warehouse(path)
-    with client_of(fake) as client:
+    with logged_in_client(fake) as client:
         result = sync(client, upgraded, SyncOptions(mode="full"))
     assert result.rows_written == 0  # nothing changed in Papra: published for the format alone
     assert upgraded.last_publication is not None
