@@ -805,8 +805,8 @@ def room_for_long_texts(limit: int, characters: int, ceiling: int) -> int:
             f"This run has fetched {characters / 1e6:,.0f} MB of texts of 64 KB or more, "
             "which DuckDB holds in memory until the write commits: writing them needs about "
             f"{needed / 1e6:,.0f} MB, more than the {ceiling / 1e6:,.0f} MB it may use here "
-            "(80% of the machine's or container's memory, as DuckDB counts it). Nothing was "
-            "written; run this sync with more memory free."
+            "(by default 80% of the machine's or container's memory, as DuckDB counts it). "
+            "Nothing was written; run this sync with more memory free."
         )
     return needed
 

@@ -16,6 +16,7 @@ from papra_pipeline.warehouse import (
     Warehouse,
     WarehouseError,
     WarehouseLockedError,
+    WarehouseMemoryError,
     WarehouseMissingError,
     WarehouseVersionError,
     writes,
@@ -315,6 +316,27 @@ def test_the_write_runs_under_the_memory_limit_it_was_given(warehouse):
     assert default == [("91.5 MiB",)]  # 96 MB
     with pytest.raises(WarehouseError, match="is not a size such as 96MB"):
         Warehouse(warehouse.path, write_memory_limit="lots'; DROP TABLE documents; --")
+
+
+
+def test_a_write_whose_long_texts_pass_the_memory_ceiling_stops_and_writes_nothing(warehouse):
+    """The write raises its limit by twice the long texts it brings in; past the ceiling (by
+    default DuckDB's own for the machine) it stops in one line instead of being killed."""
+    with warehouse.write() as session:
+        session.upsert("tags", tags(("t1", "A", "h1")), NOW)
+    small = Warehouse(warehouse.path, memory_ceiling="100MB")
+    with pytest.raises(WarehouseMemoryError, match=r"fetched 3 MB .* about 102 MB.* the 100 MB"):
+        with small.write() as session:
+            session.upsert("tags", tags(("t2", "B", "h2")), NOW)
+            session.make_room_for_long_texts(3_000_000)  # 96 MB + 2 x 3 MB
+    with warehouse.read() as con:
+        assert con.execute("SELECT id FROM tags").fetchall() == [("t1",)]
+    with small.write() as session:  # within the ceiling, the limit is raised
+        session.make_room_for_long_texts(1_000_000)
+        limit = session.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit == "94.0 MiB"  # (96 MB + 2 x 1 MB) in whole MiB, rounded up
+    with pytest.raises(WarehouseError, match="memory_ceiling 'lots' is not a size"):
+        Warehouse(warehouse.path, memory_ceiling="lots")
 
 
 def test_long_text_columns_are_stored_with_zstd(warehouse, tmp_path):
