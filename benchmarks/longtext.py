@@ -4,10 +4,12 @@ The fake Papra in its own process holds one organization whose documents carry l
 400 of 100 KB (a contract, a bank statement), 50 of 1 MB and 3 of 10 MB (manuals), mixed in
 upload order, about 120 MB of text. A full initial sync of it runs in a fresh worker process
 (``benchmarks/worker.py``), then its HTTP floor (the same GET requests replayed with plain
-httpx, 8 at a time), alternately, ``--rounds`` times: the sync's wall time against the floor's,
-and its peak RSS. Targets: within 1.3x of the floor, under 500 MB, with the default settings
-(``PAPRA_WRITE_MEMORY_LIMIT`` unset). ``python -m benchmarks`` runs it after its own scenarios
-(``--no-longtext`` skips it); ``--serve`` is the server side.
+httpx, 8 at a time), then the text floor (the floor storing each text once in a DuckDB file
+as it arrives, the least any sync that keeps texts in DuckDB does), alternately, ``--rounds``
+times: the sync's wall time against both floors, and its peak RSS. Targets: within 1.3x of
+the HTTP floor, under 500 MB, with the default settings (``PAPRA_WRITE_MEMORY_LIMIT``
+unset). ``python -m benchmarks`` runs it after its own scenarios (``--no-longtext`` skips
+it); ``--serve`` is the server side.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def measure(rounds: int = 3, env: dict | None = None, seed: int = 0) -> dict:
                                "--seed", str(seed)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, cwd=workdir, env=env)
     counter = [0]
-    syncs, floors = [], []
+    syncs, floors, text_floors = [], [], []
     try:
         info = json.loads(server.stdout.readline())
         base = {"url": info["url"], "api_key": info["api_key"], "concurrency": 8}
@@ -105,11 +107,17 @@ def measure(rounds: int = 3, env: dict | None = None, seed: int = 0) -> dict:
                                                      if r[0] == "GET"]))
                 floor = _worker({**base, "kind": "floor", "urls": str(urls_path)}, workdir,
                                 env, counter)
+                text_floor = _worker({**base, "kind": "text_floor", "urls": str(urls_path),
+                                      "db": str(workdir / f"longtext-texts-{i}.duckdb")},
+                                     workdir, env, counter)
                 syncs.append(result)
                 floors.append(floor)
+                text_floors.append(text_floor)
                 print(f"  long texts: sync {result['wall_seconds']:6.2f}s "
                       f"{result['peak_rss_mb']:5.0f} MB, floor {floor['wall_seconds']:6.2f}s, "
-                      f"{result['requests']} requests", flush=True)
+                      f"text floor {text_floor['wall_seconds']:6.2f}s "
+                      f"{text_floor['peak_rss_mb']:5.0f} MB, {result['requests']} requests",
+                      flush=True)
     finally:
         if server.poll() is None:
             server.stdin.close()
@@ -123,6 +131,7 @@ def measure(rounds: int = 3, env: dict | None = None, seed: int = 0) -> dict:
             os.rmdir(workdir)
     wall = statistics.median(r["wall_seconds"] for r in syncs)
     floor_wall = statistics.median(r["wall_seconds"] for r in floors)
+    text_floor_wall = statistics.median(r["wall_seconds"] for r in text_floors)
     return {
         "mix": [{"documents": c, "text_bytes": n} for c, n in MIX],
         "text_mb": info["text_mb"],
@@ -132,6 +141,10 @@ def measure(rounds: int = 3, env: dict | None = None, seed: int = 0) -> dict:
         "ratio_to_floor": wall / floor_wall,
         "ratios_by_round": [s["wall_seconds"] / f["wall_seconds"]
                             for s, f in zip(syncs, floors, strict=True)],
+        "text_floor_wall_seconds": text_floor_wall,
+        "text_floor_to_floor": text_floor_wall / floor_wall,
+        "ratio_to_text_floor": wall / text_floor_wall,
+        "text_floor_peak_rss_mb": max(r["peak_rss_mb"] for r in text_floors),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in syncs),
         "cpu_seconds": statistics.median(r["cpu_seconds"] for r in syncs),
         "requests": syncs[0]["requests"],
@@ -154,7 +167,10 @@ def print_report(report: dict) -> None:
           + f"), median of {report['rounds']}: sync {report['sync_wall_seconds']:.2f}s, floor "
           f"{report['floor_wall_seconds']:.2f}s, x floor {report['ratio_to_floor']:.2f} "
           f"(by round {', '.join(f'{r:.2f}' for r in report['ratios_by_round'])}), "
-          f"CPU {report['cpu_seconds']:.1f}s, peak RSS {report['peak_rss_mb']:.0f} MB")
+          f"CPU {report['cpu_seconds']:.1f}s, peak RSS {report['peak_rss_mb']:.0f} MB; text floor "
+          f"{report['text_floor_wall_seconds']:.2f}s ({report['text_floor_to_floor']:.2f}x the "
+          f"floor, {report['text_floor_peak_rss_mb']:.0f} MB), sync x text floor "
+          f"{report['ratio_to_text_floor']:.2f}")
     for c in targets(report):
         print(f"  [{'met ' if c['met'] else 'MISS'}] {c['target']}: {c['measured']} "
               f"(limit {c['limit']})")

@@ -5,7 +5,8 @@ scenario alone. Wall and CPU time cover the operation only: the modules it needs
 first and their time is reported on its own (``import_seconds``), for our sync as for the
 floor.
 ``SPEC`` is ``{"kind": ..., ...}``; kinds: ``sync`` (the command's code path), ``dagster``
-(``papra_full_sync_job`` in process), ``floor`` (plain httpx replay of a URL list), ``dlt``
+(``papra_full_sync_job`` in process), ``floor`` (plain httpx replay of a URL list),
+``text_floor`` (the same replay, storing each document's text in a DuckDB file), ``dlt``
 (a generic dlt ``rest_api`` pipeline) and ``merge`` (bulk ``upsert`` throughput beside a bare
 DuckDB doing the same work).
 With ``"profile": "path.html"`` the operation runs under pyinstrument and the report is saved.
@@ -94,9 +95,10 @@ def run_dagster(spec: dict) -> dict:
     return {"dagster_success": True}
 
 
-def run_floor(spec: dict) -> dict:
+def run_floor(spec: dict, keep: Callable[[Any], None] | None = None) -> dict:
     """Exactly the given GET requests, ``concurrency`` at a time, decoding the JSON only
-    (with orjson, the decoder our client uses: a slower decoder here would flatter us)."""
+    (with orjson, the decoder our client uses: a slower decoder here would flatter us);
+    ``keep`` gets each decoded body, in the requests' threads."""
     import httpx
     import orjson
 
@@ -114,12 +116,74 @@ def run_floor(spec: dict) -> dict:
         _method, path, query = entry
         response = client.get(path, params=query)
         response.raise_for_status()
-        orjson.loads(response.content)
+        body = orjson.loads(response.content)
+        if keep is not None:
+            keep(body)
         return 1
 
     with client, ThreadPoolExecutor(max_workers=workers) as pool:
         done = sum(pool.map(fetch, urls))
     return {"client_requests": done, "rows_written": 0}
+
+
+def run_text_floor(spec: dict) -> dict:
+    """The floor's requests, plus each document's text appended to a table of a new DuckDB
+    file with DuckDB's defaults, in committed batches of 8 MB written by a thread of their
+    own while the requests go on: the least a sync that keeps the texts in DuckDB has to do on
+    top of fetching them. It stores each text once, and merges, stages and publishes nothing;
+    its memory is not bounded (DuckDB keeps what it committed until a checkpoint)."""
+    import queue
+    import threading
+
+    import duckdb
+    import pandas as pd
+
+    batches: queue.Queue[list[tuple[str, str]] | None] = queue.Queue(maxsize=2)
+    pending: list[tuple[str, str]] = []
+    size = 0
+    lock = threading.Lock()
+    stored = [0]
+
+    failure: list[BaseException] = []
+
+    def write() -> None:
+        with duckdb.connect(spec["db"]) as con:
+            con.execute("CREATE TABLE texts (id VARCHAR, content VARCHAR)")
+            while (batch := batches.get()) is not None:
+                if failure:
+                    continue  # only drain, so that no request thread waits forever
+                try:
+                    con.register("batch", pd.DataFrame(batch, columns=["id", "content"]))
+                    con.execute("INSERT INTO texts SELECT * FROM batch")
+                    con.unregister("batch")
+                    stored[0] += len(batch)
+                except BaseException as exc:
+                    failure.append(exc)
+
+    def keep(body: Any) -> None:
+        nonlocal pending, size
+        document = body.get("document") if isinstance(body, dict) else None
+        if not isinstance(document, dict) or not document.get("content"):
+            return
+        with lock:
+            pending.append((document["id"], document["content"]))
+            size += len(document["content"])
+            if size >= 8 * 2**20:
+                batches.put(pending)
+                pending, size = [], 0
+
+    writer = threading.Thread(target=write, name="text-floor-writer")
+    writer.start()
+    try:
+        result = run_floor(spec, keep)
+        if pending:
+            batches.put(pending)
+    finally:
+        batches.put(None)
+        writer.join()
+    if failure:
+        raise failure[0]
+    return {**result, "rows_written": stored[0]}
 
 
 def run_dlt(spec: dict) -> dict:
@@ -320,6 +384,7 @@ IMPORTS: dict[str, tuple[str, ...]] = {
              "papra_pipeline.warehouse.writes"),
     "dagster": ("papra_pipeline.demo",),
     "floor": ("httpx", "orjson"),
+    "text_floor": ("httpx", "orjson", "duckdb", "pandas"),
     "dlt": ("dlt", "dlt.sources.rest_api"),
     "merge": ("duckdb", "pandas", "papra_pipeline.warehouse.store",
               "papra_pipeline.warehouse.writes"),
@@ -329,6 +394,7 @@ KINDS: dict[str, Callable[[dict], dict]] = {
     "sync": run_sync,
     "dagster": run_dagster,
     "floor": run_floor,
+    "text_floor": run_text_floor,
     "dlt": run_dlt,
     "merge": run_merge,
 }

@@ -8,10 +8,12 @@ write's memory limit spills to disk. The file they go to, and its life, is
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +24,7 @@ import pandas as pd
 from papra_pipeline.warehouse.errors import WarehouseMemoryError
 from papra_pipeline.warehouse.schema import TABLES, Table
 from papra_pipeline.warehouse.staging import (
+    LONG_TEXT,
     STAGING_ALIAS,
     Staged,
     replace_lone_surrogates,
@@ -204,6 +207,23 @@ class WriteSession:
         self._run(f"SET memory_limit = '{needed // 2**20 + 1}MiB'")
         self._run("SET checkpoint_threshold = '1MiB'")
 
+    @contextmanager
+    def _stored_texts_readable(self) -> Iterator[None]:
+        """Let the statements inside read stored texts with up to the memory ceiling.
+
+        DuckDB reads a column 2,048 rows at a time whatever the filter or join, so a statement
+        that reads the text of one stored document holds the texts of its neighbours too: after
+        a first sync of the long-text mix (453 texts, 120 MB in one vector), renaming a
+        document needed 128 MiB at once, and every later run failed under the 96MB limit. The
+        limit is put back after; what the transaction keeps is made room for apart."""
+        limit = self._run("SELECT current_setting('memory_limit')")[0]
+        ceiling = self.memory_ceiling or machine_memory_ceiling()
+        self._run(f"SET memory_limit = '{max(ceiling, size_in_bytes(limit)) // 2**20}MiB'")
+        try:
+            yield
+        finally:
+            self._run(f"SET memory_limit = '{limit}'")
+
     def upsert(
         self, table_name: str, rows: Rows, now: datetime, *, update: bool = True
     ) -> MergeCounts:
@@ -343,12 +363,13 @@ class WriteSession:
         fresh = self._name()
         self._run(f"CREATE TEMP TABLE {fresh} AS SELECT id, md5(content) AS h FROM ({select})")
         changed = self._name()
-        count = self._run(
-            f"""CREATE TEMP TABLE {changed} AS SELECT f.id FROM {fresh} f
-                JOIN (SELECT id, md5(content) AS h FROM documents
-                      WHERE id IN (SELECT id FROM {fresh})) t USING (id)
-                WHERE f.h IS DISTINCT FROM t.h"""
-        )[0]
+        with self._stored_texts_readable():
+            count = self._run(
+                f"""CREATE TEMP TABLE {changed} AS SELECT f.id FROM {fresh} f
+                    JOIN (SELECT id, md5(content) AS h FROM documents
+                          WHERE id IN (SELECT id FROM {fresh})) t USING (id)
+                    WHERE f.h IS DISTINCT FROM t.h"""
+            )[0]
         self._run(f"DROP TABLE {fresh}")
         columns = table.column_names
         row = ", ".join(
@@ -452,16 +473,37 @@ class WriteSession:
                     FROM {source} d LEFT JOIN ({text_select}) x USING (id)"""
             )
             self._run(f"DROP TABLE {source}")
-            written = self._run(
-                f"""SELECT count(*) FROM {joined} s LEFT JOIN documents t USING (id)
-                    WHERE s.content IS NOT NULL AND s.content IS DISTINCT FROM t.content"""
-            )[0]
+            with self._stored_texts_readable():
+                written = self._run(
+                    f"""SELECT count(*) FROM {joined} s LEFT JOIN documents t USING (id)
+                        WHERE s.content IS NOT NULL AND s.content IS DISTINCT FROM t.content"""
+                )[0]
             source, columns = joined, [*columns, "content", "_content_synced_at"]
-        counts = self._merge(
-            table, source, columns, total, now, keep_when_null=("content", "_content_synced_at")
-        )
+        self.make_room_for_long_texts(self._long_texts_kept(source, "content" in columns))
+        with self._stored_texts_readable():
+            counts = self._merge(
+                table,
+                source,
+                columns,
+                total,
+                now,
+                keep_when_null=("content", "_content_synced_at"),
+            )
         self._run(f"DROP TABLE {source}")
         return counts, written
+
+    def _long_texts_kept(self, source: str, with_texts: bool) -> int:
+        """Characters of the long texts that changed documents of ``source`` keep: a changed
+        row is written again (see :meth:`_merge`), its stored text with it, and the
+        transaction holds such texts until the commit like new ones."""
+        kept = "t.content IS NOT NULL" + (" AND s.content IS NULL" if with_texts else "")
+        with self._stored_texts_readable():
+            return self._run(
+                f"""SELECT coalesce(sum(strlen(t.content)), 0) FROM {source} s
+                    JOIN documents t USING (id)
+                    WHERE t._hash IS DISTINCT FROM s._hash AND {kept}
+                      AND strlen(t.content) >= {LONG_TEXT}"""
+            )[0]
 
     def update_columns(self, table_name: str, rows: Rows) -> int:
         """Set the rows' non-key columns on existing rows where a data column differs."""
@@ -811,9 +853,12 @@ def room_for_long_texts(limit: int, characters: int, ceiling: int) -> int:
     return needed
 
 
+@functools.cache
 def machine_memory_ceiling() -> int:
     """DuckDB's own default memory limit, in bytes: 80% of the memory of the machine, or of
-    the container's cgroup when it has a limit."""
+    the container's cgroup when it has a limit. Asked once per process: it takes a DuckDB
+    instance of its own, which cost a long-text sync ~0.1 s of wall time among its HTTP
+    threads, and the machine's memory does not change under a running process."""
     with duckdb.connect() as con:
         return size_in_bytes(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
 

@@ -65,8 +65,38 @@ def test_the_long_text_mix_syncs_with_default_settings(tmp_path):
         assert _stored_lengths(warehouse) == lengths
         # Every text read again: the write compares and keeps them all, changing nothing.
         again = sync(client, warehouse, SyncOptions(mode="full", verify=True))
-    assert again.streams["document_content"].updated == 0
-    assert _stored_lengths(warehouse) == lengths
+        assert again.streams["document_content"].updated == 0
+        assert _stored_lengths(warehouse) == lengths
+        # The everyday changes after that first sync. Each write read stored texts 2,048 rows
+        # at a time, all 120 MB of them in one go, and ran out of memory on every later run.
+        _change_a_little(fake, client, warehouse, lengths)
+
+
+def _change_a_little(
+    fake: FakePapra, client: PapraClient, warehouse: Warehouse, lengths: dict[str, int]
+) -> None:
+    """A renamed document with a long text, a new upload whose text arrives late, and a long
+    text edited (found by re-reading it), each synced with the default settings."""
+    org = fake.list_organizations()[0]["id"]
+    documents = fake.documents(org, include_deleted=False)
+    manual = next(d for d in documents if len(d["content"]) == 10_000_000)
+    fake.update_document(org, manual["id"], name="renamed manual.pdf")
+    upload = fake.upload_document(org, "late.txt", "scanned, not yet read")
+    renamed = sync(client, warehouse, FULL)
+    assert renamed.streams["documents"].updated == 1
+    assert renamed.streams["documents"].inserted == 1
+    fake.extract_pending()
+    edited = next(d for d in documents if len(d["content"]) == 1_000_000)
+    fake.update_document(org, edited["id"], content="x" * 500_000)
+    late = sync(
+        client, warehouse, SyncOptions(mode="full", reread_documents=frozenset({(org, edited["id"])}))
+    )
+    assert late.streams["document_content"].updated == 2
+    with warehouse.read() as con:
+        names = dict(con.execute("SELECT id, name FROM documents").fetchall())
+    assert names[manual["id"]] == "renamed manual.pdf"
+    expected = {**lengths, upload["id"]: len("scanned, not yet read"), edited["id"]: 500_000}
+    assert _stored_lengths(warehouse) == expected
 
 
 def test_a_run_in_which_every_text_changed(tmp_path):
