@@ -135,7 +135,7 @@ class Warehouse:
         self.lock_timeout = lock_timeout
         self.write_memory_limit = write_memory_limit
         self.memory_ceiling = memory_ceiling
-        self._ceiling: int | None = None  # in bytes, once check_room_for_long_texts needs it
+        self._ceiling: int | None = None  # in bytes, once a write needs it
         self._sleep = sleep
         self.last_publication: Publication | None = None
 
@@ -278,10 +278,16 @@ class Warehouse:
         would need more memory than it may use (see :func:`room_for_long_texts`). A sync checks
         as texts arrive, so an archive too large for the machine fails early, not after all
         of it was fetched."""
+        room_for_long_texts(
+            size_in_bytes(self.write_memory_limit), characters, self._memory_ceiling()
+        )
+
+    def _memory_ceiling(self) -> int:
+        """The most memory a write may use, in bytes (see ``memory_ceiling``)."""
         if self._ceiling is None:
             ceiling = self.memory_ceiling
             self._ceiling = size_in_bytes(ceiling) if ceiling else machine_memory_ceiling()
-        room_for_long_texts(size_in_bytes(self.write_memory_limit), characters, self._ceiling)
+        return self._ceiling
 
     def ensure_schema(self) -> None:
         """Create or upgrade the warehouse without writing any data; publish what a run
@@ -419,7 +425,11 @@ class Warehouse:
             write_publish_state(self.files, PublishState(pending=True))
         rewritten = self.files.rewriting
         try:
-            con.execute(f"SET memory_limit = '{self.write_memory_limit}'").fetchall()
+            # The copy is one transaction, which holds every text of 64 KB or more until it
+            # ends (see WriteSession.make_room_for_long_texts): under the write's limit, a
+            # warehouse with 120 MB of them could not be rewritten, and no sync ran. A rewrite
+            # happens once, so it may use what the machine allows a write.
+            con.execute(f"SET memory_limit = '{self._memory_ceiling() // 2**20}MiB'").fetchall()
             rewrite(con, rewritten, self.reader_storage_version)
         except BaseException as exc:
             con.close()

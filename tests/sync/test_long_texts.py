@@ -14,6 +14,7 @@ from papra_pipeline.client import PapraClient
 from papra_pipeline.sync import SyncError, SyncOptions, sync
 from papra_pipeline.testing import FakePapra, populate
 from papra_pipeline.warehouse import Warehouse, WarehouseMemoryError
+from papra_pipeline.warehouse.formats import storage_version_of
 from tests.sync.helpers import table_fingerprints
 
 FULL = SyncOptions(mode="full")
@@ -88,15 +89,21 @@ def _change_a_little(
     fake.extract_pending()
     edited = next(d for d in documents if len(d["content"]) == 1_000_000)
     fake.update_document(org, edited["id"], content="x" * 500_000)
-    late = sync(
-        client, warehouse, SyncOptions(mode="full", reread_documents=frozenset({(org, edited["id"])}))
-    )
+    reread = frozenset({(org, edited["id"])})
+    late = sync(client, warehouse, SyncOptions(mode="full", reread_documents=reread))
     assert late.streams["document_content"].updated == 2
     with warehouse.read() as con:
         names = dict(con.execute("SELECT id, name FROM documents").fetchall())
     assert names[manual["id"]] == "renamed manual.pdf"
     expected = {**lengths, upload["id"]: len("scanned, not yet read"), edited["id"]: 500_000}
     assert _stored_lengths(warehouse) == expected
+    # Readers' format changed (the setting, or a file an older release wrote): the sync's file
+    # is copied into it in one transaction, which ran out of memory under the write's limit.
+    before = storage_version_of(warehouse.path)
+    newest = Warehouse(warehouse.path, reader_storage_version="latest")
+    sync(client, newest, SyncOptions(mode="quick"))
+    assert storage_version_of(warehouse.path) != before
+    assert _stored_lengths(newest) == expected
 
 
 def test_a_run_in_which_every_text_changed(tmp_path):
