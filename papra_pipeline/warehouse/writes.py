@@ -34,6 +34,8 @@ from papra_pipeline.warehouse.staging import (
 
 log = logging.getLogger("papra_pipeline.warehouse")
 
+# Rows DuckDB reads of a column at once (its vector size), whatever a statement's filter.
+VECTOR_ROWS = 2048
 # Rows per statement when a large set is merged in parts (see WriteSession._parts): a part of
 # documents joined to their text must fit the default limit (25,000 failed under 96MB).
 ROWS_PER_STATEMENT = 8_000
@@ -209,20 +211,47 @@ class WriteSession:
 
     @contextmanager
     def _stored_texts_readable(self) -> Iterator[None]:
-        """Let the statements inside read stored texts with up to the memory ceiling.
+        """Let the statements inside read stored texts: the limit grows by twice what one
+        vector of them may hold (at most the memory ceiling), and is put back after.
 
         DuckDB reads a column 2,048 rows at a time whatever the filter or join, so a statement
         that reads the text of one stored document holds the texts of its neighbours too: after
         a first sync of the long-text mix (453 texts, 120 MB in one vector), renaming a
-        document needed 128 MiB at once, and every later run failed under the 96MB limit. The
-        limit is put back after; what the transaction keeps is made room for apart."""
+        document needed 128 MiB at once, and every later run failed under the 96MB limit.
+        Raised by that much only, joins still spill as before (up to the ceiling, renaming
+        20,000 documents of 2 KB took 75 MB more). What the transaction keeps is made room
+        for apart (see :meth:`_long_texts_kept`).
+        """
         limit = self._run("SELECT current_setting('memory_limit')")[0]
         ceiling = self.memory_ceiling or machine_memory_ceiling()
-        self._run(f"SET memory_limit = '{max(ceiling, size_in_bytes(limit)) // 2**20}MiB'")
+        vector = self._stored_text_vector()
+        raised = size_in_bytes(limit) + 2 * vector if vector is not None else ceiling
+        if raised <= size_in_bytes(limit):
+            yield
+            return
+        self._run(f"SET memory_limit = '{min(raised, ceiling) // 2**20 + 1}MiB'")
         try:
             yield
         finally:
             self._run(f"SET memory_limit = '{limit}'")
+
+    def _stored_text_vector(self) -> int | None:
+        """Characters of text that one vector of stored documents may hold, from the file's
+        statistics of each stored segment of ``content`` (its rows and longest text; no text
+        is read); ``None`` where they do not say."""
+        segments = self.con.execute(
+            """SELECT count, stats FROM pragma_storage_info('documents')
+               WHERE column_name = 'content' AND segment_type = 'VARCHAR'"""
+        ).fetchall()
+        most = 0
+        for rows, stats in segments:
+            try:
+                bound = min(rows, VECTOR_ROWS) * stats["max_string_length"]
+            except (KeyError, TypeError):
+                return None
+            # Files in DuckDB 2's format also keep the segment's total (v1.2.0's do not).
+            most = max(most, min(bound, stats.get("total_string_length", bound)))
+        return most
 
     def upsert(
         self, table_name: str, rows: Rows, now: datetime, *, update: bool = True
