@@ -4,6 +4,8 @@ is enough to point every command at it, the webhook commands included (they need
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import platform
 import shlex
 import signal
 import subprocess
@@ -161,3 +163,31 @@ def test_two_sigterms_while_requests_are_in_flight_stop_it():
     # Shut down by the first; the second, when it comes after that, ends the process at once.
     assert server.returncode in (0, -signal.SIGTERM)
     assert not any(asker.is_alive() for asker in askers)
+
+
+# tgkill(2), which sends a signal to one thread of another process (x86-64 and arm64 numbers).
+TGKILL = {"x86_64": 234, "aarch64": 131}.get(platform.machine())
+
+
+@pytest.mark.skipif(TGKILL is None, reason=f"tgkill's number on {platform.machine()} not known")
+def test_sigterm_received_by_another_thread_than_the_main_one_stops_it():
+    """The kernel hands a process's signal to any of its threads, and Python runs the handler
+    in the main thread when it next runs bytecode: a main thread asleep without a timeout
+    never did (CI caught it once, while requests kept the serving threads busy)."""
+    server = start("--documents", "10", ignoring=True)
+    try:
+        banner = read_until_export_line(server.stdout, seconds=WAIT_SECONDS)
+        assert any(line.startswith("export ") for line in banner), banner
+        [other, *_] = (
+            int(task.name)
+            for task in Path(f"/proc/{server.pid}/task").iterdir()
+            if int(task.name) != server.pid
+        )
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.syscall(TGKILL, server.pid, other, signal.SIGTERM) == 0, ctypes.get_errno()
+        server.wait(timeout=WAIT_SECONDS)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.communicate()
+    assert server.returncode == 0
