@@ -94,6 +94,7 @@ class WriteSession:
         self.con = con
         # The most memory the write may take for long texts (see make_room_for_long_texts).
         self.memory_ceiling = memory_ceiling
+        self._vector: int | None = -1  # see _stored_text_vector; -1 until asked
         self._sources = 0
         # Whether readers get this transaction (a copy of the whole file) once it commits: a
         # sync that changed no rows clears it, and its run log reaches readers with the next.
@@ -204,8 +205,7 @@ class WriteSession:
         if characters <= 0:
             return
         current = size_in_bytes(self._run("SELECT current_setting('memory_limit')")[0])
-        ceiling = self.memory_ceiling or machine_memory_ceiling()
-        needed = room_for_long_texts(current, characters, ceiling)
+        needed = room_for_long_texts(current, characters, self._ceiling())
         self._run(f"SET memory_limit = '{needed // 2**20 + 1}MiB'")
         self._run("SET checkpoint_threshold = '1MiB'")
 
@@ -223,22 +223,32 @@ class WriteSession:
         for apart (see :meth:`_long_texts_kept`).
         """
         limit = self._run("SELECT current_setting('memory_limit')")[0]
-        ceiling = self.memory_ceiling or machine_memory_ceiling()
         vector = self._stored_text_vector()
-        raised = size_in_bytes(limit) + 2 * vector if vector is not None else ceiling
-        if raised <= size_in_bytes(limit):
-            yield
-            return
-        self._run(f"SET memory_limit = '{min(raised, ceiling) // 2**20 + 1}MiB'")
+        ceiling = self._ceiling()
+        wanted = ceiling if vector is None else min(ceiling, size_in_bytes(limit) + 2 * vector)
+        raised = wanted > size_in_bytes(limit)
+        if raised:
+            self._run(f"SET memory_limit = '{wanted // 2**20 + 1}MiB'")
         try:
             yield
         finally:
-            self._run(f"SET memory_limit = '{limit}'")
+            if raised:
+                self._run(f"SET memory_limit = '{limit}'")
+
+    def _ceiling(self) -> int:
+        """The most memory the write may take (``memory_ceiling``, or DuckDB's default)."""
+        return self.memory_ceiling or machine_memory_ceiling()
 
     def _stored_text_vector(self) -> int | None:
         """Characters of text that one vector of stored documents may hold, from the file's
         statistics of each stored segment of ``content`` (its rows and longest text; no text
-        is read); ``None`` where they do not say."""
+        is read); ``None`` where they do not say. Asked once: the stored segments do not
+        change before the commit."""
+        if self._vector == -1:
+            self._vector = self._vector_from_statistics()
+        return self._vector
+
+    def _vector_from_statistics(self) -> int | None:
         segments = self.con.execute(
             """SELECT count, stats FROM pragma_storage_info('documents')
                WHERE column_name = 'content' AND segment_type = 'VARCHAR'"""
